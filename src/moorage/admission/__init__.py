@@ -1,0 +1,1 @@
+"""The pipeline for one request: identity, RBAC, tenancy, facts, policy, mutations, audit."""

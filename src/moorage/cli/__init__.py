@@ -1,0 +1,1 @@
+"""The ``moorage`` command: thin, one module per command group."""

@@ -1,0 +1,51 @@
+"""Readable terminal output: tables, colour when it is a terminal, JSON for machines."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+_CODES = {"green": "32", "red": "31", "yellow": "33", "bold": "1", "dim": "2"}
+
+
+def _colour_on(stream: Any) -> bool:
+    return bool(getattr(stream, "isatty", lambda: False)()) and "NO_COLOR" not in os.environ
+
+
+def paint(text: str, colour: str, stream: Any = None) -> str:
+    if not _colour_on(stream or sys.stdout):
+        return text
+    return f"\033[{_CODES[colour]}m{text}\033[0m"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A plain column-aligned table (colour codes don't count toward width)."""
+    import re
+
+    strip = re.compile(r"\033\[[0-9;]*m")
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(strip.sub("", cell)))
+    lines = []
+    for row in [list(headers), *[list(r) for r in rows]]:
+        cells = [c + " " * (widths[i] - len(strip.sub("", c))) for i, c in enumerate(row)]
+        lines.append("  ".join(cells).rstrip())
+    lines[0] = paint(lines[0], "bold")
+    return "\n".join(lines)
+
+
+def emit_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True))
+
+
+def step(message: str) -> None:
+    """A progress line on stderr, so stdout stays clean for `eval` and pipes."""
+    print(paint("•", "dim", sys.stderr) + " " + message, file=sys.stderr, flush=True)
+
+
+def error(message: str) -> None:
+    print(paint("error:", "red", sys.stderr) + " " + message, file=sys.stderr)

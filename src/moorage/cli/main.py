@@ -1,0 +1,51 @@
+"""Entry point of the ``moorage`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+
+from moorage import __version__
+from moorage.cli import lab
+from moorage.cli._output import error
+from moorage.lab import EngineError, ImageBuildError, LabError
+
+# Errors whose message is written for a person; anything else is a bug and shows a
+# short note, with the traceback only under --debug.
+USER_ERRORS = (LabError, ImageBuildError, EngineError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="moorage", description="Enterprise governance in front of Docker."
+    )
+    parser.add_argument("--version", action="version", version=f"moorage {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    lab.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except USER_ERRORS as exc:
+        if args.debug:
+            traceback.print_exc()
+        error(str(exc))
+        return 1
+    except KeyboardInterrupt:
+        error("interrupted")
+        return 130
+    except Exception as exc:
+        if args.debug:
+            traceback.print_exc()
+        error(f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for details)")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Swarm with secure defaults, node identity, attestation and placement."""

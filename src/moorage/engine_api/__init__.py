@@ -1,0 +1,1 @@
+"""The Docker Engine API as data: endpoint table, version prefixes, typed body views. No I/O."""

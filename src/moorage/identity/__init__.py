@@ -1,0 +1,1 @@
+"""Principals, roles, the gateway's PKI, users and tokens."""

@@ -1,0 +1,1 @@
+"""Image sources, package inventory, SBOM, vulnerability matching and signatures."""

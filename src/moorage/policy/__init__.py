@@ -1,0 +1,1 @@
+"""Policy documents, rule families, exceptions and explanations. Pure: no I/O."""
