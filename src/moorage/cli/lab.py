@@ -7,6 +7,7 @@ import argparse
 from moorage.cli._output import emit_json, paint, step, table
 from moorage.lab import (
     Lab,
+    LabError,
     LabStatus,
     build_busybox,
     build_debian,
@@ -97,7 +98,9 @@ def _env(args: argparse.Namespace) -> int:
     lab = Lab(args.name)
     st = lab.status()
     if not st.exists:
-        lab.nodes  # raises the "not up" error with its fix
+        raise LabError(
+            f"lab {lab.name!r} is not up. Start it with: moorage lab up --name {lab.name}"
+        )
     if args.json:
         emit_json({f"node{n.node}": n.docker_host for n in st.nodes})
         return 0

@@ -7,6 +7,7 @@ still be found and removed.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -91,8 +92,11 @@ def _processes() -> dict[int, tuple[int, str, int | None]]:
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
             ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
-                errors="replace"
+            cmd = (
+                Path(f"/proc/{pid}/cmdline")
+                .read_bytes()
+                .replace(b"\0", b" ")
+                .decode(errors="replace")
             )
         except (OSError, ValueError, IndexError):
             continue
@@ -152,10 +156,8 @@ def kill(pids: Iterable[int]) -> None:
 
 
 def _signal(pid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def mounts_under(prefix: Path) -> list[str]:

@@ -71,9 +71,10 @@ class EngineClient:
         payload: Any = None,
         *,
         timeout: float | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Any:
         """Send one request; return the decoded JSON answer (or None for an empty one)."""
-        headers: dict[str, str] = {}
+        headers = dict(headers or {})
         body: bytes | None = None
         if payload is not None:
             body = json.dumps(payload).encode()
@@ -90,12 +91,16 @@ class EngineClient:
         ctype = resp.getheader("Content-Type", "")
         if "json" not in ctype:
             return raw.decode(errors="replace")
-        return json.loads(raw)
+        try:
+            return json.loads(raw)
+        except ValueError:
+            # progress endpoints (push, pull, load) answer with JSON lines
+            return [json.loads(line) for line in raw.splitlines() if line.strip()]
 
     def ping(self, timeout: float = 2.0) -> bool:
         """True when the engine answers ``/_ping`` with OK."""
         try:
-            return self.call("GET", "/_ping", timeout=timeout) == "OK"
+            return bool(self.call("GET", "/_ping", timeout=timeout) == "OK")
         except (EngineError, OSError, http.client.HTTPException):
             return False
 

@@ -11,6 +11,7 @@ Run as ``python -m moorage.lab.forward PORT NETNS [NETNS ...]``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -29,10 +30,8 @@ def _pump(src: socket.socket, dst: socket.socket) -> None:
     except OSError:
         pass
     finally:
-        try:
+        with contextlib.suppress(OSError):
             dst.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
 
 
 def _serve(listener: socket.socket, port: int) -> None:

@@ -29,7 +29,7 @@ from typing import Any
 from moorage.lab import _sys
 from moorage.lab.engine import EngineClient, EngineError
 
-__all__ = ["Lab", "LabError", "NodeStatus", "LabStatus", "lab_root", "list_labs"]
+__all__ = ["Lab", "LabError", "LabStatus", "NodeStatus", "lab_root", "list_labs"]
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,19}$")
 SUBNET = "10.213.0"  # lives only inside the lab's own namespaces
@@ -265,8 +265,21 @@ class Lab:
             _sys.run(["ip", "netns", "add", ns])
             _sys.run(["ip", "-n", ns, "link", "set", "lo", "up"])
             _sys.run(
-                ["ip", "-n", hub, "link", "add", f"n{k}", "type", "veth"]
-                + ["peer", "name", "eth0", "netns", ns]
+                [
+                    "ip",
+                    "-n",
+                    hub,
+                    "link",
+                    "add",
+                    f"n{k}",
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    "eth0",
+                    "netns",
+                    ns,
+                ]
             )
             _sys.run(["ip", "-n", hub, "link", "set", f"n{k}", "master", "br0", "up"])
             _sys.run(["ip", "-n", ns, "addr", "add", f"{self.ip(k)}/24", "dev", "eth0"])
@@ -361,7 +374,9 @@ class Lab:
 
     def _start_registry(self, nodes: int) -> int:
         if shutil.which("docker-registry") is None:
-            raise LabError("missing docker-registry; install it with: apt-get install -y docker-registry")
+            raise LabError(
+                "missing docker-registry; install it with: apt-get install -y docker-registry"
+            )
         rdir = self.dir / "registry"
         (rdir / "data").mkdir(parents=True, exist_ok=True)
         port = _free_port()
@@ -455,14 +470,23 @@ class Lab:
             swarm = "-"
             if running:
                 try:
-                    swarm = str(self.client(k, timeout=5).call("GET", "/info")["Swarm"]["LocalNodeState"])
+                    swarm = str(
+                        self.client(k, timeout=5).call("GET", "/info")["Swarm"]["LocalNodeState"]
+                    )
                 except EngineError:
                     swarm = "unknown"
             role = "manager" if k == 1 else "worker"
             if not state.get("swarm"):
                 role = "standalone"
             nodes.append(
-                NodeStatus(k, role, running, self.node_connected(k), swarm or "inactive", self.docker_host(k))
+                NodeStatus(
+                    k,
+                    role,
+                    running,
+                    self.node_connected(k),
+                    swarm or "inactive",
+                    self.docker_host(k),
+                )
             )
         reg_pid = _sys.read_pid(self.dir / "registry" / "registry.pid")
         return LabStatus(
