@@ -1,1 +1,11 @@
 """The pipeline for one request: identity, RBAC, tenancy, facts, policy, mutations, audit."""
+
+from moorage.admission.interface import (
+    Admission,
+    AdmissionError,
+    AdmissionRequest,
+    AllowAll,
+    Decision,
+)
+
+__all__ = ["Admission", "AdmissionError", "AdmissionRequest", "AllowAll", "Decision"]

@@ -98,9 +98,7 @@ def _env(args: argparse.Namespace) -> int:
     lab = Lab(args.name)
     st = lab.status()
     if not st.exists:
-        raise LabError(
-            f"lab {lab.name!r} is not up. Start it with: moorage lab up --name {lab.name}"
-        )
+        raise LabError(f"lab {lab.name!r} is not up. Start it with: moorage lab up --name {lab.name}")
     if args.json:
         emit_json({f"node{n.node}": n.docker_host for n in st.nodes})
         return 0

@@ -7,22 +7,23 @@ import sys
 import traceback
 
 from moorage import __version__
-from moorage.cli import lab
+from moorage.cli import lab, up
 from moorage.cli._output import error
+from moorage.identity import IdentityError
+from moorage.identity.pki import PkiError
 from moorage.lab import EngineError, ImageBuildError, LabError
 
 # Errors whose message is written for a person; anything else is a bug and shows a
 # short note, with the traceback only under --debug.
-USER_ERRORS = (LabError, ImageBuildError, EngineError)
+USER_ERRORS = (LabError, ImageBuildError, EngineError, IdentityError, PkiError, ValueError, OSError)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="moorage", description="Enterprise governance in front of Docker."
-    )
+    parser = argparse.ArgumentParser(prog="moorage", description="Enterprise governance in front of Docker.")
     parser.add_argument("--version", action="version", version=f"moorage {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    up.register(sub)
     lab.register(sub)
     return parser
 

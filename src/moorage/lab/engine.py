@@ -60,9 +60,7 @@ class EngineClient:
             return conn, conn.getresponse()
         except OSError as exc:
             conn.close()
-            raise EngineError(
-                f"cannot reach the Docker engine at unix://{self.socket_path}: {exc}"
-            ) from exc
+            raise EngineError(f"cannot reach the Docker engine at unix://{self.socket_path}: {exc}") from exc
 
     def call(
         self,
@@ -112,9 +110,7 @@ class EngineClient:
         conn, resp = self._open(method, path, body, headers, None)
         try:
             if resp.status >= 400:
-                raise EngineError(
-                    f"{method} {path}: {resp.status} {_message(resp.read())}", resp.status
-                )
+                raise EngineError(f"{method} {path}: {resp.status} {_message(resp.read())}", resp.status)
             for line in resp:
                 line = line.strip()
                 if line:

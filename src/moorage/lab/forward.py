@@ -72,8 +72,7 @@ def listeners(port: int, namespaces: list[str]) -> list[socket.socket]:
 def main(argv: list[str]) -> int:
     port = int(argv[0])
     threads = [
-        threading.Thread(target=_serve, args=(sock, port), daemon=True)
-        for sock in listeners(port, argv[1:])
+        threading.Thread(target=_serve, args=(sock, port), daemon=True) for sock in listeners(port, argv[1:])
     ]
     for t in threads:
         t.start()

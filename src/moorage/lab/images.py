@@ -85,9 +85,7 @@ def write_archive(layer: Path, ref: str, config: dict[str, Any], out: Path) -> I
     }
     config_bytes = json.dumps(image_config, sort_keys=True, separators=(",", ":")).encode()
     config_id = hashlib.sha256(config_bytes).hexdigest()
-    manifest = [
-        {"Config": f"{config_id}.json", "RepoTags": [ref], "Layers": [f"{diff_id}/layer.tar"]}
-    ]
+    manifest = [{"Config": f"{config_id}.json", "RepoTags": [ref], "Layers": [f"{diff_id}/layer.tar"]}]
     tmp = out.with_suffix(".partial")
     with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
         _add_bytes(tar, f"{config_id}.json", config_bytes)
@@ -117,9 +115,7 @@ def build_busybox(rebuild: bool = False) -> ImageArchive:
     """A ``FROM scratch`` image holding Debian's busybox-static and its applets."""
     busybox = Path("/bin/busybox")
     if not busybox.exists():
-        raise ImageBuildError(
-            "busybox is not installed; install it with: apt-get install -y busybox-static"
-        )
+        raise ImageBuildError("busybox is not installed; install it with: apt-get install -y busybox-static")
     digest = _sha256_file(busybox)[:16]
     out = cache_dir() / f"busybox-{digest}.tar"
     if not rebuild and (hit := _cached(out)):
@@ -150,8 +146,7 @@ def build_busybox(rebuild: bool = False) -> ImageArchive:
             _add_bytes(
                 tar,
                 "etc/passwd",
-                b"root:x:0:0:root:/root:/bin/sh\n"
-                b"nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+                b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
             )
             _add_bytes(tar, "etc/group", b"root:x:0:\nnogroup:x:65534:\n")
         return write_archive(layer, BUSYBOX_REF, {"Env": [PATH_ENV], "Cmd": ["sh"]}, out)
@@ -176,9 +171,7 @@ def apt_mirror() -> str:
     for uri in sources:
         if "security" not in uri and uri.startswith(("http://", "https://", "file:")):
             return uri
-    raise ImageBuildError(
-        "no Debian mirror found in /etc/apt/sources.list*; pass one with --mirror URL"
-    )
+    raise ImageBuildError("no Debian mirror found in /etc/apt/sources.list*; pass one with --mirror URL")
 
 
 def build_debian(
@@ -192,9 +185,7 @@ def build_debian(
     if not rebuild and (hit := _cached(out)):
         return hit
     if shutil.which("debootstrap") is None:
-        raise ImageBuildError(
-            "debootstrap is not installed; install it with: apt-get install -y debootstrap"
-        )
+        raise ImageBuildError("debootstrap is not installed; install it with: apt-get install -y debootstrap")
     mirror = mirror or apt_mirror()
     work = Path(tempfile.mkdtemp(prefix="moorage-deb-", dir=cache_dir()))
     try:

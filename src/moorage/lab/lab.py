@@ -157,9 +157,7 @@ class Lab:
     def _require_state(self) -> dict[str, Any]:
         state = self.state()
         if state is None:
-            raise LabError(
-                f"lab {self.name!r} is not up. Start it with: moorage lab up --name {self.name}"
-            )
+            raise LabError(f"lab {self.name!r} is not up. Start it with: moorage lab up --name {self.name}")
         return state
 
     @property
@@ -177,17 +175,14 @@ class Lab:
     def preflight(registry: bool = False) -> None:
         """Refuse early, with the fix, when the machine can't run a lab."""
         if os.geteuid() != 0:
-            raise LabError(
-                "the lab needs root (network namespaces and dockerd): run it with sudo or as root"
-            )
+            raise LabError("the lab needs root (network namespaces and dockerd): run it with sudo or as root")
         needed = dict(REQUIRED)
         if registry:
             needed.update(REGISTRY_BIN)
         missing = sorted({pkg for b, pkg in needed.items() if shutil.which(b) is None})
         if missing:
             raise LabError(
-                "missing system packages; install them with: "
-                f"apt-get install -y {' '.join(missing)}"
+                f"missing system packages; install them with: apt-get install -y {' '.join(missing)}"
             )
 
     # --------------------------------------------------------------------- up
@@ -206,9 +201,7 @@ class Lab:
         if not 1 <= nodes <= 9:
             raise LabError(f"--nodes must be between 1 and 9, not {nodes}")
         self.preflight(registry)
-        if self.state() is not None or any(
-            ns.startswith(f"mlab_{self.name}_") for ns in _sys.netns_list()
-        ):
+        if self.state() is not None or any(ns.startswith(f"mlab_{self.name}_") for ns in _sys.netns_list()):
             raise LabError(
                 f"a lab named {self.name!r} already exists. Remove it with "
                 f"`moorage lab down --name {self.name}` or choose another --name"
@@ -374,9 +367,7 @@ class Lab:
 
     def _start_registry(self, nodes: int) -> int:
         if shutil.which("docker-registry") is None:
-            raise LabError(
-                "missing docker-registry; install it with: apt-get install -y docker-registry"
-            )
+            raise LabError("missing docker-registry; install it with: apt-get install -y docker-registry")
         rdir = self.dir / "registry"
         (rdir / "data").mkdir(parents=True, exist_ok=True)
         port = _free_port()
@@ -470,9 +461,7 @@ class Lab:
             swarm = "-"
             if running:
                 try:
-                    swarm = str(
-                        self.client(k, timeout=5).call("GET", "/info")["Swarm"]["LocalNodeState"]
-                    )
+                    swarm = str(self.client(k, timeout=5).call("GET", "/info")["Swarm"]["LocalNodeState"])
                 except EngineError:
                     swarm = "unknown"
             role = "manager" if k == 1 else "worker"

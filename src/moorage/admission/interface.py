@@ -1,0 +1,50 @@
+"""The admission seam: the gateway asks it about every request that can change state."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from moorage.engine_api.endpoints import Operation
+from moorage.identity import Principal
+
+__all__ = ["Admission", "AdmissionError", "AdmissionRequest", "AllowAll", "Decision"]
+
+
+class AdmissionError(Exception):
+    """Admission could not decide (a policy error, a fact it could not gather)."""
+
+
+@dataclass(frozen=True)
+class AdmissionRequest:
+    principal: Principal
+    operation: Operation
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    body: Any  # the parsed JSON body where the operation has one that matters, else None
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str = ""
+    warnings: tuple[str, ...] = ()
+    rules: tuple[str, ...] = ()
+    body: Any = None  # the (possibly mutated) body to forward; None = unchanged
+    mutations: tuple[str, ...] = field(default=())
+
+
+class Admission(ABC):
+    """Decides one request. Implementations must not block the event loop for long."""
+
+    @abstractmethod
+    def admit(self, request: AdmissionRequest) -> Decision: ...
+
+
+class AllowAll(Admission):
+    """The built-in stand-in until policies are configured: allows, changes nothing."""
+
+    def admit(self, request: AdmissionRequest) -> Decision:
+        return Decision(True)

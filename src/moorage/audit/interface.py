@@ -1,0 +1,58 @@
+"""The audit seam: one record for every request through the gateway, and its outcome."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+__all__ = ["AuditError", "AuditRecord", "AuditSink", "JsonLinesSink"]
+
+
+class AuditError(Exception):
+    """The record could not be written; state-changing requests must then fail closed."""
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    time: float
+    request_id: str
+    user: str
+    teams: tuple[str, ...]
+    roles: tuple[str, ...]
+    auth: str
+    source: str
+    method: str
+    path: str
+    kind: str
+    object_ref: str | None
+    decision: str  # allow | deny
+    reason: str
+    status: int
+    duration_ms: float
+
+
+class AuditSink(ABC):
+    @abstractmethod
+    def record(self, record: AuditRecord) -> None:
+        """Write the record durably before returning; raise AuditError if that fails."""
+
+
+class JsonLinesSink(AuditSink):
+    """The built-in sink until the hash-chained trail lands: one JSON object a line."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._lock = threading.Lock()
+
+    def record(self, record: AuditRecord) -> None:
+        line = (json.dumps(asdict(record), separators=(",", ":")) + "\n").encode()
+        try:
+            with self._lock:
+                os.write(self._fd, line)
+        except OSError as exc:
+            raise AuditError(f"cannot write the audit log: {exc.strerror}") from exc

@@ -1,0 +1,119 @@
+"""``moorage up``: run the gateway in front of a Docker engine (the main job)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+from moorage.audit import JsonLinesSink
+from moorage.cli._output import paint, step
+from moorage.gateway.server import Gateway
+from moorage.gateway.upstream import Upstream
+from moorage.identity import UserDirectory
+from moorage.identity.pki import Pki
+from moorage.lab import EngineClient, LabError
+
+
+def default_data_dir() -> Path:
+    if os.geteuid() == 0:
+        return Path("/var/lib/moorage")
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local/share")) / "moorage"
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("up", help="run the gateway in front of a Docker engine")
+    p.add_argument("--upstream", help="engine URL (default: $DOCKER_HOST, else unix:///var/run/docker.sock)")
+    p.add_argument("--listen", help="unix socket to serve (default: DATA_DIR/docker.sock)")
+    p.add_argument("--tls-listen", metavar="HOST:PORT", help="also serve TCP+TLS with client certificates")
+    p.add_argument("--data-dir", type=Path, help="state folder (default /var/lib/moorage as root)")
+    p.add_argument("--users", type=Path, help="users file (default: DATA_DIR/users.yaml if present)")
+    p.add_argument("--context", default="moorage", help="docker context to create or update ('' to skip)")
+    p.set_defaults(func=_up)
+
+    c = sub.add_parser("cert", help="client certificates for the TLS listener")
+    cc = c.add_subparsers(dest="cert_cmd", required=True, metavar="COMMAND")
+    i = cc.add_parser("issue", help="issue a client certificate (ca.pem, cert.pem, key.pem)")
+    i.add_argument("name", help="the user name (certificate CN) from the users file")
+    i.add_argument("--out", type=Path, required=True, help="folder to write, usable as DOCKER_CERT_PATH")
+    i.add_argument("--data-dir", type=Path)
+    i.set_defaults(func=_issue)
+
+
+def _issue(args: argparse.Namespace) -> int:
+    pki = Pki((args.data_dir or default_data_dir()) / "pki")
+    pki.issue(args.out, args.name)
+    print(f"wrote {args.out}/ca.pem, cert.pem, key.pem for {args.name!r}")
+    print(
+        f"use: docker --tlsverify --tlscacert {args.out}/ca.pem --tlscert {args.out}/cert.pem "
+        f"--tlskey {args.out}/key.pem -H tcp://HOST:PORT ...   (or DOCKER_CERT_PATH={args.out})"
+    )
+    return 0
+
+
+def _docker_context(name: str, host: str) -> str | None:
+    docker = shutil.which("docker")
+    if not name or docker is None:
+        return None
+    exists = subprocess.run([docker, "context", "inspect", name], capture_output=True).returncode == 0
+    verb = "update" if exists else "create"
+    proc = subprocess.run(
+        [docker, "context", verb, name, "--description", "Moorage gateway", "--docker", f"host={host}"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        step(f"could not {verb} docker context {name!r}: {proc.stderr.strip()}")
+        return None
+    return name
+
+
+def _up(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    data = args.data_dir or default_data_dir()
+    data.mkdir(parents=True, exist_ok=True)
+    upstream = Upstream(args.upstream) if args.upstream else Upstream.from_env()
+    if upstream.path is not None and not EngineClient(upstream.path).ping():
+        raise LabError(
+            f"no Docker engine answers at {upstream.url}. Start one (for example "
+            '`moorage lab up`, then `eval "$(moorage lab env)"`) or pass --upstream URL'
+        )
+    users_file = args.users or (data / "users.yaml")
+    users = UserDirectory.from_file(users_file) if users_file.exists() else UserDirectory()
+    listen = args.listen or str(data / "docker.sock")
+    gateway = Gateway(upstream, users, audit=JsonLinesSink(data / "audit.jsonl"),
+                      admin_uids=tuple({0, os.geteuid()}))  # fmt: skip
+
+    async def main() -> None:
+        await gateway.listen_unix(listen)
+        tls_note = ""
+        if args.tls_listen:
+            host, _, port = args.tls_listen.rpartition(":")
+            pki = Pki(data / "pki")
+            bound = await gateway.listen_tls(
+                host or "127.0.0.1", int(port), pki.server_context(data / "pki/server")
+            )
+            tls_note = f"\n  tls         tcp://{host or '127.0.0.1'}:{bound} (client certs: moorage cert issue NAME --out DIR)"
+        context = _docker_context(args.context, f"unix://{listen}")
+        print(paint("Moorage gateway is up.", "green"))
+        print(f"  listening   unix://{listen}{tls_note}\n  upstream    {upstream.url}\n"
+              f"  users       {users_file if users_file.exists() else '(none: only root/admin)'}\n"
+              f"  audit       {data / 'audit.jsonl'}")  # fmt: skip
+        if context:
+            print(f"Use it:  docker --context {context} ps     (or: docker context use {context})")
+        else:
+            print(f"Use it:  DOCKER_HOST=unix://{listen} docker ps")
+        print("", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await gateway.close()
+
+    asyncio.run(main())
+    return 0

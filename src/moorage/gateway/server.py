@@ -1,0 +1,557 @@
+"""The gateway: an Engine API endpoint that knows who is asking.
+
+One asyncio task per client connection. For each request: parse the head
+(limits), name the operation, identify the caller, check the role, check the
+object belongs to the caller's team, parse the body only where a decision needs
+it, ask admission, forward, record. Everything else streams through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import secrets
+import socket
+import ssl
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote, urlencode
+
+from moorage.admission import Admission, AdmissionError, AdmissionRequest, AllowAll
+from moorage.audit import AuditError, AuditRecord, AuditSink
+from moorage.engine_api.endpoints import Operation, classify
+from moorage.gateway import tenancy
+from moorage.gateway.http import (
+    HttpError,
+    Limits,
+    RequestHead,
+    ResponseHead,
+    error_response,
+    parse_request_head,
+    parse_response_head,
+    read_body,
+    relay_chunked,
+    relay_fixed,
+)
+from moorage.gateway.upstream import Conn, Upstream, UpstreamError
+from moorage.identity import Principal, UserDirectory
+
+__all__ = ["Gateway"]
+
+log = logging.getLogger("moorage.gateway")
+
+# Operations whose JSON body the gateway parses (labels, ownership, admission).
+BODY_KINDS = frozenset({
+    "container.create", "container.update", "exec.create", "image.commit",
+    "service.create", "service.update", "network.create", "network.connect",
+    "network.disconnect", "volume.create", "secret.create", "secret.update",
+    "config.create", "config.update",
+})  # fmt: skip
+LABELLED_CREATES = frozenset({
+    "container.create", "image.commit", "service.create", "service.update", "network.create",
+    "volume.create", "secret.create", "secret.update", "config.create", "config.update",
+})  # fmt: skip
+FILTERED_LISTS = frozenset({"container.list", "network.list", "volume.list", "service.list",
+                            "secret.list", "config.list", "system.events"})  # fmt: skip
+HIJACK_TYPES = ("application/vnd.docker.raw-stream", "application/vnd.docker.multiplexed-stream")
+# type -> (inspect path, field with the full id)
+_INSPECT = {
+    "container": ("/containers/{}/json", "Id"),
+    "exec": ("/exec/{}/json", "ID"),
+    "image": ("/images/{}/json", "Id"),
+    "network": ("/networks/{}", "Id"),
+    "volume": ("/volumes/{}", "Name"),
+    "service": ("/services/{}", "ID"),
+    "task": ("/tasks/{}", "ID"),
+    "secret": ("/secrets/{}", "ID"),
+    "config": ("/configs/{}", "ID"),
+}
+_REF_SEGMENT = re.compile(r"^(/[a-z]+/)([^/]+)")
+
+
+@dataclass
+class _Outcome:
+    """What happened to one request, for its audit record."""
+
+    decision: str = "allow"
+    reason: str = ""
+    status: int = 0
+
+
+@dataclass
+class _Owned:
+    """The object a request names, as the engine knows it."""
+
+    full_id: str
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+class Gateway:
+    """Serve the Engine API on listeners, in front of one upstream engine."""
+
+    def __init__(
+        self,
+        upstream: Upstream,
+        users: UserDirectory | None = None,
+        admission: Admission | None = None,
+        audit: AuditSink | None = None,
+        limits: Limits | None = None,
+        admin_uids: tuple[int, ...] = (0,),
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.upstream = upstream
+        self.users = users or UserDirectory()
+        self.admission = admission or AllowAll()
+        self.audit = audit
+        self.limits = limits or Limits()
+        self.admin_uids = admin_uids
+        self.clock = clock
+        self._servers: list[asyncio.Server] = []
+
+    # ------------------------------------------------------------ listeners
+    async def listen_unix(self, path: str, mode: int = 0o666) -> None:
+        """Listen on a unix socket. Anyone may connect; the uid decides what they may do."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        server = await asyncio.start_unix_server(
+            lambda r, w: self._connection(r, w, "unix"), path, limit=self.limits.max_head_bytes
+        )
+        os.chmod(path, mode)
+        self._servers.append(server)
+
+    async def listen_tls(self, host: str, port: int, ctx: ssl.SSLContext) -> int:
+        """Listen on TCP with TLS that requires a client certificate. Returns the port."""
+        if ctx.verify_mode != ssl.CERT_REQUIRED:
+            raise ValueError("the TLS listener must require client certificates")
+        server = await asyncio.start_server(
+            lambda r, w: self._connection(r, w, "tls"), host, port, ssl=ctx,
+            limit=self.limits.max_head_bytes,
+        )  # fmt: skip
+        self._servers.append(server)
+        return int(server.sockets[0].getsockname()[1])
+
+    async def close(self) -> None:
+        for server in self._servers:
+            server.close()
+        for server in self._servers:
+            await server.wait_closed()
+        self.upstream.close()
+
+    # ------------------------------------------------------------- identity
+    def _identify(self, writer: asyncio.StreamWriter, how: str) -> Principal | str:
+        """The principal behind a connection, or the reason there is none."""
+        if how == "unix":
+            sock: socket.socket = writer.get_extra_info("socket")
+            creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+            pid, uid, _ = struct.unpack("3i", creds)
+            source = f"unix:uid={uid},pid={pid}"
+            user = self.users.by_uid(uid)
+            if user is not None:
+                return Principal(user.name, user.teams, user.roles, "peercred", source)
+            if uid in self.admin_uids:
+                return Principal(_uid_name(uid), (), ("admin",), "peercred", source)
+            return (
+                f"uid {uid} is not a Moorage user. Ask an administrator to add it to the "
+                "users file (users.NAME.uid)"
+            )
+        cert = writer.get_extra_info("peercert") or {}
+        peer = writer.get_extra_info("peername") or ("?", 0)
+        source = f"tcp:{peer[0]}:{peer[1]}"
+        cn = next((v for rdn in cert.get("subject", ()) for k, v in rdn if k == "commonName"), None)
+        if cn is None:
+            return "the client certificate has no common name"
+        user = self.users.by_cert(cn)
+        if user is None:
+            return f"certificate CN={cn!r} is not a Moorage user"
+        return Principal(user.name, user.teams, user.roles, "tls", source)
+
+    # ----------------------------------------------------------- connection
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, how: str) -> None:
+        who = self._identify(writer, how)
+        try:
+            while True:
+                try:
+                    raw = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self.limits.idle_timeout)
+                except asyncio.IncompleteReadError as exc:
+                    if exc.partial.strip():
+                        writer.write(error_response(400, "moorage: incomplete request head", False))
+                    return
+                except asyncio.LimitOverrunError:
+                    writer.write(error_response(
+                        431, f"moorage: request head is over the limit of "
+                        f"{self.limits.max_head_bytes} bytes", False))  # fmt: skip
+                    return
+                except TimeoutError:
+                    return
+                try:
+                    head = parse_request_head(raw, self.limits)
+                except HttpError as exc:
+                    writer.write(error_response(exc.status, f"moorage: {exc.message}", False))
+                    return
+                if not await self._request(head, reader, writer, who):
+                    return
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        except Exception:  # a bug must cost one connection, never the gateway
+            log.exception("gateway error")
+        finally:
+            with contextlib.suppress(Exception):
+                await writer.drain()
+            writer.close()
+
+    # -------------------------------------------------------------- request
+    async def _request(
+        self,
+        head: RequestHead,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        who: Principal | str,
+    ) -> bool:
+        """Handle one request; return whether the client connection may be reused."""
+        started = time.perf_counter()
+        query = head.query if "?" in head.target else {}
+        op = classify(head.method, head.path, query)
+        outcome = _Outcome()
+        principal = who if isinstance(who, Principal) else None
+        try:
+            if principal is None:
+                raise HttpError(403, f"moorage: {who}")
+            return await self._authorised(head, op, principal, reader, writer, outcome)
+        except (HttpError, UpstreamError, AdmissionError, AuditError) as exc:
+            status, message = _refusal(exc)
+            outcome.decision = "deny" if status in (401, 403, 404) or isinstance(
+                exc, AdmissionError | AuditError) else "error"  # fmt: skip
+            outcome.reason, outcome.status = message, status
+            # An unread body would be taken for the next request: close instead.
+            keep = head.keep_alive and not head.has_body
+            self._record(head, op, principal, who, outcome, started)
+            writer.write(error_response(status, message, keep))
+            return keep
+
+    async def _authorised(
+        self,
+        head: RequestHead,
+        op: Operation,
+        p: Principal,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        outcome: _Outcome,
+    ) -> bool:
+        if not p.may(op.action_class):
+            what = "an endpoint Moorage does not know" if op.kind == "unknown" else op.kind
+            raise HttpError(
+                403,
+                f"moorage: {p.user} (roles: {', '.join(p.roles) or 'none'}) may not call "
+                f"{head.method} {op.route} ({what}, class {op.action_class}). Ask an "
+                "administrator for a role that grants it.",
+            )
+        target = head.target
+        owned: _Owned | None = None
+        if op.object_type and op.object_ref:
+            owned = await self._check_owner(op, p, op.object_type, op.object_ref)
+            target = self._rewrite_ref(head.target, op, owned)
+        body: Any = None
+        raw_body: bytes | None = None
+        if op.kind in BODY_KINDS:
+            raw_body = await read_body(reader, head.chunked, head.content_length, self.limits.max_body_bytes)
+            body = tenancy.parse_json_strict(raw_body, op.kind)
+            if op.kind in LABELLED_CREATES:
+                existing = owned.labels if owned and op.kind.endswith(".update") else None
+                body = tenancy.apply_owner_labels(op.kind, body if body is not None else {},
+                                                  p, existing)  # fmt: skip
+            if op.kind in ("network.connect", "network.disconnect") and not p.sees_all:
+                ref = tenancy.get_ci(body, "Container")
+                if isinstance(ref, str):
+                    await self._check_owner(op, p, "container", ref)
+        if op.kind == "image.build":
+            target = self._stamp_build_labels(target, p)
+        if not p.sees_all and op.kind in FILTERED_LISTS:
+            target = tenancy.inject_team_filter(target, p.team)
+        if not op.reads_only:
+            decision = self.admission.admit(AdmissionRequest(p, op, head.method, target, head.query, body))
+            if not decision.allowed:
+                raise HttpError(403, f"moorage: {decision.reason}")
+            if decision.body is not None:
+                body = decision.body
+        if raw_body is not None:
+            raw_body = b"" if body is None else _dump(body)
+        out_head = head.with_target(target)
+        if raw_body is not None:
+            out_head = out_head.with_body_length(len(raw_body))
+        post_filter = None
+        if op.kind == "task.list" and not p.sees_all:
+            post_filter = await self._task_filter(p)
+        return await self._forward(out_head, op, p, reader, writer, raw_body, outcome, post_filter)
+
+    # ------------------------------------------------------------- tenancy
+    async def _inspect(self, obj_type: str, ref: str) -> tuple[int, Any]:
+        path, _ = _INSPECT[obj_type]
+        return await self.upstream.call_json("GET", path.format(quote(ref, safe="")))
+
+    async def _check_owner(self, op: Operation, p: Principal, obj_type: str, ref: str) -> _Owned:
+        """Resolve the object; answer 404 for another team's, as if it did not exist."""
+        status, doc = await self._inspect(obj_type, ref)
+        if status == 404 or not isinstance(doc, dict):
+            raise HttpError(404, tenancy.not_found(obj_type, ref))
+        if status >= 400:
+            message = doc.get("message", "") if isinstance(doc, dict) else ""
+            raise HttpError(status, message or f"inspecting {obj_type} {ref} failed")
+        full_id = str(doc.get(_INSPECT[obj_type][1], ref))
+        # exec and task belong to their container and service
+        if obj_type == "exec":
+            parent = await self._check_owner(op, p, "container", str(doc.get("ContainerID", "")))
+            return _Owned(full_id, parent.labels)
+        if obj_type == "task":
+            parent = await self._check_owner(op, p, "service", str(doc.get("ServiceID", "")))
+            return _Owned(full_id, parent.labels)
+        labels = tenancy.object_labels(obj_type, doc)
+        if p.sees_all:
+            return _Owned(full_id, labels)
+        team = labels.get(tenancy.TEAM)
+        if team is None:
+            # Objects no team owns (pulled images, the default networks) are shared:
+            # everyone may read and use them, nobody but admins may change them.
+            if op.reads_only or op.kind in _SHARED_USE:
+                return _Owned(full_id, labels)
+            raise HttpError(
+                403,
+                f"moorage: {obj_type} {ref} belongs to no team, so only an admin may "
+                f"{op.kind.split('.', 1)[1]} it",
+            )
+        if team not in p.teams and team != p.team:
+            raise HttpError(404, tenancy.not_found(obj_type, ref))
+        return _Owned(full_id, labels)
+
+    def _rewrite_ref(self, target: str, op: Operation, owned: _Owned) -> str:
+        """Name the object by full id upstream, so a name or prefix can't be re-pointed
+        between the ownership check and the action."""
+        if op.object_type == "image":
+            return target  # push and tag need the name the client gave
+        path, sep, query = target.partition("?")
+        if op.kind == "image.commit":
+            params = parse_qs(query, keep_blank_values=True)
+            params["container"] = [owned.full_id]
+            return f"{path}?{urlencode(params, doseq=True)}"
+        prefix = path[: len(path) - len(op.route)] if op.version else ""
+        route = _REF_SEGMENT.sub(lambda m: m.group(1) + quote(owned.full_id, safe=""), op.route, 1)
+        return prefix + route + sep + query
+
+    def _stamp_build_labels(self, target: str, p: Principal) -> str:
+        path, _, query = target.partition("?")
+        params = parse_qs(query, keep_blank_values=True)
+        raw = params.get("labels", [""])[-1]
+        labels = tenancy.parse_json_strict(raw.encode(), "build labels") if raw else None
+        params["labels"] = [_dump(tenancy.stamp_labels(labels, p, None, "build labels")).decode()]
+        return f"{path}?{urlencode(params, doseq=True)}"
+
+    async def _task_filter(self, p: Principal) -> Callable[[Any], Any]:
+        target = tenancy.inject_team_filter("/services", p.team)
+        status, services = await self.upstream.call_json("GET", target)
+        mine = {s.get("ID") for s in services} if status == 200 and services else set()
+
+        def keep(tasks: Any) -> Any:
+            return [t for t in tasks if t.get("ServiceID") in mine] if isinstance(tasks, list) else []
+
+        return keep
+
+    # ------------------------------------------------------------- forward
+    async def _forward(
+        self,
+        head: RequestHead,
+        op: Operation,
+        p: Principal,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        body: bytes | None,
+        outcome: _Outcome,
+        post_filter: Callable[[Any], Any] | None,
+    ) -> bool:
+        started = time.perf_counter()
+        streamed = (body is None and head.has_body) or op.hijack
+        # A pooled connection may have been closed by the engine; only a request we
+        # can send again (no streamed body) may use one.
+        conn = await (self.upstream.connect() if streamed else self.upstream.acquire())
+        try:
+            resp_raw = await self._send(conn, head, reader, body)
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            conn.close()
+            if streamed or conn.fresh:
+                msg = f"the Docker engine at {self.upstream.url} closed the connection"
+                raise UpstreamError(msg) from exc
+            conn = await self.upstream.connect()
+            resp_raw = await self._send(conn, head, reader, body)
+        resp = parse_response_head(resp_raw, self.limits)
+        outcome.status = resp.status
+        self._record(head, op, p, p, outcome, started)
+        try:
+            return await self._relay(head, op, resp, conn, reader, writer, post_filter)
+        except BaseException:
+            conn.close()
+            raise
+
+    async def _send(
+        self, conn: Conn, head: RequestHead, reader: asyncio.StreamReader, body: bytes | None
+    ) -> bytes:
+        conn.writer.write(head.encode())
+        if body is not None:
+            conn.writer.write(body)
+        elif head.chunked:
+            await relay_chunked(reader, conn.writer)
+        elif head.content_length:
+            await relay_fixed(reader, conn.writer, head.content_length)
+        await conn.writer.drain()
+        try:
+            return await conn.reader.readuntil(b"\r\n\r\n")
+        except asyncio.LimitOverrunError as exc:
+            raise UpstreamError("the Docker engine sent an oversized response head") from exc
+
+    async def _relay(
+        self,
+        head: RequestHead,
+        op: Operation,
+        resp: ResponseHead,
+        conn: Conn,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        post_filter: Callable[[Any], Any] | None,
+    ) -> bool:
+        ctype = (resp.get("content-type") or "").lower()
+        if resp.status == 101 or (op.hijack and resp.status == 200 and ctype.startswith(HIJACK_TYPES)):
+            writer.write(resp.encode())
+            await writer.drain()
+            await _splice(reader, writer, conn)
+            return False
+        upstream_keep = "close" not in (resp.get("connection") or "").lower()
+        if head.method == "HEAD" or resp.status in (204, 304) or 100 <= resp.status < 200:
+            writer.write(resp.encode())
+        elif post_filter is not None and resp.status == 200:
+            raw = await read_body(conn.reader, resp.chunked, int(resp.get("content-length") or 0),
+                                  64 << 20)  # fmt: skip
+            data = _dump(post_filter(tenancy.parse_json_strict(raw, "engine")))
+            headers = tuple(
+                (k, v) for k, v in resp.headers if k.lower() not in ("content-length", "transfer-encoding")
+            )
+            writer.write(resp.encode((*headers, ("Content-Length", str(len(data))))) + data)
+        elif resp.chunked:
+            writer.write(resp.encode())
+            await relay_chunked(conn.reader, writer)
+        elif resp.get("content-length") is not None:
+            writer.write(resp.encode())
+            await relay_fixed(conn.reader, writer, int(resp.get("content-length") or 0))
+        else:  # delimited by close
+            writer.write(resp.encode())
+            while data := await conn.reader.read(1 << 16):
+                writer.write(data)
+                await writer.drain()
+            conn.close()
+            return False
+        await writer.drain()
+        if upstream_keep:
+            self.upstream.release(conn)
+        else:
+            conn.close()
+        return head.keep_alive
+
+    # --------------------------------------------------------------- audit
+    def _record(
+        self,
+        head: RequestHead,
+        op: Operation,
+        p: Principal | None,
+        who: Principal | str,
+        outcome: _Outcome,
+        started: float,
+    ) -> None:
+        if self.audit is None:
+            return
+        record = AuditRecord(
+            time=self.clock(),
+            request_id=secrets.token_hex(8),
+            user=p.user if p else "?",
+            teams=p.teams if p else (),
+            roles=p.roles if p else (),
+            auth=p.auth if p else "none",
+            source=p.source if p else str(who),
+            method=head.method,
+            path=head.path,
+            kind=op.kind,
+            object_ref=op.object_ref,
+            decision=outcome.decision,
+            reason=outcome.reason,
+            status=outcome.status,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+        )
+        try:
+            self.audit.record(record)
+        except AuditError:
+            if not op.reads_only:
+                raise
+            log.error("audit write failed for a read-only request %s %s", head.method, head.path)
+
+
+# Changing operations that are still allowed on a shared (team-less) object: using
+# a shared image or network is normal; deleting or altering one is not.
+_SHARED_USE = frozenset({"image.tag", "image.push", "network.connect", "network.disconnect",
+                         "exec.create"})  # fmt: skip
+
+
+async def _splice(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: Conn) -> None:
+    """Join a hijacked client connection to its upstream until both sides are done."""
+
+    async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        try:
+            while data := await src.read(1 << 16):
+                dst.write(data)
+                await dst.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            # half-close: the other side sees EOF (stdin closed) and can still answer
+            with contextlib.suppress(OSError, RuntimeError, NotImplementedError, AttributeError):
+                if dst.can_write_eof():
+                    dst.write_eof()
+
+    up = asyncio.ensure_future(pipe(conn.reader, writer))
+    down = asyncio.ensure_future(pipe(reader, conn.writer))
+    await up
+    # The engine is done (the process exited); give the client a moment to finish.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(down), 2.0)
+    down.cancel()
+    conn.close()
+
+
+def _refusal(exc: Exception) -> tuple[int, str]:
+    if isinstance(exc, HttpError):
+        msg = exc.message if exc.message.startswith(("moorage:", "No such", "network ", "get ",
+                                                     "service ", "task ", "secret ", "config "))\
+            else f"moorage: {exc.message}"  # fmt: skip
+        return exc.status, msg
+    if isinstance(exc, UpstreamError):
+        return 502, f"moorage: {exc}"
+    if isinstance(exc, AuditError):
+        return 503, f"moorage: refused because the audit trail can't be written ({exc})"
+    return 503, f"moorage: admission could not decide, so the request was refused: {exc}"
+
+
+def _dump(obj: Any) -> bytes:
+    import json
+
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def _uid_name(uid: int) -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(uid).pw_name
+    except (KeyError, ImportError):
+        return f"uid{uid}"

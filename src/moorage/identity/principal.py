@@ -1,0 +1,119 @@
+"""Who is asking: principals, the users file, and roles as classes of endpoints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["GLOBAL_ROLES", "ROLES", "IdentityError", "Principal", "User", "UserDirectory"]
+
+_VIEW = frozenset({"system.read", "container.read", "image.read", "network.read", "volume.read",
+                   "service.read", "task.read"})  # fmt: skip
+_DEV = _VIEW | {"container.write", "exec", "image.write", "build", "network.write",
+                "volume.write", "service.write", "config.read", "config.write"}  # fmt: skip
+_OPS = _DEV | {"swarm.read", "node.read", "secret.read", "secret.write", "plugin.read", "prune"}
+_SEC = _VIEW | {"swarm.read", "node.read", "node.write", "secret.read", "config.read",
+                "plugin.read"}  # fmt: skip
+
+ROLES: dict[str, frozenset[str]] = {
+    "viewer": _VIEW,
+    "developer": _DEV,
+    "operator": frozenset(_OPS),
+    "security-officer": frozenset(_SEC),
+    "admin": frozenset({"*"}),
+}
+# Roles that see every team's objects; the others see their own team's.
+GLOBAL_ROLES = frozenset({"security-officer", "admin"})
+
+
+class IdentityError(Exception):
+    """The caller could not be identified, or the users file is wrong."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The identity behind one request."""
+
+    user: str
+    teams: tuple[str, ...]
+    roles: tuple[str, ...]
+    auth: str  # "peercred" | "tls" | ...
+    source: str = ""  # "unix:uid=1000" or "tcp:127.0.0.1:51234"
+
+    @property
+    def team(self) -> str:
+        """The team stamped on what this principal creates (the first one)."""
+        return self.teams[0] if self.teams else f"user-{self.user}"
+
+    def may(self, action_class: str) -> bool:
+        return any("*" in ROLES.get(r, ()) or action_class in ROLES.get(r, ()) for r in self.roles)
+
+    @property
+    def sees_all(self) -> bool:
+        return any(r in GLOBAL_ROLES for r in self.roles)
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    teams: tuple[str, ...]
+    roles: tuple[str, ...]
+    uid: int | None = None
+    cert_cn: str | None = None
+
+
+@dataclass
+class UserDirectory:
+    """Users, teams and roles, from a YAML file::
+
+    users:
+      alice: {uid: 1001, teams: [payments], roles: [developer]}
+      bob:   {cert: bob, teams: [search], roles: [developer]}   # TLS client cert CN
+    """
+
+    users: dict[str, User] = field(default_factory=dict)
+
+    @classmethod
+    def from_file(cls, path: Path) -> UserDirectory:
+        try:
+            doc = yaml.safe_load(path.read_text())
+        except OSError as exc:
+            raise IdentityError(f"cannot read users file {path}: {exc.strerror}") from exc
+        except yaml.YAMLError as exc:
+            raise IdentityError(f"users file {path} is not valid YAML: {exc}") from exc
+        return cls.from_dict(doc, str(path))
+
+    @classmethod
+    def from_dict(cls, doc: Any, where: str = "users") -> UserDirectory:
+        if not isinstance(doc, dict) or not isinstance(doc.get("users"), dict):
+            raise IdentityError(f"{where}: expected a mapping with a 'users' mapping")
+        users: dict[str, User] = {}
+        for name, spec in doc["users"].items():
+            if not isinstance(spec, dict):
+                raise IdentityError(f"{where}: users.{name} must be a mapping")
+            roles = tuple(spec.get("roles", []))
+            bad = [r for r in roles if r not in ROLES]
+            if bad:
+                raise IdentityError(
+                    f"{where}: users.{name}.roles: unknown role {bad[0]!r} (known: {', '.join(ROLES)})"
+                )
+            uid = spec.get("uid")
+            if uid is not None and not isinstance(uid, int):
+                raise IdentityError(f"{where}: users.{name}.uid must be a number")
+            users[str(name)] = User(
+                str(name), tuple(str(t) for t in spec.get("teams", [])), roles, uid,
+                spec.get("cert"),
+            )  # fmt: skip
+        return cls(users)
+
+    def by_uid(self, uid: int) -> User | None:
+        return next((u for u in self.users.values() if u.uid == uid), None)
+
+    def by_cert(self, cn: str) -> User | None:
+        return next(
+            (u for u in self.users.values() if (u.cert_cn or u.name) == cn and u.cert_cn != ""),
+            None,
+        )
