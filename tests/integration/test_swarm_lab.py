@@ -25,9 +25,7 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 90) -> Any:
 
 def running_tasks(lab: Lab, service: str) -> list[dict[str, Any]]:
     tasks = lab.client(1).call("GET", f'/tasks?filters={{"service":["{service}"]}}')
-    return [
-        t for t in tasks if t["Status"]["State"] == "running" and t["DesiredState"] == "running"
-    ]
+    return [t for t in tasks if t["Status"]["State"] == "running" and t["DesiredState"] == "running"]
 
 
 def node_ids(lab: Lab) -> dict[str, str]:

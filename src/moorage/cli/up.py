@@ -97,7 +97,10 @@ def _up(args: argparse.Namespace) -> int:
             bound = await gateway.listen_tls(
                 host or "127.0.0.1", int(port), pki.server_context(data / "pki/server")
             )
-            tls_note = f"\n  tls         tcp://{host or '127.0.0.1'}:{bound} (client certs: moorage cert issue NAME --out DIR)"
+            tls_note = (
+                f"\n  tls         tcp://{host or '127.0.0.1'}:{bound}"
+                " (client certs: moorage cert issue NAME --out DIR)"
+            )
         context = _docker_context(args.context, f"unix://{listen}")
         print(paint("Moorage gateway is up.", "green"))
         print(f"  listening   unix://{listen}{tls_note}\n  upstream    {upstream.url}\n"

@@ -247,6 +247,12 @@ class Gateway:
     ) -> bool:
         if not p.may(op.action_class):
             what = "an endpoint Moorage does not know" if op.kind == "unknown" else op.kind
+            if op.reads_only and op.object_ref:
+                # A lookup the role may not make answers like a missing object: it tells
+                # nothing about what exists, and `docker inspect NAME`, which tries each
+                # object type in turn, goes on to the next type.
+                raise HttpError(404, f"moorage: {op.object_ref} not found ({what} is not granted to "
+                                     f"roles {', '.join(p.roles) or 'none'})")  # fmt: skip
             raise HttpError(
                 403,
                 f"moorage: {p.user} (roles: {', '.join(p.roles) or 'none'}) may not call "
@@ -427,7 +433,10 @@ class Gateway:
         if resp.status == 101 or (op.hijack and resp.status == 200 and ctype.startswith(HIJACK_TYPES)):
             writer.write(resp.encode())
             await writer.drain()
-            await _splice(reader, writer, conn)
+            # Without stdin in the stream, a client's half-close means nothing; passing
+            # it on made the engine end some attach streams before their first bytes.
+            stdin = op.kind != "container.attach" or head.query.get("stdin", ["0"])[-1] in ("1", "true")
+            await _splice(reader, writer, conn, half_close_upstream=stdin)
             return False
         upstream_keep = "close" not in (resp.get("connection") or "").lower()
         if head.method == "HEAD" or resp.status in (204, 304) or 100 <= resp.status < 200:
@@ -503,10 +512,12 @@ _SHARED_USE = frozenset({"image.tag", "image.push", "network.connect", "network.
                          "exec.create"})  # fmt: skip
 
 
-async def _splice(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: Conn) -> None:
+async def _splice(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: Conn, half_close_upstream: bool
+) -> None:
     """Join a hijacked client connection to its upstream until both sides are done."""
 
-    async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+    async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter, half_close: bool) -> None:
         try:
             while data := await src.read(1 << 16):
                 dst.write(data)
@@ -516,11 +527,11 @@ async def _splice(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, co
         finally:
             # half-close: the other side sees EOF (stdin closed) and can still answer
             with contextlib.suppress(OSError, RuntimeError, NotImplementedError, AttributeError):
-                if dst.can_write_eof():
+                if half_close and dst.can_write_eof():
                     dst.write_eof()
 
-    up = asyncio.ensure_future(pipe(conn.reader, writer))
-    down = asyncio.ensure_future(pipe(reader, conn.writer))
+    up = asyncio.ensure_future(pipe(conn.reader, writer, True))
+    down = asyncio.ensure_future(pipe(reader, conn.writer, half_close_upstream))
     await up
     # The engine is done (the process exited); give the client a moment to finish.
     with contextlib.suppress(TimeoutError):

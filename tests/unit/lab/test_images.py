@@ -51,9 +51,7 @@ def test_busybox_image_is_cached_and_complete() -> None:
     assert {"bin/busybox", "bin/sh", "etc/passwd", "tmp"} <= names
 
 
-def test_apt_mirror_reads_deb822_and_skips_security(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_apt_mirror_reads_deb822_and_skips_security(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     src = tmp_path / "sources.list.d"
     src.mkdir()
     (src / "debian.sources").write_text(
@@ -73,9 +71,7 @@ def test_apt_mirror_reads_deb822_and_skips_security(
     assert images.apt_mirror() == "http://mirror.example.invalid/debian"
 
 
-def test_apt_mirror_missing_says_what_to_do(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_apt_mirror_missing_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(images, "Path", lambda p: Path(tmp_path / "nothing" / str(p).lstrip("/")))
     with pytest.raises(images.ImageBuildError, match="--mirror"):
         images.apt_mirror()

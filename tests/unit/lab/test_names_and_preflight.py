@@ -14,9 +14,7 @@ def test_invalid_names_are_refused_with_the_rule(name: str) -> None:
         Lab(name)
 
 
-def test_names_map_to_short_distinct_resources(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_names_map_to_short_distinct_resources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MOORAGE_LAB_ROOT", str(tmp_path))
     a, ab = Lab("a"), Lab("ab")
     assert a.netns(1) == "mlab_a_n1" and a.hub == "mlab_a_hub"
