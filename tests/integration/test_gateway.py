@@ -266,3 +266,39 @@ def test_unreachable_upstream_is_a_502_naming_it(tmp_path: Path) -> None:
     finally:
         gw.stop()
     assert status == 502 and f"unix://{tmp_path}/nothing.sock" in body["message"]
+
+
+def test_a_half_closed_attach_survives_garbage_collection(gw: RunningGateway) -> None:
+    """Regression: a client half-close left the connection task unreferenced and a GC
+    pass destroyed it, cutting `docker run --rm` output before its first byte."""
+    import gc
+
+    body = b'{"Image":"moorage-lab/busybox","Cmd":["echo","x"]}'
+    status, created = raw(gw, b"POST /containers/create HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\n"
+                          + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)  # fmt: skip
+    assert status == 201, created
+    cid = created["Id"]
+    with socket.socket(socket.AF_UNIX) as att:
+        att.settimeout(15)
+        att.connect(str(gw.sock))
+        att.sendall(f"POST /containers/{cid}/attach?stream=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: d\r\n"
+                    "Upgrade: tcp\r\nConnection: Upgrade\r\n\r\n".encode())  # fmt: skip
+        got = b""
+        while b"\r\n\r\n" not in got:
+            got += att.recv(4096)
+        assert got.startswith(b"HTTP/1.1 101")
+        att.shutdown(socket.SHUT_WR)  # what docker CLIs do when stdin is not attached
+        for _ in range(3):
+            gc.collect()
+        assert raw(gw, f"POST /containers/{cid}/start HTTP/1.1\r\nHost: d\r\n\r\n".encode())[0] == 204
+        stream = got.split(b"\r\n\r\n", 1)[1]
+        while chunk := att.recv(4096):
+            stream += chunk
+    raw(gw, f"DELETE /containers/{cid}?force=1 HTTP/1.1\r\nHost: d\r\n\r\n".encode())
+    assert stream.endswith(b"x\n"), stream
+
+
+@pytest.mark.parametrize("cli", DOCKER_CLIS)
+def test_run_rm_prints_output_every_time(gw: RunningGateway, cli: str) -> None:
+    outs = [ok(docker(gw, "run", "--rm", "moorage-lab/busybox", "echo", f"n{i}", cli=cli)) for i in range(15)]
+    assert outs == [f"n{i}" for i in range(15)]

@@ -114,6 +114,10 @@ class Gateway:
         self.admin_uids = admin_uids
         self.clock = clock
         self._servers: list[asyncio.Server] = []
+        # asyncio holds tasks weakly. A connection whose client has half-closed is
+        # referenced by nothing else, and the garbage collector would destroy it
+        # mid-stream (this cut attach streams before their first byte).
+        self._live: set[asyncio.Task[Any]] = set()
 
     # ------------------------------------------------------------ listeners
     async def listen_unix(self, path: str, mode: int = 0o666) -> None:
@@ -176,6 +180,10 @@ class Gateway:
     # ----------------------------------------------------------- connection
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, how: str) -> None:
         who = self._identify(writer, how)
+        task = asyncio.current_task()
+        if task is not None:
+            self._live.add(task)
+            task.add_done_callback(self._live.discard)
         try:
             while True:
                 try:
@@ -433,10 +441,7 @@ class Gateway:
         if resp.status == 101 or (op.hijack and resp.status == 200 and ctype.startswith(HIJACK_TYPES)):
             writer.write(resp.encode())
             await writer.drain()
-            # Without stdin in the stream, a client's half-close means nothing; passing
-            # it on made the engine end some attach streams before their first bytes.
-            stdin = op.kind != "container.attach" or head.query.get("stdin", ["0"])[-1] in ("1", "true")
-            await _splice(reader, writer, conn, half_close_upstream=stdin)
+            await _splice(reader, writer, conn)
             return False
         upstream_keep = "close" not in (resp.get("connection") or "").lower()
         if head.method == "HEAD" or resp.status in (204, 304) or 100 <= resp.status < 200:
@@ -512,12 +517,10 @@ _SHARED_USE = frozenset({"image.tag", "image.push", "network.connect", "network.
                          "exec.create"})  # fmt: skip
 
 
-async def _splice(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: Conn, half_close_upstream: bool
-) -> None:
+async def _splice(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: Conn) -> None:
     """Join a hijacked client connection to its upstream until both sides are done."""
 
-    async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter, half_close: bool) -> None:
+    async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
         try:
             while data := await src.read(1 << 16):
                 dst.write(data)
@@ -527,11 +530,11 @@ async def _splice(
         finally:
             # half-close: the other side sees EOF (stdin closed) and can still answer
             with contextlib.suppress(OSError, RuntimeError, NotImplementedError, AttributeError):
-                if half_close and dst.can_write_eof():
+                if dst.can_write_eof():
                     dst.write_eof()
 
-    up = asyncio.ensure_future(pipe(conn.reader, writer, True))
-    down = asyncio.ensure_future(pipe(reader, conn.writer, half_close_upstream))
+    up = asyncio.ensure_future(pipe(conn.reader, writer))
+    down = asyncio.ensure_future(pipe(reader, conn.writer))
     await up
     # The engine is done (the process exited); give the client a moment to finish.
     with contextlib.suppress(TimeoutError):
