@@ -145,12 +145,17 @@ def inject_team_filter(target: str, team: str) -> str:
         raise HttpError(400, f"moorage: the filters parameter is not valid JSON: {exc}") from exc
     if not isinstance(filters, dict):
         raise HttpError(400, "moorage: the filters parameter must be a JSON object")
-    label = filters.get("label", [])
-    if isinstance(label, dict):  # the legacy {"label": {"k=v": true}} form
-        label = [k for k, v in label.items() if v]
-    if not isinstance(label, list):
-        raise HttpError(400, "moorage: filters.label must be a list")
-    filters["label"] = [*label, f"{TEAM}={team}"]
+    mine = f"{TEAM}={team}"
+    # Two forms exist: {"label": ["k=v"]} and the legacy {"label": {"k=v": true}}.
+    # The engine refuses a mix, so answer in the form the client used.
+    legacy = any(isinstance(v, dict) for v in filters.values())
+    label = filters.get("label", {} if legacy else [])
+    if isinstance(label, dict):
+        filters["label"] = {**label, mine: True}
+    elif isinstance(label, list):
+        filters["label"] = [*label, mine] if not legacy else {**dict.fromkeys(label, True), mine: True}
+    else:
+        raise HttpError(400, "moorage: filters.label must be a list or an object")
     params["filters"] = [json.dumps(filters, separators=(",", ":"))]
     return f"{path}?{urlencode(params, doseq=True)}"
 

@@ -60,10 +60,16 @@ def test_team_filter_is_added_to_the_clients_filters() -> None:
     assert params["all"] == ["1"]
     assert json.loads(params["filters"][0])["label"] == ["app=web", "io.moorage.team=payments"]
     legacy = tenancy.inject_team_filter('/containers/json?filters={"label":{"a=b":true}}', "t")
-    assert json.loads(parse_qs(legacy.split("?", 1)[1])["filters"][0])["label"] == [
-        "a=b",
-        "io.moorage.team=t",
-    ]
+    assert json.loads(parse_qs(legacy.split("?", 1)[1])["filters"][0])["label"] == {
+        "a=b": True,
+        "io.moorage.team=t": True,
+    }
+    # `docker service ps` sends the legacy form for other keys; the label must match it
+    mixed = tenancy.inject_team_filter('/services?filters={"name":{"web":true}}', "t")
+    assert json.loads(parse_qs(mixed.split("?", 1)[1])["filters"][0]) == {
+        "name": {"web": True},
+        "label": {"io.moorage.team=t": True},
+    }
     with pytest.raises(HttpError):
         tenancy.inject_team_filter("/containers/json?filters=nope", "t")
 
