@@ -40,6 +40,7 @@ from moorage.gateway.http import (
     relay_chunked,
     relay_fixed,
 )
+from moorage.gateway.tls import terminate_tls
 from moorage.gateway.upstream import Conn, Upstream, UpstreamError
 from moorage.identity import Principal, UserDirectory
 
@@ -135,10 +136,15 @@ class Gateway:
         """Listen on TCP with TLS that requires a client certificate. Returns the port."""
         if ctx.verify_mode != ssl.CERT_REQUIRED:
             raise ValueError("the TLS listener must require client certificates")
-        server = await asyncio.start_server(
-            lambda r, w: self._connection(r, w, "tls"), host, port, ssl=ctx,
-            limit=self.limits.max_head_bytes,
-        )  # fmt: skip
+
+        async def accept(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            self._hold()
+            await terminate_tls(
+                r, w, ctx, lambda gr, gw, info: self._connection(gr, gw, "tls", info),
+                self.limits.head_timeout, self.limits.max_head_bytes,
+            )  # fmt: skip
+
+        server = await asyncio.start_server(accept, host, port)
         self._servers.append(server)
         return int(server.sockets[0].getsockname()[1])
 
@@ -150,7 +156,7 @@ class Gateway:
         self.upstream.close()
 
     # ------------------------------------------------------------- identity
-    def _identify(self, writer: asyncio.StreamWriter, how: str) -> Principal | str:
+    def _identify(self, writer: asyncio.StreamWriter, how: str, tls_info: dict[str, Any]) -> Principal | str:
         """The principal behind a connection, or the reason there is none."""
         if how == "unix":
             sock: socket.socket = writer.get_extra_info("socket")
@@ -166,8 +172,8 @@ class Gateway:
                 f"uid {uid} is not a Moorage user. Ask an administrator to add it to the "
                 "users file (users.NAME.uid)"
             )
-        cert = writer.get_extra_info("peercert") or {}
-        peer = writer.get_extra_info("peername") or ("?", 0)
+        cert = tls_info.get("peercert") or {}
+        peer = tls_info.get("peername") or ("?", 0)
         source = f"tcp:{peer[0]}:{peer[1]}"
         cn = next((v for rdn in cert.get("subject", ()) for k, v in rdn if k == "commonName"), None)
         if cn is None:
@@ -178,12 +184,21 @@ class Gateway:
         return Principal(user.name, user.teams, user.roles, "tls", source)
 
     # ----------------------------------------------------------- connection
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, how: str) -> None:
-        who = self._identify(writer, how)
+    def _hold(self) -> None:
         task = asyncio.current_task()
         if task is not None:
             self._live.add(task)
             task.add_done_callback(self._live.discard)
+
+    async def _connection(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        how: str,
+        tls_info: dict[str, Any] | None = None,
+    ) -> None:
+        self._hold()
+        who = self._identify(writer, how, tls_info or {})
         try:
             while True:
                 try:
