@@ -12,8 +12,8 @@ say "removing labs left by interrupted runs"
 moorage lab down --stale
 
 say "ruff"
-ruff check src tests
-ruff format --check src tests
+ruff check src tests bench
+ruff format --check src tests bench
 say "mypy --strict"
 mypy
 say "pytest"

@@ -6,8 +6,9 @@ import json
 import os
 import threading
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 __all__ = ["AuditError", "AuditRecord", "AuditSink", "JsonLinesSink"]
 
@@ -34,6 +35,13 @@ class AuditRecord:
     status: int
     duration_ms: float
 
+    def to_dict(self) -> dict[str, Any]:
+        # Not dataclasses.asdict: its deep copy cost a quarter of the gateway's time.
+        return {name: getattr(self, name) for name in _FIELDS}
+
+
+_FIELDS = tuple(f.name for f in fields(AuditRecord))
+
 
 class AuditSink(ABC):
     @abstractmethod
@@ -50,7 +58,7 @@ class JsonLinesSink(AuditSink):
         self._lock = threading.Lock()
 
     def record(self, record: AuditRecord) -> None:
-        line = (json.dumps(asdict(record), separators=(",", ":")) + "\n").encode()
+        line = (json.dumps(record.to_dict(), separators=(",", ":")) + "\n").encode()
         try:
             with self._lock:
                 os.write(self._fd, line)

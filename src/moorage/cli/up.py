@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from moorage.audit import JsonLinesSink
 from moorage.cli._output import paint, step
@@ -118,5 +119,16 @@ def _up(args: argparse.Namespace) -> int:
         await stop.wait()
         await gateway.close()
 
-    asyncio.run(main())
+    _run(main())
     return 0
+
+
+def _run(coro: Any) -> None:
+    """Run on uvloop where installed: the gateway is I/O-bound and uvloop roughly
+    halves the per-request cost of asyncio streams."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coro)
+    else:
+        uvloop.run(coro)

@@ -176,10 +176,10 @@ class ResponseHead:
     status: int
     reason: str
     headers: tuple[tuple[str, str], ...]
+    _lower: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def get(self, name: str) -> str | None:
-        name = name.lower()
-        return next((v for k, v in self.headers if k.lower() == name), None)
+        return self._lower.get(name.lower())
 
     @property
     def chunked(self) -> bool:
@@ -201,8 +201,11 @@ def parse_response_head(raw: bytes, limits: Limits | None = None) -> ResponseHea
     parts = lines[0].split(" ", 2)
     if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
         raise HttpError(502, f"upstream sent a malformed status line {lines[0][:80]!r}")
-    headers = _parse_headers(lines[1:], limits, "upstream")
-    return ResponseHead(parts[0], int(parts[1]), parts[2] if len(parts) > 2 else "", headers)
+    if len(lines) > limits.max_headers:
+        raise HttpError(502, f"upstream sent too many headers ({len(lines)})")
+    headers = tuple((k, v.strip(" \t")) for k, _, v in (ln.partition(":") for ln in lines[1:]))
+    lower = {k.lower(): v for k, v in headers}
+    return ResponseHead(parts[0], int(parts[1]), parts[2] if len(parts) > 2 else "", headers, lower)
 
 
 _REASONS = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",

@@ -61,6 +61,7 @@ LABELLED_CREATES = frozenset({
 })  # fmt: skip
 FILTERED_LISTS = frozenset({"container.list", "network.list", "volume.list", "service.list",
                             "secret.list", "config.list", "system.events"})  # fmt: skip
+_SMALL_BODY = 64 * 1024
 HIJACK_TYPES = ("application/vnd.docker.raw-stream", "application/vnd.docker.multiplexed-stream")
 # type -> (inspect path, field with the full id)
 _INSPECT = {
@@ -472,9 +473,13 @@ class Gateway:
         elif resp.chunked:
             writer.write(resp.encode())
             await relay_chunked(conn.reader, writer)
-        elif resp.get("content-length") is not None:
-            writer.write(resp.encode())
-            await relay_fixed(conn.reader, writer, int(resp.get("content-length") or 0))
+        elif (length := resp.get("content-length")) is not None:
+            size = int(length)
+            if size <= _SMALL_BODY:  # one write, one syscall, for the common small answer
+                writer.write(resp.encode() + await conn.reader.readexactly(size))
+            else:
+                writer.write(resp.encode())
+                await relay_fixed(conn.reader, writer, size)
         else:  # delimited by close
             writer.write(resp.encode())
             while data := await conn.reader.read(1 << 16):
