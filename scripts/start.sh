@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The README's first command: set everything up and run Moorage.
-# Uses the Docker engine at DOCKER_HOST (or /var/run/docker.sock) when one
-# answers; otherwise starts a lab engine and uses that.
+# The README's first command: set everything up and run Moorage in front of Docker.
+# Uses the engine at DOCKER_HOST (or /var/run/docker.sock) when one answers;
+# otherwise starts a lab engine. Then runs the gateway (`moorage up`) in the
+# foreground; Ctrl-C stops it.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 cd "$REPO"
@@ -23,14 +24,23 @@ else
   eval "$(moorage lab env)"
 fi
 moorage lab image busybox
-say "running a busybox container"
-docker run --rm moorage-lab/busybox:latest echo "hello from a container on $DOCKER_HOST"
+
+DATA="${MOORAGE_DATA:-/var/lib/moorage}"
+say "starting the gateway (moorage up)"
+moorage up --data-dir "$DATA" &
+gateway=$!
+trap 'kill $gateway 2>/dev/null; wait $gateway 2>/dev/null' EXIT INT TERM
+for _ in $(seq 100); do [ -S "$DATA/docker.sock" ] && break; sleep 0.1; done
+sleep 0.3
+say "running a busybox container through the gateway"
+docker --context moorage run --rm moorage-lab/busybox echo "hello through Moorage"
 
 cat <<MSG
 
-Moorage's engine is ready. Point docker at it:
-  eval "\$(.venv/bin/moorage lab env)"
-  docker run --rm moorage-lab/busybox echo hi
-The gateway (moorage up) will sit in front of it once it lands.
-Stop everything with: .venv/bin/moorage lab down
+Moorage is running in front of ${DOCKER_HOST:-unix:///var/run/docker.sock}.
+  docker --context moorage ps          # or: docker context use moorage
+  audit log: $DATA/audit.jsonl
+  users, teams, roles: $DATA/users.yaml (see docs/gateway.md)
+Press Ctrl-C to stop the gateway; remove the lab engine with: .venv/bin/moorage lab down
 MSG
+wait "$gateway"
