@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from moorage.audit import AuditSink
 from moorage.gateway.server import Gateway
 from moorage.gateway.upstream import Upstream
 from moorage.identity import UserDirectory
@@ -32,10 +33,10 @@ UIDS = {"alice": 52001, "bob": 52002, "val": 52003, "olga": 52004, "sam": 52005,
 
 
 class RunningGateway:
-    def __init__(self, upstream: str, sock: Path) -> None:
+    def __init__(self, upstream: str, sock: Path, audit: AuditSink | None = None) -> None:
         self.sock = sock
         self.loop = asyncio.new_event_loop()
-        self.gateway = Gateway(Upstream(upstream), UserDirectory.from_dict(USERS))
+        self.gateway = Gateway(Upstream(upstream), UserDirectory.from_dict(USERS), audit=audit)
         ready = threading.Event()
 
         def run() -> None:

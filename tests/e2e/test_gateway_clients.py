@@ -89,8 +89,11 @@ def test_the_docker_context_points_at_the_gateway(up: Up) -> None:
     env = {"PATH": os.environ["PATH"], "HOME": str(up.data / "home")}
     out = run(up, "--context", up.context, "run", "--rm", BUSYBOX, "echo", "via-context", env=env)
     assert out == "via-context"
-    records = [json.loads(line) for line in (up.data / "audit.jsonl").read_text().splitlines()]
-    assert any(r["kind"] == "container.create" and r["user"] == "root" for r in records)
+    log = subprocess.run([sys.executable, "-m", "moorage.cli.main", "audit", "log", "--json", "--data-dir",
+                          str(up.data), "--user", "root"], capture_output=True, text=True, check=True)  # fmt: skip
+    records = [json.loads(line) for line in log.stdout.splitlines()]
+    create = [r for r in records if r["kind"] == "container.create"]
+    assert create and create[-1]["summary"] == {"image": BUSYBOX} and create[-1]["status"] == 201
 
 
 @pytest.mark.parametrize("cli", CLIS)

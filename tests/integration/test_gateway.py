@@ -205,3 +205,33 @@ def test_a_half_closed_attach_survives_garbage_collection(gw: RunningGateway) ->
 def test_run_rm_prints_output_every_time(gw: RunningGateway, cli: str) -> None:
     outs = [ok(docker(gw, "run", "--rm", "moorage-lab/busybox", "echo", f"n{i}", cli=cli)) for i in range(15)]
     assert outs == [f"n{i}" for i in range(15)]
+
+
+def test_an_unwritable_audit_trail_fails_closed(gw: RunningGateway, tmp_path: Path) -> None:
+    from moorage.audit.trail import AuditTrail, KeyRing
+
+    trail = AuditTrail(tmp_path / "audit.db", KeyRing(tmp_path / "keys"))
+    upstream = gw.gateway.upstream.url
+    audited = RunningGateway(upstream, tmp_path / "a.sock", audit=trail)
+    body = b'{"Name": "must-not-exist"}'
+    create = (b"POST /volumes/create HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\n"
+              + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)  # fmt: skip
+    try:
+        assert raw(audited, b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n")[0] == 200
+        trail._db.execute("PRAGMA query_only = ON")  # as a read-only or full store looks to SQLite
+        raw(audited, b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n")  # this append fails: trail unhealthy
+        status, answer = raw(audited, create)
+        assert status == 503 and "audit" in answer["message"]
+        # the refused change never reached the engine
+        assert raw(audited, b"GET /volumes/must-not-exist HTTP/1.1\r\nHost: d\r\n\r\n")[0] == 404
+        # read-only requests keep working while the trail is down
+        assert raw(audited, b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n")[0] == 200
+        trail._db.execute("PRAGMA query_only = OFF")
+        raw(audited, b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n")  # a successful append heals it
+        status, _ = raw(audited, create)
+        assert status == 201
+        raw(audited, b"DELETE /volumes/must-not-exist HTTP/1.1\r\nHost: d\r\n\r\n")
+        assert trail.verify().ok
+    finally:
+        audited.stop()
+        trail.close()

@@ -34,6 +34,12 @@ class AuditRecord:
     reason: str
     status: int
     duration_ms: float
+    object_id: str | None = None  # the full id the gateway resolved the reference to
+    summary: dict[str, Any] | None = None  # what matters of the body; never secret values
+    image_digest: str | None = None
+    rules: tuple[str, ...] = ()
+    mutations: tuple[str, ...] = ()
+    policy_version: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         # Not dataclasses.asdict: its deep copy cost a quarter of the gateway's time.
@@ -44,9 +50,16 @@ _FIELDS = tuple(f.name for f in fields(AuditRecord))
 
 
 class AuditSink(ABC):
+    healthy: bool = True  # False after a failed write, until a write succeeds again
+
     @abstractmethod
     def record(self, record: AuditRecord) -> None:
         """Write the record durably before returning; raise AuditError if that fails."""
+
+    async def record_async(self, record: AuditRecord) -> None:
+        """The same, for the gateway's event loop. Sinks that batch override it so a
+        durable write does not hold up other connections."""
+        self.record(record)
 
 
 class JsonLinesSink(AuditSink):
@@ -63,4 +76,6 @@ class JsonLinesSink(AuditSink):
             with self._lock:
                 os.write(self._fd, line)
         except OSError as exc:
+            self.healthy = False
             raise AuditError(f"cannot write the audit log: {exc.strerror}") from exc
+        self.healthy = True

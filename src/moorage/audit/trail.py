@@ -89,7 +89,10 @@ class AuditTrail(AuditSink):
         checkpoint_seconds: float = 10.0,
         batch_max: int = 1024,
         clock: Callable[[], float] = time.time,
+        writer: bool = True,
     ) -> None:
+        """``writer=False`` opens the store to read (verify, query, export) without a
+        writer thread or a signing key, e.g. beside a running gateway."""
         self.path = path
         self.keys = keys
         self.origin = origin
@@ -98,8 +101,10 @@ class AuditTrail(AuditSink):
         self.batch_max = batch_max
         self.clock = clock
         path.parent.mkdir(parents=True, exist_ok=True)
+        if not writer and not path.exists():
+            raise AuditError(f"no audit trail at {path}")
         self._db = self._connect(path)
-        self._signer = keys.signer()
+        self._signer = keys.signer() if writer else None
         row = self._db.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
         self._seq, self._head = (int(row[0]), str(row[1])) if row else self.anchor()
         cp = self._db.execute("SELECT MAX(size) FROM checkpoints").fetchone()
@@ -107,8 +112,10 @@ class AuditTrail(AuditSink):
         self._last_checkpoint_time = clock()
         # (record, done) to append; (None, done) asks for a checkpoint; None stops the writer
         self._queue: queue.Queue[tuple[dict[str, Any] | None, Done] | None] = queue.Queue()
-        self._writer = threading.Thread(target=self._write_loop, name="audit-writer", daemon=True)
-        self._writer.start()
+        self._writer: threading.Thread | None = None
+        if writer:
+            self._writer = threading.Thread(target=self._write_loop, name="audit-writer", daemon=True)
+            self._writer.start()
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
@@ -199,8 +206,10 @@ class AuditTrail(AuditSink):
                 self._write_checkpoint(seq, head)
             self._db.execute("COMMIT")
             self._seq, self._head = seq, head
+            self.healthy = True
         except sqlite3.Error as exc:
             error = exc
+            self.healthy = False
             with contextlib.suppress(sqlite3.Error):
                 self._db.execute("ROLLBACK")
             self._checkpointed = min(self._checkpointed, self._seq)
@@ -208,6 +217,8 @@ class AuditTrail(AuditSink):
             done(error)
 
     def _write_checkpoint(self, size: int, head: str) -> None:
+        if self._signer is None:
+            raise AuditError("this trail was opened read-only")
         note = sign_checkpoint(self.origin, size, head, self.keys.name, self._signer)
         self._db.execute("INSERT OR REPLACE INTO checkpoints (size, note) VALUES (?, ?)", (size, note))
         self._checkpointed = size
@@ -231,8 +242,9 @@ class AuditTrail(AuditSink):
         marker.wait()
 
     def close(self) -> None:
-        self._queue.put(None)
-        self._writer.join(30)
+        if self._writer is not None:
+            self._queue.put(None)
+            self._writer.join(30)
         self._db.close()
 
     def rotate_key(self) -> None:

@@ -7,7 +7,8 @@ import sys
 import traceback
 
 from moorage import __version__
-from moorage.cli import lab, up
+from moorage.audit import AuditError
+from moorage.cli import audit, lab, up
 from moorage.cli._output import error
 from moorage.identity import IdentityError
 from moorage.identity.pki import PkiError
@@ -15,7 +16,16 @@ from moorage.lab import EngineError, ImageBuildError, LabError
 
 # Errors whose message is written for a person; anything else is a bug and shows a
 # short note, with the traceback only under --debug.
-USER_ERRORS = (LabError, ImageBuildError, EngineError, IdentityError, PkiError, ValueError, OSError)
+USER_ERRORS = (
+    AuditError,
+    LabError,
+    ImageBuildError,
+    EngineError,
+    IdentityError,
+    PkiError,
+    ValueError,
+    OSError,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     up.register(sub)
     lab.register(sub)
+    audit.register(sub)
     return parser
 
 

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from moorage.audit import JsonLinesSink
+from moorage.audit.trail import AuditTrail, KeyRing
 from moorage.cli._output import paint, step
 from moorage.gateway.server import Gateway
 from moorage.gateway.upstream import Upstream
@@ -86,8 +86,8 @@ def _up(args: argparse.Namespace) -> int:
     users_file = args.users or (data / "users.yaml")
     users = UserDirectory.from_file(users_file) if users_file.exists() else UserDirectory()
     listen = args.listen or str(data / "docker.sock")
-    gateway = Gateway(upstream, users, audit=JsonLinesSink(data / "audit.jsonl"),
-                      admin_uids=tuple({0, os.geteuid()}))  # fmt: skip
+    trail = AuditTrail(data / "audit.db", KeyRing(data / "audit-keys"))
+    gateway = Gateway(upstream, users, audit=trail, admin_uids=tuple({0, os.geteuid()}))
 
     async def main() -> None:
         await gateway.listen_unix(listen)
@@ -106,7 +106,7 @@ def _up(args: argparse.Namespace) -> int:
         print(paint("Moorage gateway is up.", "green"))
         print(f"  listening   unix://{listen}{tls_note}\n  upstream    {upstream.url}\n"
               f"  users       {users_file if users_file.exists() else '(none: only root/admin)'}\n"
-              f"  audit       {data / 'audit.jsonl'}")  # fmt: skip
+              f"  audit       {data / 'audit.db'} (moorage audit log / verify)")  # fmt: skip
         if context:
             print(f"Use it:  docker --context {context} ps     (or: docker context use {context})")
         else:
@@ -118,6 +118,7 @@ def _up(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         await gateway.close()
+        trail.close()  # signs a final checkpoint
 
     _run(main())
     return 0

@@ -185,6 +185,10 @@ class ResponseHead:
     def chunked(self) -> bool:
         return "chunked" in (self.get("transfer-encoding") or "").lower()
 
+    def with_header(self, name: str, value: str) -> ResponseHead:
+        return ResponseHead(self.version, self.status, self.reason, (*self.headers, (name, value)),
+                            {**self._lower, name.lower(): value})  # fmt: skip
+
     def encode(self, headers: tuple[tuple[str, str], ...] | None = None) -> bytes:
         lines = [f"{self.version} {self.status} {self.reason}"]
         lines.extend(f"{k}: {v}" for k, v in (self.headers if headers is None else headers))
@@ -215,11 +219,12 @@ _REASONS = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method
             503: "Service Unavailable", 505: "HTTP Version Not Supported"}  # fmt: skip
 
 
-def error_response(status: int, message: str, keep_alive: bool = True) -> bytes:
+def error_response(status: int, message: str, keep_alive: bool = True, request_id: str = "") -> bytes:
     """Docker's JSON error shape, so the CLI prints 'Error response from daemon: ...'."""
     body = json.dumps({"message": message}).encode()
+    rid = f"X-Moorage-Request-Id: {request_id}\r\n" if request_id else ""
     head = (
-        f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
+        f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n{rid}"
         "Content-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n"
         "Server: moorage\r\n"

@@ -85,6 +85,9 @@ class _Outcome:
     decision: str = "allow"
     reason: str = ""
     status: int = 0
+    request_id: str = field(default_factory=lambda: secrets.token_hex(8))
+    object_id: str | None = None
+    summary: dict[str, Any] | None = None
 
 
 @dataclass
@@ -256,8 +259,9 @@ class Gateway:
             outcome.reason, outcome.status = message, status
             # An unread body would be taken for the next request: close instead.
             keep = head.keep_alive and not head.has_body
-            self._record(head, op, principal, who, outcome, started)
-            writer.write(error_response(status, message, keep))
+            with contextlib.suppress(AuditError):  # already a refusal; the log has the failure
+                await self._record(head, op, principal, who, outcome, started)
+            writer.write(error_response(status, message, keep, outcome.request_id))
             return keep
 
     async def _authorised(
@@ -287,12 +291,14 @@ class Gateway:
         owned: _Owned | None = None
         if op.object_type and op.object_ref:
             owned = await self._check_owner(op, p, op.object_type, op.object_ref)
+            outcome.object_id = owned.full_id
             target = self._rewrite_ref(head.target, op, owned)
         body: Any = None
         raw_body: bytes | None = None
         if op.kind in BODY_KINDS:
             raw_body = await read_body(reader, head.chunked, head.content_length, self.limits.max_body_bytes)
             body = tenancy.parse_json_strict(raw_body, op.kind)
+            outcome.summary = summarise(op.kind, body)
             if op.kind in LABELLED_CREATES:
                 existing = owned.labels if owned and op.kind.endswith(".update") else None
                 body = tenancy.apply_owner_labels(op.kind, body if body is not None else {},
@@ -305,6 +311,9 @@ class Gateway:
             target = self._stamp_build_labels(target, p)
         if not p.sees_all and op.kind in FILTERED_LISTS:
             target = tenancy.inject_team_filter(target, p.team)
+        if not op.reads_only and self.audit is not None and not self.audit.healthy:
+            # Fail closed before the engine acts: a change must not happen unrecorded.
+            raise AuditError("the last audit write failed (disk full or read-only store?)")
         if not op.reads_only:
             decision = self.admission.admit(AdmissionRequest(p, op, head.method, target, head.query, body))
             if not decision.allowed:
@@ -420,7 +429,9 @@ class Gateway:
             resp_raw = await self._send(conn, head, reader, body)
         resp = parse_response_head(resp_raw, self.limits)
         outcome.status = resp.status
-        self._record(head, op, p, p, outcome, started)
+        # The record is durable before the first byte of the answer leaves.
+        await self._record(head, op, p, p, outcome, started)
+        resp = resp.with_header("X-Moorage-Request-Id", outcome.request_id)
         try:
             return await self._relay(head, op, resp, conn, reader, writer, post_filter)
         except BaseException:
@@ -495,7 +506,7 @@ class Gateway:
         return head.keep_alive
 
     # --------------------------------------------------------------- audit
-    def _record(
+    async def _record(
         self,
         head: RequestHead,
         op: Operation,
@@ -508,7 +519,7 @@ class Gateway:
             return
         record = AuditRecord(
             time=self.clock(),
-            request_id=secrets.token_hex(8),
+            request_id=outcome.request_id,
             user=p.user if p else "?",
             teams=p.teams if p else (),
             roles=p.roles if p else (),
@@ -522,9 +533,11 @@ class Gateway:
             reason=outcome.reason,
             status=outcome.status,
             duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            object_id=outcome.object_id,
+            summary=outcome.summary,
         )
         try:
-            self.audit.record(record)
+            await self.audit.record_async(record)
         except AuditError:
             if not op.reads_only:
                 raise
@@ -574,6 +587,32 @@ def _refusal(exc: Exception) -> tuple[int, str]:
     if isinstance(exc, AuditError):
         return 503, f"moorage: refused because the audit trail can't be written ({exc})"
     return 503, f"moorage: admission could not decide, so the request was refused: {exc}"
+
+
+def summarise(kind: str, body: Any) -> dict[str, Any] | None:
+    """What an auditor needs of a body: names and images, never environment values,
+    secret data or whole specs."""
+    if not isinstance(body, dict):
+        return None
+    get = tenancy.get_ci
+    out: dict[str, Any] = {}
+    if kind in ("container.create", "image.commit"):
+        out["image"] = get(body, "Image")
+        host = get(body, "HostConfig")
+        if isinstance(host, dict) and get(host, "Privileged"):
+            out["privileged"] = True
+    elif kind in ("service.create", "service.update"):
+        out["name"] = get(body, "Name")
+        task = get(body, "TaskTemplate")
+        out["image"] = get(get(task, "ContainerSpec"), "Image") if isinstance(task, dict) else None
+    elif kind in ("exec.create",):
+        out["user"] = get(body, "User") or ""
+        out["privileged"] = bool(get(body, "Privileged"))
+    elif kind in ("network.connect", "network.disconnect"):
+        out["container"] = get(body, "Container")
+    else:  # networks, volumes, secrets, configs: the name is enough (never Data)
+        out["name"] = get(body, "Name")
+    return {k: v for k, v in out.items() if v is not None}
 
 
 def _dump(obj: Any) -> bytes:
