@@ -254,8 +254,7 @@ class AuditTrail(AuditSink):
     def rows(self, db: sqlite3.Connection | None = None) -> Iterator[Row]:
         cur = (db or self._db).execute("SELECT seq, body, prev, hash FROM records ORDER BY seq")
         while chunk := cur.fetchmany(4096):
-            for seq, body, prev, digest in chunk:
-                yield Row(seq, body, prev, digest)
+            yield from map(Row._make, chunk)
 
     def checkpoints(self) -> list[tuple[int, str]]:
         return [(int(s), str(n)) for s, n in self._db.execute("SELECT size, note FROM checkpoints")]
@@ -263,7 +262,8 @@ class AuditTrail(AuditSink):
     def verify(self) -> VerifyResult:
         db = self._connect(self.path)  # a reader of its own: verifying never blocks appends
         try:
-            return verify_rows(self.rows(db), self.checkpoints(), self.keys.verifiers(), self.anchor())
+            rows = db.execute("SELECT seq, body, prev, hash FROM records ORDER BY seq")
+            return verify_rows(rows, self.checkpoints(), self.keys.verifiers(), self.anchor())
         finally:
             db.close()
 

@@ -155,6 +155,10 @@ class Gateway:
     async def close(self) -> None:
         for server in self._servers:
             server.close()
+        live = [t for t in self._live if t is not asyncio.current_task()]
+        for task in live:
+            task.cancel()
+        await asyncio.gather(*live, return_exceptions=True)
         for server in self._servers:
             await server.wait_closed()
         self.upstream.close()
@@ -227,6 +231,8 @@ class Gateway:
                     return
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            pass  # the gateway is closing; end this connection quietly
         except Exception:  # a bug must cost one connection, never the gateway
             log.exception("gateway error")
         finally:
