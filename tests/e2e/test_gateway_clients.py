@@ -179,13 +179,14 @@ def test_interactive_terminals(up: Up, cli: str) -> None:
         run(up, "rm", "-f", name)
 
 
-def test_events_stream(up: Up) -> None:
+@pytest.mark.parametrize("cli", CLIS)
+def test_events_stream(up: Up, cli: str) -> None:
     since = str(int(time.time()) - 1)
-    events = subprocess.Popen([CLIS[0], "events", "--since", since, "--format", "{{.Action}} {{.Actor.Attributes.name}}"],
+    events = subprocess.Popen([cli, "events", "--since", since, "--format", "{{.Action}} {{.Actor.Attributes.name}}"],
                               stdout=subprocess.PIPE, text=True, env=up.env())  # fmt: skip
     try:
-        run(up, "create", "--name", "ev-probe", BUSYBOX, "true")
-        run(up, "rm", "ev-probe")
+        run(up, "create", "--name", "ev-probe", BUSYBOX, "true", cli=cli)
+        run(up, "rm", "ev-probe", cli=cli)
         assert events.stdout is not None
         seen = []
         deadline = time.monotonic() + 20

@@ -37,6 +37,13 @@ def test_everyday_commands_pass_through(gw: RunningGateway, cli: str, tmp_path: 
         assert ok(docker(gw, "exec", name, "echo", "exec-ok", cli=cli)) == "exec-ok"
         assert ok(docker(gw, "exec", "-i", name, "cat", cli=cli, stdin="piped\n")) == "piped"
         assert "started" in ok(docker(gw, "logs", name, cli=cli))
+        # logs -f streams until stopped: read its first line, then end it
+        follow = subprocess.Popen([cli, "logs", "-f", name], stdout=subprocess.PIPE, text=True,
+                                  env={"PATH": os.environ["PATH"], "HOME": "/tmp", "DOCKER_HOST": f"unix://{gw.sock}"})  # fmt: skip
+        assert follow.stdout is not None and follow.stdout.readline().strip() == "started"
+        assert follow.poll() is None  # still following
+        follow.kill()
+        follow.wait()
         (tmp_path / "f.txt").write_text("copied")
         ok(docker(gw, "cp", str(tmp_path / "f.txt"), f"{name}:/tmp/f.txt", cli=cli))
         ok(docker(gw, "cp", f"{name}:/tmp/f.txt", str(tmp_path / "back.txt"), cli=cli))
@@ -66,6 +73,10 @@ def test_build_save_load_network_volume(gw: RunningGateway, cli: str, tmp_path: 
     ok(docker(gw, "rmi", tag, cli=cli))
     net, vol = f"n{tag[-3:]}", f"v{tag[-3:]}"
     ok(docker(gw, "network", "create", net, cli=cli))
+    box = ok(docker(gw, "run", "-d", "moorage-lab/busybox", "sleep", "60", cli=cli))
+    ok(docker(gw, "network", "connect", net, box, cli=cli))
+    assert net in ok(docker(gw, "inspect", "--format", "{{json .NetworkSettings.Networks}}", box, cli=cli))
+    ok(docker(gw, "rm", "-f", box, cli=cli))
     ok(docker(gw, "volume", "create", vol, cli=cli))
     assert (
         json.loads(ok(docker(gw, "volume", "inspect", "--format", "{{json .Labels}}", vol, cli=cli)))[

@@ -10,7 +10,7 @@ import pytest
 
 from moorage.lab import Lab
 from moorage.lab.images import BUSYBOX_REF
-from tests.gateway_harness import RunningGateway, docker, gateway_for, ok
+from tests.gateway_harness import DOCKER_CLIS, RunningGateway, docker, gateway_for, ok
 
 
 @pytest.fixture(scope="module")
@@ -24,12 +24,12 @@ def sgw(swarm_lab: Lab) -> Iterator[tuple[RunningGateway, str]]:
         yield gw, image
 
 
-def wait_running(gw: RunningGateway, user: str, service: str, n: int) -> list[str]:
+def wait_running(gw: RunningGateway, user: str, service: str, n: int, cli: str = DOCKER_CLIS[0]) -> list[str]:
     deadline = time.monotonic() + 90
     lines: list[str] = []
     while time.monotonic() < deadline:
         out = docker(gw, "service", "ps", "--filter", "desired-state=running", "--format",
-                     "{{.Name}} {{.CurrentState}}", service, user=user)  # fmt: skip
+                     "{{.Name}} {{.CurrentState}}", service, user=user, cli=cli)  # fmt: skip
         lines = [ln for ln in out.stdout.splitlines() if " Running" in ln]
         if len(lines) >= n:
             return lines
@@ -37,42 +37,49 @@ def wait_running(gw: RunningGateway, user: str, service: str, n: int) -> list[st
     raise AssertionError(f"{service}: {lines}")
 
 
-def test_services_belong_to_their_team(sgw: tuple[RunningGateway, str]) -> None:
+@pytest.mark.parametrize("cli", DOCKER_CLIS)
+def test_services_belong_to_their_team(sgw: tuple[RunningGateway, str], cli: str) -> None:
     gw, image = sgw
     ok(docker(gw, "service", "create", "--detach", "--name", "pay-web", "--replicas", "2", image,
-              "sh", "-c", "echo hello-from-task; exec sleep 600", user="alice"))  # fmt: skip
+              "sh", "-c", "echo hello-from-task; exec sleep 600", user="alice", cli=cli))  # fmt: skip
     try:
-        assert len(wait_running(gw, "alice", "pay-web", 2)) == 2
-        assert "pay-web" in ok(docker(gw, "service", "ls", "--format", "{{.Name}}", user="alice"))
-        assert "pay-web" not in ok(docker(gw, "service", "ls", "--format", "{{.Name}}", user="bob"))
-        assert "pay-web" in ok(docker(gw, "service", "ls", "--format", "{{.Name}}", user="root"))
+        assert len(wait_running(gw, "alice", "pay-web", 2, cli)) == 2
+        assert "pay-web" in ok(docker(gw, "service", "ls", "--format", "{{.Name}}", user="alice", cli=cli))
+        assert "pay-web" not in ok(docker(gw, "service", "ls", "--format", "{{.Name}}", user="bob", cli=cli))
+        assert "pay-web" in ok(docker(gw, "service", "ls", "--format", "{{.Name}}", user="root", cli=cli))
         # tasks of another team's service are invisible, whichever way they are asked for
-        assert ok(docker(gw, "node", "ps", "--format", "{{.Name}}", "self", user="root"))
-        bob_ps = docker(gw, "service", "ps", "pay-web", user="bob")
+        # an admin sees the team's tasks too
+        assert len(wait_running(gw, "root", "pay-web", 2, cli)) == 2
+        bob_ps = docker(gw, "service", "ps", "pay-web", user="bob", cli=cli)
         assert bob_ps.returncode != 0 and "no such service" in bob_ps.stderr.lower()
         deadline = time.monotonic() + 30
         while (
-            "hello-from-task" not in (logs := docker(gw, "service", "logs", "pay-web", user="alice")).stdout
+            "hello-from-task"
+            not in (logs := docker(gw, "service", "logs", "pay-web", user="alice", cli=cli)).stdout
         ):
             assert time.monotonic() < deadline, logs.stderr
             time.sleep(1)
         for args in (["service", "logs", "pay-web"], ["service", "inspect", "pay-web"],
                      ["service", "rm", "pay-web"], ["service", "scale", "pay-web=5"]):  # fmt: skip
-            out = docker(gw, *args, user="bob")
+            out = docker(gw, *args, user="bob", cli=cli)
             assert out.returncode != 0, args
         # an update sends the spec back with the gateway's owner labels: accepted, and
         # ownership stays with the creator even when an admin updates it
-        ok(docker(gw, "service", "update", "--detach", "--replicas", "3", "pay-web", user="alice"))
-        ok(docker(gw, "service", "update", "--detach", "--env-add", "X=1", "pay-web", user="root"))
+        ok(docker(gw, "service", "update", "--detach", "--replicas", "3", "pay-web", user="alice", cli=cli))
+        ok(docker(gw, "service", "update", "--detach", "--env-add", "X=1", "pay-web", user="root", cli=cli))
         spec = json.loads(
-            ok(docker(gw, "service", "inspect", "--format", "{{json .Spec}}", "pay-web", user="alice"))
+            ok(
+                docker(
+                    gw, "service", "inspect", "--format", "{{json .Spec}}", "pay-web", user="alice", cli=cli
+                )
+            )
         )
         assert spec["Labels"]["io.moorage.owner"] == "alice"
         assert spec["Labels"]["io.moorage.team"] == "payments"
         assert spec["TaskTemplate"]["ContainerSpec"]["Labels"]["io.moorage.team"] == "payments"
         assert spec["Mode"]["Replicated"]["Replicas"] == 3
     finally:
-        ok(docker(gw, "service", "rm", "pay-web", user="alice"))
+        ok(docker(gw, "service", "rm", "pay-web", user="alice", cli=cli))
 
 
 @pytest.mark.parametrize("flag", ["--label=io.moorage.team=search", "--container-label=io.moorage.owner=bob"])

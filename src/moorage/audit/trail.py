@@ -119,7 +119,7 @@ class AuditTrail(AuditSink):
 
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
-        db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=10.0)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.executescript(_SCHEMA)
@@ -190,17 +190,20 @@ class AuditTrail(AuditSink):
             self._maybe_checkpoint(force=False)
 
     def _commit(self, batch: list[tuple[dict[str, Any], Done]]) -> None:
-        seq, head = self._seq, self._head
-        rows = []
-        for doc, _ in batch:
-            seq += 1
-            body = canonical(doc)
-            digest = link(head, body)
-            rows.append((seq, body, head, digest))
-            head = digest
         error: BaseException | None = None
         try:
             self._db.execute("BEGIN IMMEDIATE")
+            # The head is read inside the write lock: another process (the CLI recording
+            # an administrative action) may have appended since our last commit.
+            last = self._db.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
+            seq, head = (int(last[0]), str(last[1])) if last else self.anchor()
+            rows = []
+            for doc, _ in batch:
+                seq += 1
+                body = canonical(doc)
+                digest = link(head, body)
+                rows.append((seq, body, head, digest))
+                head = digest
             self._db.executemany("INSERT INTO records (seq, body, prev, hash) VALUES (?, ?, ?, ?)", rows)
             if seq - self._checkpointed >= self.checkpoint_every:
                 self._write_checkpoint(seq, head)

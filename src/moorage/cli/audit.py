@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from moorage.audit.admin import record_admin
 from moorage.audit.trail import AuditTrail, KeyRing, verify_file
 from moorage.audit.verify import VerifyResult
 from moorage.cli._output import emit_json, paint, table
@@ -183,8 +184,11 @@ def _archive(args: argparse.Namespace) -> int:
 
 
 def _rotate(args: argparse.Namespace) -> int:
-    _, keys = _paths(args)
+    db, keys = _paths(args)
+    old = sorted(k.hex() for k in keys.verifiers())
     keys.rotate()
+    new = sorted(set(k.hex() for k in keys.verifiers()) - set(old))
+    record_admin(db.parent, "admin.audit-key.rotate", new[0] if new else None, {"previous": old})
     print(f"new checkpoint key in {keys.folder}; earlier public keys are kept for verification. "
           "A running gateway signs with the new key after its next restart.")  # fmt: skip
     return 0

@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from moorage.audit.admin import record_admin
 from moorage.audit.trail import AuditTrail, KeyRing
 from moorage.cli._output import paint, step
 from moorage.gateway.server import Gateway
@@ -47,8 +48,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _issue(args: argparse.Namespace) -> int:
-    pki = Pki((args.data_dir or default_data_dir()) / "pki")
+    data = args.data_dir or default_data_dir()
+    pki = Pki(data / "pki")
     pki.issue(args.out, args.name)
+    record_admin(data, "admin.cert.issue", args.name, {"out": str(args.out)})
     print(f"wrote {args.out}/ca.pem, cert.pem, key.pem for {args.name!r}")
     print(
         f"use: docker --tlsverify --tlscacert {args.out}/ca.pem --tlscert {args.out}/cert.pem "

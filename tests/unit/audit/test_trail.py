@@ -203,3 +203,23 @@ def test_100k_records_verify(tmp_path: Path) -> None:
     result = t.verify()
     t.close()
     assert result.ok and result.records == 100_000 and result.checkpoints == 1
+
+
+def test_two_writers_share_one_chain(tmp_path: Path) -> None:
+    """The gateway and a CLI command append to the same store; the chain stays whole."""
+    from moorage.audit.admin import record_admin
+
+    keys = KeyRing(tmp_path / "audit-keys")  # the layout of a data folder
+    gateway = AuditTrail(tmp_path / "audit.db", keys)
+    try:
+        fill(gateway, 3)
+        rid = record_admin(tmp_path, "admin.cert.issue", "carol")  # another writer, same files
+        fill(gateway, 3, 3)
+        result = gateway.verify()
+        assert result.ok and result.records == 7
+        admin = gateway.query(user=None, obj="carol")
+        assert [(d["kind"], d["request_id"], d["auth"]) for _, d in admin] == [
+            ("admin.cert.issue", rid, "local")
+        ]
+    finally:
+        gateway.close()
