@@ -246,3 +246,32 @@ def test_an_unwritable_audit_trail_fails_closed(gw: RunningGateway, tmp_path: Pa
     finally:
         audited.stop()
         trail.close()
+
+
+def test_create_cannot_reach_another_teams_objects_by_reference(gw: RunningGateway) -> None:
+    cid = ok(docker(gw, "run", "-d", "--name", "alice-db", "-v", "alice-data:/data", "moorage-lab/busybox",
+                    "sleep", "300", user="alice"))  # fmt: skip
+    ok(docker(gw, "network", "create", "alice-net", user="alice"))
+    try:
+        attempts = [
+            ["--volumes-from", "alice-db"], ["--network", "container:alice-db"], ["--pid", "container:alice-db"],
+            ["--ipc", "container:alice-db"], ["--link", "alice-db:db"], ["-v", "alice-data:/stolen"],
+            ["--mount", "type=volume,src=alice-data,dst=/stolen"], ["--network", "alice-net"],
+        ]  # fmt: skip
+        for flags in attempts:
+            out = docker(gw, "run", "--rm", *flags, "moorage-lab/busybox", "true", user="bob")
+            assert out.returncode != 0, flags
+            assert "No such container" in out.stderr or "not found" in out.stderr or "no such volume" in out.stderr, (
+                flags, out.stderr)  # fmt: skip
+        # the owner may; a volume a create names into existence belongs to whoever named it
+        assert ok(docker(gw, "run", "--rm", "--volumes-from", "alice-db", "moorage-lab/busybox", "ls", "/data",
+                         user="alice")) == ""  # fmt: skip
+        ok(docker(gw, "run", "--rm", "-v", "bob-new:/n", "moorage-lab/busybox", "true", user="bob"))
+        labels = json.loads(ok(docker(gw, "volume", "inspect", "--format", "{{json .Labels}}", "alice-data",
+                                      user="root")))  # fmt: skip
+        assert labels["io.moorage.team"] == "payments"
+        assert "bob-new" in ok(docker(gw, "volume", "ls", "-q", user="bob"))
+    finally:
+        ok(docker(gw, "rm", "-f", cid, user="root"))
+        docker(gw, "network", "rm", "alice-net", user="root")
+        docker(gw, "volume", "rm", "alice-data", "bob-new", user="root")

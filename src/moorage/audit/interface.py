@@ -56,9 +56,10 @@ class AuditSink(ABC):
     def record(self, record: AuditRecord) -> None:
         """Write the record durably before returning; raise AuditError if that fails."""
 
-    async def record_async(self, record: AuditRecord) -> None:
+    async def record_async(self, record: AuditRecord, durable: bool = True) -> None:
         """The same, for the gateway's event loop. Sinks that batch override it so a
-        durable write does not hold up other connections."""
+        durable write does not hold up other connections. ``durable=False`` (read-only
+        requests) may skip the fsync but must still survive the process being killed."""
         self.record(record)
 
 

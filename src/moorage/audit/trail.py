@@ -110,8 +110,10 @@ class AuditTrail(AuditSink):
         cp = self._db.execute("SELECT MAX(size) FROM checkpoints").fetchone()
         self._checkpointed = int(cp[0] or 0)
         self._last_checkpoint_time = clock()
-        # (record, done) to append; (None, done) asks for a checkpoint; None stops the writer
-        self._queue: queue.Queue[tuple[dict[str, Any] | None, Done] | None] = queue.Queue()
+        # (record, done, durable) to append; (None, done, True) asks for a checkpoint;
+        # None stops the writer
+        self._queue: queue.Queue[tuple[dict[str, Any] | None, Done, bool] | None] = queue.Queue()
+        self._synchronous = "FULL"
         self._writer: threading.Thread | None = None
         if writer:
             self._writer = threading.Thread(target=self._write_loop, name="audit-writer", daemon=True)
@@ -139,12 +141,12 @@ class AuditTrail(AuditSink):
             failure[0] = exc
             done.set()
 
-        self._queue.put((record.to_dict(), finish))
+        self._queue.put((record.to_dict(), finish, True))
         done.wait()
         if failure[0] is not None:
             raise AuditError(str(failure[0]))
 
-    async def record_async(self, record: AuditRecord) -> None:
+    async def record_async(self, record: AuditRecord, durable: bool = True) -> None:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
 
@@ -159,7 +161,7 @@ class AuditTrail(AuditSink):
 
             loop.call_soon_threadsafe(settle)
 
-        self._queue.put((record.to_dict(), finish))
+        self._queue.put((record.to_dict(), finish, durable))
         await fut
 
     def _write_loop(self) -> None:
@@ -173,8 +175,10 @@ class AuditTrail(AuditSink):
                 self._maybe_checkpoint(force=True)
                 return
             batch: list[tuple[dict[str, Any], Done]] = []
+            durable = False
             while item is not None and item[0] is not None:
                 batch.append((item[0], item[1]))
+                durable = durable or item[2]
                 if len(batch) >= self.batch_max:
                     item = None
                     break
@@ -183,15 +187,23 @@ class AuditTrail(AuditSink):
                 except queue.Empty:
                     item = None
             if batch:
-                self._commit(batch)
+                self._commit(batch, durable)
             if item is not None and item[0] is None:  # a checkpoint request, after the records
                 self._maybe_checkpoint(force=True)
                 item[1](None)
             self._maybe_checkpoint(force=False)
 
-    def _commit(self, batch: list[tuple[dict[str, Any], Done]]) -> None:
+    def _commit(self, batch: list[tuple[dict[str, Any], Done]], durable: bool = True) -> None:
         error: BaseException | None = None
+        # WAL with synchronous=NORMAL: the commit is in the WAL file without an fsync,
+        # which survives the process being killed; only power loss could take it. A
+        # batch holding any state-changing record is fsynced (FULL), which also makes
+        # every earlier WAL frame durable.
+        mode = "FULL" if durable else "NORMAL"
         try:
+            if mode != self._synchronous:
+                self._db.execute(f"PRAGMA synchronous={mode}")
+                self._synchronous = mode
             self._db.execute("BEGIN IMMEDIATE")
             # The head is read inside the write lock: another process (the CLI recording
             # an administrative action) may have appended since our last commit.
@@ -241,7 +253,7 @@ class AuditTrail(AuditSink):
     def checkpoint_now(self) -> None:
         """Sign a checkpoint at the current head, after everything queued so far."""
         marker = threading.Event()
-        self._queue.put((None, lambda _e: marker.set()))
+        self._queue.put((None, lambda _e: marker.set(), True))
         marker.wait()
 
     def close(self) -> None:

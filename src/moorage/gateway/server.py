@@ -75,6 +75,8 @@ _INSPECT = {
     "secret": ("/secrets/{}", "ID"),
     "config": ("/configs/{}", "ID"),
 }
+# How a reference in a create body is checked: like a read, so shared objects are usable.
+_USE = Operation("reference.use", "container.read")
 _REF_SEGMENT = re.compile(r"^(/[a-z]+/)([^/]+)")
 
 
@@ -313,6 +315,16 @@ class Gateway:
                 ref = tenancy.get_ci(body, "Container")
                 if isinstance(ref, str):
                     await self._check_owner(op, p, "container", ref)
+            if not p.sees_all:
+                for obj_type, ref, where in tenancy.references(op.kind, body):
+                    try:
+                        await self._check_use(p, obj_type, ref)
+                    except HttpError as exc:
+                        if exc.status != 404:
+                            raise
+                        # 400, not 404: the CLI takes a 404 on create for a missing image
+                        # and would try to pull it. Same answer for absent and foreign.
+                        raise HttpError(400, f"{exc.message} (named in {where})") from exc
         if op.kind == "image.build":
             target = self._stamp_build_labels(target, p)
         if not p.sees_all and op.kind in FILTERED_LISTS:
@@ -374,6 +386,24 @@ class Gateway:
         if team not in p.teams and team != p.team:
             raise HttpError(404, tenancy.not_found(obj_type, ref))
         return _Owned(full_id, labels)
+
+    async def _check_use(self, p: Principal, obj_type: str, ref: str) -> None:
+        """A create that reaches another object (joins, mounts, links, attaches) may
+        reach the caller's own or shared ones; another team's answers 404. A volume
+        that does not exist yet is created by the engine, as it would be directly."""
+        status, _ = await self._inspect(obj_type, ref)
+        if status == 404 and obj_type == "volume":
+            # The engine would create it unlabelled, and so shared with every team:
+            # create it here first, owned by the caller.
+            labels = tenancy.stamp_labels(None, p, None, "volume labels")
+            created, doc = await self.upstream.call_json(
+                "POST", "/volumes/create", body={"Name": ref, "Labels": labels}
+            )
+            if created >= 400:
+                message = doc.get("message", "") if isinstance(doc, dict) else ""
+                raise HttpError(created, message or f"creating volume {ref} failed")
+            return
+        await self._check_owner(_USE, p, obj_type, ref)
 
     def _rewrite_ref(self, target: str, op: Operation, owned: _Owned) -> str:
         """Name the object by full id upstream, so a name or prefix can't be re-pointed
@@ -543,7 +573,7 @@ class Gateway:
             summary=outcome.summary,
         )
         try:
-            await self.audit.record_async(record)
+            await self.audit.record_async(record, durable=not op.reads_only)
         except AuditError:
             if not op.reads_only:
                 raise

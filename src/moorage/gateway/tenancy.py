@@ -116,6 +116,14 @@ def apply_owner_labels(kind: str, body: Any, principal: Principal, existing: dic
         task = get_ci(body, "TaskTemplate")
         spec = get_ci(task, "ContainerSpec") if isinstance(task, dict) else None
         if isinstance(spec, dict):
+            # Each node creates a service's named volumes itself: label them at birth.
+            for i, mount in enumerate(get_ci(spec, "Mounts") or []):
+                if isinstance(mount, dict) and str(get_ci(mount, "Type") or "volume").lower() == "volume":
+                    opts = get_ci(mount, "VolumeOptions")
+                    opts = opts if isinstance(opts, dict) else {}
+                    where = f"TaskTemplate.ContainerSpec.Mounts[{i}].VolumeOptions.Labels"
+                    _set_ci(opts, "Labels", stamp_labels(get_ci(opts, "Labels"), principal, existing, where))
+                    _set_ci(mount, "VolumeOptions", opts)
             where = "TaskTemplate.ContainerSpec.Labels"
             _set_ci(spec, "Labels", stamp_labels(get_ci(spec, "Labels"), principal, existing, where))
     return body
@@ -176,3 +184,65 @@ _NOT_FOUND = {
 def not_found(obj_type: str, ref: str) -> str:
     """The engine's own not-found message, so another team's object looks absent."""
     return _NOT_FOUND.get(obj_type, "{} not found").format(ref)
+
+
+_BUILTIN_NETWORKS = frozenset({"", "default", "bridge", "host", "none", "ingress"})
+
+
+def references(kind: str, body: Any) -> list[tuple[str, str, str]]:
+    """Other objects a create body reaches: (type, reference, field path).
+
+    Joining another container's namespaces, mounting its volumes, linking to it,
+    or attaching to a network all touch that object, so each must be the caller's
+    own (or shared), whichever field or spelling names it.
+    """
+    out: list[tuple[str, str, str]] = []
+    if not isinstance(body, dict):
+        return out
+    if kind == "container.create":
+        host = get_ci(body, "HostConfig")
+        host = host if isinstance(host, dict) else {}
+        for i, ref in enumerate(get_ci(host, "VolumesFrom") or []):
+            if isinstance(ref, str):
+                out.append(("container", ref.split(":", 1)[0], f"HostConfig.VolumesFrom[{i}]"))
+        for i, link in enumerate(get_ci(host, "Links") or []):
+            if isinstance(link, str):
+                out.append(("container", link.split(":", 1)[0].lstrip("/"), f"HostConfig.Links[{i}]"))
+        for field_name in ("NetworkMode", "PidMode", "IpcMode", "UTSMode", "UsernsMode", "CgroupnsMode"):
+            mode = get_ci(host, field_name)
+            if isinstance(mode, str) and mode.lower().startswith("container:"):
+                out.append(("container", mode.split(":", 1)[1], f"HostConfig.{field_name}"))
+            elif field_name == "NetworkMode" and isinstance(mode, str) and mode not in _BUILTIN_NETWORKS:
+                out.append(("network", mode, "HostConfig.NetworkMode"))
+        for i, bind in enumerate(get_ci(host, "Binds") or []):
+            if isinstance(bind, str) and not bind.startswith("/") and ":" in bind:
+                out.append(("volume", bind.split(":", 1)[0], f"HostConfig.Binds[{i}]"))
+        out += _mounts(get_ci(host, "Mounts"), "HostConfig.Mounts")
+        endpoints = get_ci(get_ci(body, "NetworkingConfig"), "EndpointsConfig")
+        if isinstance(endpoints, dict):
+            for name in endpoints:
+                if name not in _BUILTIN_NETWORKS:
+                    out.append(("network", name, f"NetworkingConfig.EndpointsConfig.{name}"))
+    elif kind in ("service.create", "service.update"):
+        task = get_ci(body, "TaskTemplate")
+        task = task if isinstance(task, dict) else {}
+        out += _mounts(get_ci(get_ci(task, "ContainerSpec"), "Mounts"), "TaskTemplate.ContainerSpec.Mounts")
+        for where, nets in (("TaskTemplate.Networks", get_ci(task, "Networks")),
+                            ("Networks", get_ci(body, "Networks"))):  # fmt: skip
+            for i, net in enumerate(nets or []):
+                target = get_ci(net, "Target") if isinstance(net, dict) else None
+                if isinstance(target, str) and target not in _BUILTIN_NETWORKS:
+                    out.append(("network", target, f"{where}[{i}].Target"))
+    return out
+
+
+def _mounts(mounts: Any, where: str) -> list[tuple[str, str, str]]:
+    out = []
+    for i, m in enumerate(mounts or []):
+        if not isinstance(m, dict):
+            continue
+        kind = str(get_ci(m, "Type") or "volume").lower()
+        source = get_ci(m, "Source")
+        if kind == "volume" and isinstance(source, str) and source:
+            out.append(("volume", source, f"{where}[{i}].Source"))
+    return out

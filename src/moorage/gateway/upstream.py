@@ -87,13 +87,18 @@ class Upstream:
         else:
             conn.close()
 
-    async def call_json(self, method: str, path: str, limit: int = 16 << 20) -> tuple[int, Any]:
+    async def call_json(
+        self, method: str, path: str, limit: int = 16 << 20, body: Any = None
+    ) -> tuple[int, Any]:
         """A small request of the gateway's own (an inspect for tenancy): status and JSON."""
+        payload = b"" if body is None else json.dumps(body).encode()
+        extra = f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n" if payload else ""
         for attempt in (0, 1):
             conn = await (self.acquire() if attempt == 0 else self.connect())
             try:
                 conn.writer.write(
-                    f"{method} {path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: moorage\r\n\r\n".encode()
+                    f"{method} {path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: moorage\r\n{extra}\r\n".encode()
+                    + payload
                 )
                 await conn.writer.drain()
                 raw = await conn.reader.readuntil(b"\r\n\r\n")

@@ -78,3 +78,28 @@ def test_bad_json_is_a_400_that_says_so() -> None:
     with pytest.raises(HttpError) as err:
         tenancy.parse_json_strict(b'{"Image": ', "container.create")
     assert err.value.status == 400 and "not valid JSON" in err.value.message
+
+
+def test_references_in_a_container_create_are_found_in_any_spelling() -> None:
+    body = {
+        "hostconfig": {  # the engine reads field names case-insensitively
+            "VolumesFrom": ["other:ro"],
+            "Links": ["/db:db"],
+            "NetworkMode": "container:web",
+            "PidMode": "container:web2",
+            "IpcMode": "host",
+            "Binds": ["data:/d", "/etc:/e"],
+            "Mounts": [{"Type": "volume", "Source": "vol2"}, {"Type": "bind", "Source": "/x"}],
+        },
+        "NetworkingConfig": {"EndpointsConfig": {"backend": {}, "bridge": {}}},
+    }
+    refs = {(t, r) for t, r, _ in tenancy.references("container.create", body)}
+    assert refs == {("container", "other"), ("container", "db"), ("container", "web"),
+                    ("container", "web2"), ("volume", "data"), ("volume", "vol2"), ("network", "backend")}  # fmt: skip
+
+
+def test_references_in_a_service_spec() -> None:
+    spec = {"TaskTemplate": {"ContainerSpec": {"Mounts": [{"Source": "v1"}]}, "Networks": [{"Target": "n1"}]},
+            "Networks": [{"Target": "n2"}]}  # fmt: skip
+    assert {(t, r) for t, r, _ in tenancy.references("service.create", spec)} == {
+        ("volume", "v1"), ("network", "n1"), ("network", "n2")}  # fmt: skip
