@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
+import pwd
 import re
 import secrets
 import socket
@@ -652,15 +654,11 @@ def summarise(kind: str, body: Any) -> dict[str, Any] | None:
 
 
 def _dump(obj: Any) -> bytes:
-    import json
-
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
 def _uid_name(uid: int) -> str:
     try:
-        import pwd
-
         return pwd.getpwuid(uid).pw_name
-    except (KeyError, ImportError):
+    except KeyError:
         return f"uid{uid}"
