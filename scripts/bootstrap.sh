@@ -43,8 +43,8 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   say "creating the virtual environment in .venv"
   "$PY" -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REPO/requirements.lock"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e "$REPO" \
-    || "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -e "$REPO"
+  # an isolated build: pyproject's license field needs setuptools >= 77, newer than a venv's own
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -e "$REPO"
   echo "$want" > "$stamp"
 fi
 export PATH="$VENV/bin:$PATH"

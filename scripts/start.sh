@@ -26,21 +26,26 @@ fi
 moorage lab image busybox
 
 DATA="${MOORAGE_DATA:-/var/lib/moorage}"
-say "starting the gateway (moorage up)"
-moorage up --data-dir "$DATA" &
+mkdir -p "$DATA"
+say "checking the gateway with a busybox container"
+moorage up --data-dir "$DATA" > "$DATA/first-run.log" 2>&1 &
 gateway=$!
-trap 'kill $gateway 2>/dev/null; wait $gateway 2>/dev/null' EXIT INT TERM
-for _ in $(seq 100); do [ -S "$DATA/docker.sock" ] && break; sleep 0.1; done
-sleep 0.3
-say "running a busybox container through the gateway"
-docker --context moorage run --rm moorage-lab/busybox echo "hello through Moorage"
+for _ in $(seq 100); do grep -q "Use it:" "$DATA/first-run.log" 2>/dev/null && break; sleep 0.1; done
+if ! docker --context moorage run --rm moorage-lab/busybox echo "hello through Moorage"; then
+  kill "$gateway" 2>/dev/null || true
+  die "the check through the gateway failed; see $DATA/first-run.log"
+fi
+kill "$gateway"
+wait "$gateway" 2>/dev/null || true
 
 cat <<MSG
 
-Moorage is running in front of ${DOCKER_HOST:-unix:///var/run/docker.sock}.
+Moorage runs in front of ${DOCKER_HOST:-unix:///var/run/docker.sock} (Ctrl-C stops it).
   docker --context moorage ps          # or: docker context use moorage
-  audit log: $DATA/audit.jsonl
+  moorage audit log -f                 # every request, as it happens (.venv/bin/moorage)
   users, teams, roles: $DATA/users.yaml (see docs/gateway.md)
-Press Ctrl-C to stop the gateway; remove the lab engine with: .venv/bin/moorage lab down
+Remove the lab engine afterwards with: .venv/bin/moorage lab down
+
 MSG
-wait "$gateway"
+# The main job, in the foreground: Ctrl-C reaches the gateway itself.
+exec moorage up --data-dir "$DATA"
