@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from moorage.admission import Admission
 from moorage.audit import AuditSink
 from moorage.gateway.server import Gateway
 from moorage.gateway.upstream import Upstream
@@ -33,10 +34,14 @@ UIDS = {"alice": 52001, "bob": 52002, "val": 52003, "olga": 52004, "sam": 52005,
 
 
 class RunningGateway:
-    def __init__(self, upstream: str, sock: Path, audit: AuditSink | None = None) -> None:
+    def __init__(
+        self, upstream: str, sock: Path, audit: AuditSink | None = None, admission: Admission | None = None
+    ) -> None:
         self.sock = sock
         self.loop = asyncio.new_event_loop()
-        self.gateway = Gateway(Upstream(upstream), UserDirectory.from_dict(USERS), audit=audit)
+        self.gateway = Gateway(
+            Upstream(upstream), UserDirectory.from_dict(USERS), audit=audit, admission=admission
+        )
         ready = threading.Event()
 
         def run() -> None:

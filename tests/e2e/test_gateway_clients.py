@@ -258,3 +258,46 @@ def test_the_python_sdk_behaves_the_same_direct_and_through_the_gateway(up: Up) 
     finally:
         direct.close()
         via.close()
+
+
+ESCAPES = [
+    (["--privileged"], "runtime.privileged"),
+    (["-v", "/:/host"], "runtime.host-path"),
+    (["--mount", "type=bind,src=/,dst=/h"], "runtime.host-path"),
+    (["--pid", "host"], "runtime.host-namespace"),
+    (["--cap-add", "sys_admin"], "runtime.capabilities"),
+    (["--security-opt", "seccomp=unconfined"], "runtime.unconfined"),
+    (["-v", "/var/run/docker.sock:/s"], "runtime.docker-socket"),
+]
+
+
+@pytest.mark.parametrize("cli", CLIS)
+@pytest.mark.parametrize(("flags", "rule"), ESCAPES)
+def test_baseline_refuses_host_escapes_with_rule_and_fix(
+    up: Up, cli: str, flags: list[str], rule: str
+) -> None:
+    proc = subprocess.run([cli, "run", "--rm", *flags, BUSYBOX, "true"], capture_output=True, text=True,
+                          env=up.env(), timeout=60)  # fmt: skip
+    assert proc.returncode != 0
+    assert "Error response from daemon: moorage: denied by the baseline policy" in proc.stderr, proc.stderr
+    assert rule in proc.stderr and "Fix:" in proc.stderr
+
+
+def test_baseline_refuses_a_local_volume_bound_to_a_host_path_and_exec_privileged(up: Up) -> None:
+    vol = subprocess.run([CLIS[0], "volume", "create", "--driver", "local", "--opt", "type=none", "--opt", "o=bind",
+                          "--opt", "device=/etc", "etc-vol"], capture_output=True, text=True, env=up.env())  # fmt: skip
+    assert vol.returncode != 0 and "runtime.host-path" in vol.stderr
+    name = "exec-target"
+    run(up, "run", "-d", "--name", name, BUSYBOX, "sleep", "60")
+    try:
+        ex = subprocess.run([CLIS[0], "exec", "--privileged", name, "true"], capture_output=True, text=True,
+                            env=up.env())  # fmt: skip
+        assert ex.returncode != 0 and "runtime.privileged" in ex.stderr
+        assert run(up, "exec", name, "echo", "plain-exec-ok") == "plain-exec-ok"
+    finally:
+        run(up, "rm", "-f", name)
+    # the refusals are in the trail with the rules that fired
+    log = subprocess.run([sys.executable, "-m", "moorage.cli.main", "audit", "log", "--json", "--decision", "deny",
+                          "--data-dir", str(up.data)], capture_output=True, text=True, check=True)  # fmt: skip
+    rules = {r for line in log.stdout.splitlines() for r in json.loads(line)["rules"]}
+    assert {"runtime.host-path", "runtime.privileged"} <= rules

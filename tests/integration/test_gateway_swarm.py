@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -118,3 +119,41 @@ def test_cluster_endpoints_are_not_for_developers(sgw: tuple[RunningGateway, str
         assert out.returncode != 0, args
         assert "may not call" in out.stderr or "is not granted to roles developer" in out.stderr, out.stderr
     assert len(ok(docker(gw, "node", "ls", "-q", user="olga")).splitlines()) == 3
+
+
+@pytest.mark.parametrize(
+    ("flags", "rule"),
+    [
+        (["--mount", "type=bind,src=/,dst=/h"], "runtime.host-path"),
+        (["--mount", "type=bind,src=/var/run/docker.sock,dst=/s"], "runtime.docker-socket"),
+        (["--cap-add", "CAP_SYS_ADMIN"], "runtime.capabilities"),
+    ],
+)
+def test_service_escapes_are_refused_under_baseline(
+    swarm_lab: Lab, tmp_path: Path, flags: list[str], rule: str
+) -> None:
+    from moorage.policy.admission import PackAdmission
+
+    gw = RunningGateway(swarm_lab.docker_host(1), Path(f"/tmp/moorage-{swarm_lab.name}-pol.sock"),
+                        admission=PackAdmission())  # fmt: skip
+    try:
+        out = docker(gw, "service", "create", "--detach", "--no-resolve-image", *flags, BUSYBOX_REF, "true")
+        assert out.returncode != 0 and "denied by the baseline policy" in out.stderr and rule in out.stderr, (
+            out.stderr
+        )
+        ok(
+            docker(
+                gw,
+                "service",
+                "create",
+                "--detach",
+                "--no-resolve-image",
+                "--name",
+                "pol-ok",
+                BUSYBOX_REF,
+                "true",
+            )
+        )
+        ok(docker(gw, "service", "rm", "pol-ok"))
+    finally:
+        gw.stop()

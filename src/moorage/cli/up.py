@@ -20,6 +20,7 @@ from moorage.gateway.upstream import Upstream
 from moorage.identity import UserDirectory
 from moorage.identity.pki import Pki
 from moorage.lab import EngineClient, LabError
+from moorage.policy.admission import PackAdmission
 
 
 def default_data_dir() -> Path:
@@ -36,6 +37,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--data-dir", type=Path, help="state folder (default /var/lib/moorage as root)")
     p.add_argument("--users", type=Path, help="users file (default: DATA_DIR/users.yaml if present)")
     p.add_argument("--context", default="moorage", help="docker context to create or update ('' to skip)")
+    p.add_argument(
+        "--enforce",
+        default="baseline",
+        choices=["baseline", "restricted", "off"],
+        help="built-in pack that denies (default baseline)",
+    )
+    p.add_argument(
+        "--audit-pack",
+        default="restricted",
+        choices=["baseline", "restricted", "off"],
+        help="built-in pack that is only recorded (default restricted)",
+    )
     p.set_defaults(func=_up)
 
     c = sub.add_parser("cert", help="client certificates for the TLS listener")
@@ -90,7 +103,9 @@ def _up(args: argparse.Namespace) -> int:
     users = UserDirectory.from_file(users_file) if users_file.exists() else UserDirectory()
     listen = args.listen or str(data / "docker.sock")
     trail = AuditTrail(data / "audit.db", KeyRing(data / "audit-keys"))
-    gateway = Gateway(upstream, users, audit=trail, admin_uids=tuple({0, os.geteuid()}))
+    admission = PackAdmission(None if args.enforce == "off" else args.enforce,
+                              None if args.audit_pack == "off" else args.audit_pack)  # fmt: skip
+    gateway = Gateway(upstream, users, admission=admission, audit=trail, admin_uids=tuple({0, os.geteuid()}))
 
     async def main() -> None:
         await gateway.listen_unix(listen)
@@ -109,7 +124,8 @@ def _up(args: argparse.Namespace) -> int:
         print(paint("Moorage gateway is up.", "green"))
         print(f"  listening   unix://{listen}{tls_note}\n  upstream    {upstream.url}\n"
               f"  users       {users_file if users_file.exists() else '(none: only root/admin)'}\n"
-              f"  audit       {data / 'audit.db'} (moorage audit log / verify)")  # fmt: skip
+              f"  audit       {data / 'audit.db'} (moorage audit log / verify)\n"
+              f"  policy      {args.enforce} enforced, {args.audit_pack} in audit")  # fmt: skip
         if context:
             print(f"Use it:  docker --context {context} ps     (or: docker context use {context})")
         else:

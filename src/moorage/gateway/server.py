@@ -92,6 +92,7 @@ class _Outcome:
     request_id: str = field(default_factory=lambda: secrets.token_hex(8))
     object_id: str | None = None
     summary: dict[str, Any] | None = None
+    rules: tuple[str, ...] = ()
 
 
 @dataclass
@@ -336,6 +337,7 @@ class Gateway:
             raise AuditError("the last audit write failed (disk full or read-only store?)")
         if not op.reads_only:
             decision = self.admission.admit(AdmissionRequest(p, op, head.method, target, head.query, body))
+            outcome.rules = decision.rules
             if not decision.allowed:
                 raise HttpError(403, f"moorage: {decision.reason}")
             if decision.body is not None:
@@ -573,6 +575,7 @@ class Gateway:
             duration_ms=round((time.perf_counter() - started) * 1000, 3),
             object_id=outcome.object_id,
             summary=outcome.summary,
+            rules=outcome.rules,
         )
         try:
             await self.audit.record_async(record, durable=not op.reads_only)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Finding", "RuntimeView", "check", "view_container", "view_exec", "view_service"]
+__all__ = ["Finding", "RuntimeView", "check", "view_container", "view_exec", "view_service", "view_volume"]
 
 # Docker's default capability set; Kubernetes' baseline allows adding only these.
 DEFAULT_CAPS = frozenset({"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
@@ -149,6 +149,24 @@ def view_service(spec: Any) -> RuntimeView:
     v.read_only_rootfs = bool(_get(cs, "ReadOnly"))
     for key in _get(cs, "Sysctls") or {}:
         v.sysctls.append((f"{where}.Sysctls.{key}", str(key)))
+    return v
+
+
+def view_volume(body: Any) -> RuntimeView:
+    """The view of ``POST /volumes/create``: the ``local`` driver with ``o=bind`` (or
+    ``type=none``) and a ``device`` mounts a host path into every container using it."""
+    v = RuntimeView(no_new_privileges=True, read_only_rootfs=True, user=("User", "volume"))
+    driver = str(_get(body, "Driver") or "local").lower()
+    opts = _get(body, "DriverOpts")
+    opts = opts if isinstance(opts, dict) else {}
+    device = str(_get(opts, "device") or "")
+    binding = (
+        "bind" in str(_get(opts, "o") or "").lower().split(",")
+        or str(_get(opts, "type") or "").lower() == "none"
+    )
+    if driver == "local" and binding and device.startswith("/"):
+        v.host_paths.append(("DriverOpts.device", device))
+    v.cap_drop = {"ALL"}
     return v
 
 
