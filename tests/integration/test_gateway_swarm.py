@@ -132,10 +132,10 @@ def test_cluster_endpoints_are_not_for_developers(sgw: tuple[RunningGateway, str
 def test_service_escapes_are_refused_under_baseline(
     swarm_lab: Lab, tmp_path: Path, flags: list[str], rule: str
 ) -> None:
-    from moorage.policy.admission import PackAdmission
+    from moorage.admission.pipeline import PolicyAdmission
 
     gw = RunningGateway(swarm_lab.docker_host(1), Path(f"/tmp/moorage-{swarm_lab.name}-pol.sock"),
-                        admission=PackAdmission())  # fmt: skip
+                        admission=PolicyAdmission())  # fmt: skip
     try:
         out = docker(gw, "service", "create", "--detach", "--no-resolve-image", *flags, BUSYBOX_REF, "true")
         assert out.returncode != 0 and "denied by the baseline policy" in out.stderr and rule in out.stderr, (

@@ -34,6 +34,7 @@ class Decision:
     rules: tuple[str, ...] = ()
     body: Any = None  # the (possibly mutated) body to forward; None = unchanged
     mutations: tuple[str, ...] = field(default=())
+    policy_version: str = ""
 
 
 class Admission(ABC):
@@ -41,6 +42,16 @@ class Admission(ABC):
 
     @abstractmethod
     def admit(self, request: AdmissionRequest) -> Decision: ...
+
+    async def admit_async(self, request: AdmissionRequest, engine: Any) -> Decision:
+        """Gather facts from ``engine`` (an object with ``call_json``), then decide.
+        Implementations that need no facts keep the default."""
+        return self.admit(request)
+
+    def serial_key(self, request: AdmissionRequest) -> str | None:
+        """Requests with the same key are decided and carried out one at a time (so
+        concurrent creates can't overshoot a quota). None: no ordering needed."""
+        return None
 
 
 class AllowAll(Admission):

@@ -8,11 +8,13 @@ import traceback
 
 from moorage import __version__
 from moorage.audit import AuditError
-from moorage.cli import audit, lab, up
+from moorage.cli import audit, exception, lab, policy, up
 from moorage.cli._output import error
+from moorage.cli.exception import GatewayClientError
 from moorage.identity import IdentityError
 from moorage.identity.pki import PkiError
 from moorage.lab import EngineError, ImageBuildError, LabError
+from moorage.policy.documents import PolicyError
 
 # Errors whose message is written for a person; anything else is a bug and shows a
 # short note, with the traceback only under --debug.
@@ -23,6 +25,8 @@ USER_ERRORS = (
     EngineError,
     IdentityError,
     PkiError,
+    PolicyError,
+    GatewayClientError,
     ValueError,
     OSError,
 )
@@ -36,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.register(sub)
     lab.register(sub)
     audit.register(sub)
+    policy.register(sub)
+    exception.register(sub)
     return parser
 
 

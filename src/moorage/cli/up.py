@@ -12,6 +12,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from moorage.admission.exceptions import ExceptionStore
+from moorage.admission.pipeline import PolicyAdmission
 from moorage.audit.admin import record_admin
 from moorage.audit.trail import AuditTrail, KeyRing
 from moorage.cli._output import paint, step
@@ -20,7 +22,7 @@ from moorage.gateway.upstream import Upstream
 from moorage.identity import UserDirectory
 from moorage.identity.pki import Pki
 from moorage.lab import EngineClient, LabError
-from moorage.policy.admission import PackAdmission
+from moorage.policy.documents import builtin_set
 
 
 def default_data_dir() -> Path:
@@ -37,6 +39,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--data-dir", type=Path, help="state folder (default /var/lib/moorage as root)")
     p.add_argument("--users", type=Path, help="users file (default: DATA_DIR/users.yaml if present)")
     p.add_argument("--context", default="moorage", help="docker context to create or update ('' to skip)")
+    p.add_argument(
+        "--policy",
+        type=Path,
+        help="policy folder or file (reloaded on SIGHUP and when a file changes; "
+        "default: the built-in packs below)",
+    )
     p.add_argument(
         "--enforce",
         default="baseline",
@@ -103,9 +111,17 @@ def _up(args: argparse.Namespace) -> int:
     users = UserDirectory.from_file(users_file) if users_file.exists() else UserDirectory()
     listen = args.listen or str(data / "docker.sock")
     trail = AuditTrail(data / "audit.db", KeyRing(data / "audit-keys"))
-    admission = PackAdmission(None if args.enforce == "off" else args.enforce,
-                              None if args.audit_pack == "off" else args.audit_pack)  # fmt: skip
-    gateway = Gateway(upstream, users, admission=admission, audit=trail, admin_uids=tuple({0, os.geteuid()}))
+    exceptions = ExceptionStore(data / "exceptions.db")
+    if args.policy is not None:
+        admission = PolicyAdmission(source=args.policy, exceptions=exceptions)
+        policy_note = f"{args.policy} (version {admission.policies.version}; reload: SIGHUP or edit)"
+    else:
+        packs = builtin_set(None if args.enforce == "off" else args.enforce,
+                            None if args.audit_pack == "off" else args.audit_pack)  # fmt: skip
+        admission = PolicyAdmission(packs, exceptions=exceptions)
+        policy_note = f"{args.enforce} enforced, {args.audit_pack} in audit"
+    gateway = Gateway(upstream, users, admission=admission, audit=trail, admin_uids=tuple({0, os.geteuid()}),
+                      exceptions=exceptions)  # fmt: skip
 
     async def main() -> None:
         await gateway.listen_unix(listen)
@@ -125,7 +141,7 @@ def _up(args: argparse.Namespace) -> int:
         print(f"  listening   unix://{listen}{tls_note}\n  upstream    {upstream.url}\n"
               f"  users       {users_file if users_file.exists() else '(none: only root/admin)'}\n"
               f"  audit       {data / 'audit.db'} (moorage audit log / verify)\n"
-              f"  policy      {args.enforce} enforced, {args.audit_pack} in audit")  # fmt: skip
+              f"  policy      {policy_note}")  # fmt: skip
         if context:
             print(f"Use it:  docker --context {context} ps     (or: docker context use {context})")
         else:
@@ -135,7 +151,13 @@ def _up(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        watcher = None
+        if args.policy is not None:
+            loop.add_signal_handler(signal.SIGHUP, admission.reload)
+            watcher = asyncio.ensure_future(admission.watch())
         await stop.wait()
+        if watcher is not None:
+            watcher.cancel()
         await gateway.close()
         trail.close()  # signs a final checkpoint
 

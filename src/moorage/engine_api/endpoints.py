@@ -41,7 +41,7 @@ class Operation:
 READ_CLASSES = frozenset(
     {"system.read", "container.read", "image.read", "network.read", "volume.read",
      "service.read", "task.read", "swarm.read", "node.read", "secret.read", "config.read",
-     "plugin.read"}
+     "plugin.read", "exception.read"}
 )  # fmt: skip
 
 _ID = r"(?P<ref>[^/]+)"
@@ -153,6 +153,12 @@ _TABLE: list[tuple[str, str, str, str, str | None, bool]] = [
     ("POST", rf"/plugins/{_NAME}/(?P<verb>enable|disable|upgrade|push|set)", "plugin.{verb}",
      "plugin.write", None, False),
     ("DELETE", rf"/plugins/{_NAME}", "plugin.delete", "plugin.write", None, False),
+    # Moorage's own API, served by the gateway itself (never forwarded)
+    ("GET", r"/moorage/v1/exceptions", "moorage.exception.list", "exception.read", None, False),
+    ("POST", r"/moorage/v1/exceptions", "moorage.exception.request", "exception.request", None, False),
+    ("POST", r"/moorage/v1/exceptions/(?P<ref>[A-Za-z0-9-]+)/(?P<verb>approve|revoke)",
+     "moorage.exception.{verb}", "exception.approve", None, False),
+    ("GET", r"/moorage/v1/policy", "moorage.policy.status", "system.read", None, False),
 ]  # fmt: skip
 
 _COMPILED: dict[str, list[tuple[re.Pattern[str], str, str, str | None, bool]]] = {}

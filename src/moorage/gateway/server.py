@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
 
 from moorage.admission import Admission, AdmissionError, AdmissionRequest, AllowAll
+from moorage.admission.exceptions import ExceptionsError, ExceptionStore
 from moorage.audit import AuditError, AuditRecord, AuditSink
 from moorage.engine_api.endpoints import Operation, classify
 from moorage.gateway import tenancy
@@ -93,6 +94,8 @@ class _Outcome:
     object_id: str | None = None
     summary: dict[str, Any] | None = None
     rules: tuple[str, ...] = ()
+    mutations: tuple[str, ...] = ()
+    policy_version: str = ""
 
 
 @dataclass
@@ -115,6 +118,7 @@ class Gateway:
         limits: Limits | None = None,
         admin_uids: tuple[int, ...] = (0,),
         clock: Callable[[], float] = time.time,
+        exceptions: ExceptionStore | None = None,
     ) -> None:
         self.upstream = upstream
         self.users = users or UserDirectory()
@@ -128,6 +132,8 @@ class Gateway:
         # referenced by nothing else, and the garbage collector would destroy it
         # mid-stream (this cut attach streams before their first byte).
         self._live: set[asyncio.Task[Any]] = set()
+        self._serial: dict[str, asyncio.Lock] = {}
+        self.exceptions = exceptions
 
     # ------------------------------------------------------------ listeners
     async def listen_unix(self, path: str, mode: int = 0o666) -> None:
@@ -298,6 +304,8 @@ class Gateway:
                 f"{head.method} {op.route} ({what}, class {op.action_class}). Ask an "
                 "administrator for a role that grants it.",
             )
+        if op.kind.startswith("moorage."):
+            return await self._moorage_api(head, op, p, reader, writer, outcome)
         target = head.target
         owned: _Owned | None = None
         if op.object_type and op.object_ref:
@@ -335,22 +343,110 @@ class Gateway:
         if not op.reads_only and self.audit is not None and not self.audit.healthy:
             # Fail closed before the engine acts: a change must not happen unrecorded.
             raise AuditError("the last audit write failed (disk full or read-only store?)")
-        if not op.reads_only:
-            decision = self.admission.admit(AdmissionRequest(p, op, head.method, target, head.query, body))
+        if op.reads_only:
+            return await self._carry_out(head, target, op, p, reader, writer, body, raw_body, outcome, None)
+        request = AdmissionRequest(p, op, head.method, target, head.query, body)
+        key = self.admission.serial_key(request)
+        if key is None:
+            return await self._carry_out(
+                head, target, op, p, reader, writer, body, raw_body, outcome, request
+            )
+        # Decide and carry out one at a time per key: a quota counted from the
+        # engine's live state can't be overshot by creates racing each other.
+        lock = self._serial.setdefault(key, asyncio.Lock())
+        async with lock:
+            return await self._carry_out(
+                head, target, op, p, reader, writer, body, raw_body, outcome, request
+            )
+
+    async def _carry_out(
+        self,
+        head: RequestHead,
+        target: str,
+        op: Operation,
+        p: Principal,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        body: Any,
+        raw_body: bytes | None,
+        outcome: _Outcome,
+        request: AdmissionRequest | None,
+    ) -> bool:
+        post_filter: Callable[[Any], Any] | None = None
+        if request is not None:
+            decision = await self.admission.admit_async(request, self.upstream)
             outcome.rules = decision.rules
+            outcome.mutations = decision.mutations
+            outcome.policy_version = decision.policy_version
             if not decision.allowed:
                 raise HttpError(403, f"moorage: {decision.reason}")
             if decision.body is not None:
                 body = decision.body
+            if decision.warnings and op.kind in _WARNS:
+                post_filter = _add_warnings(list(decision.warnings))
         if raw_body is not None:
             raw_body = b"" if body is None else _dump(body)
         out_head = head.with_target(target)
         if raw_body is not None:
             out_head = out_head.with_body_length(len(raw_body))
-        post_filter = None
         if op.kind == "task.list" and not p.sees_all:
             post_filter = await self._task_filter(p)
         return await self._forward(out_head, op, p, reader, writer, raw_body, outcome, post_filter)
+
+    # ---------------------------------------------------- Moorage's own API
+    async def _moorage_api(
+        self,
+        head: RequestHead,
+        op: Operation,
+        p: Principal,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        outcome: _Outcome,
+    ) -> bool:
+        """Exceptions and policy status, answered by the gateway itself."""
+        started = time.perf_counter()
+        body: Any = None
+        if head.has_body:
+            raw = await read_body(reader, head.chunked, head.content_length, _SMALL_BODY)
+            body = tenancy.parse_json_strict(raw, op.kind) if raw.strip() else None
+        if not op.reads_only and self.audit is not None and not self.audit.healthy:
+            raise AuditError("the last audit write failed (disk full or read-only store?)")
+        status = 200
+        answer: Any
+        if op.kind == "moorage.policy.status":
+            pset = getattr(self.admission, "policies", None)
+            answer = {"version": getattr(pset, "version", ""), "documents": [
+                {"name": d.name, "version": d.version, "mode": d.mode, "scope": d.scope, "source": d.source}
+                for d in getattr(pset, "documents", ())]}  # fmt: skip
+        else:
+            store = self.exceptions
+            if store is None:
+                raise HttpError(501, "moorage: this gateway keeps no exceptions (no data folder)")
+            try:
+                if op.kind == "moorage.exception.list":
+                    answer = store.list(None if p.sees_all else p.teams)
+                elif op.kind == "moorage.exception.request":
+                    answer, status = store.request(p.user, p.teams, p.sees_all, body), 201
+                elif op.kind == "moorage.exception.approve":
+                    answer = store.approve(str(op.object_ref), p.user, p.roles)
+                else:
+                    answer = store.revoke(str(op.object_ref), p.user, p.roles)
+            except ExceptionsError as exc:
+                raise HttpError(exc.status, f"moorage: {exc.message}") from exc
+            if isinstance(answer, dict):
+                outcome.object_id = answer.get("id")
+                outcome.summary = {k: answer.get(k) for k in ("rule", "team", "image", "status")}
+        outcome.status = status
+        await self._record(head, op, p, p, outcome, started)
+        data = _dump(answer)
+        writer.write(
+            f"HTTP/1.1 {status} {'Created' if status == 201 else 'OK'}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\nX-Moorage-Request-Id: {outcome.request_id}\r\n"
+            f"{'' if head.keep_alive else 'Connection: close' + chr(13) + chr(10)}\r\n".encode()
+            + data
+        )
+        await writer.drain()
+        return head.keep_alive
 
     # ------------------------------------------------------------- tenancy
     async def _inspect(self, obj_type: str, ref: str) -> tuple[int, Any]:
@@ -513,7 +609,7 @@ class Gateway:
         upstream_keep = "close" not in (resp.get("connection") or "").lower()
         if head.method == "HEAD" or resp.status in (204, 304) or 100 <= resp.status < 200:
             writer.write(resp.encode())
-        elif post_filter is not None and resp.status == 200:
+        elif post_filter is not None and resp.status in (200, 201):
             raw = await read_body(conn.reader, resp.chunked, int(resp.get("content-length") or 0),
                                   64 << 20)  # fmt: skip
             data = _dump(post_filter(tenancy.parse_json_strict(raw, "engine")))
@@ -576,6 +672,8 @@ class Gateway:
             object_id=outcome.object_id,
             summary=outcome.summary,
             rules=outcome.rules,
+            mutations=outcome.mutations,
+            policy_version=outcome.policy_version,
         )
         try:
             await self.audit.record_async(record, durable=not op.reads_only)
@@ -654,6 +752,19 @@ def summarise(kind: str, body: Any) -> dict[str, Any] | None:
     else:  # networks, volumes, secrets, configs: the name is enough (never Data)
         out["name"] = get(body, "Name")
     return {k: v for k, v in out.items() if v is not None}
+
+
+# Answers that carry a Warnings list the Docker CLI prints.
+_WARNS = frozenset({"container.create", "service.create", "service.update"})
+
+
+def _add_warnings(lines: list[str]) -> Callable[[Any], Any]:
+    def add(doc: Any) -> Any:
+        if isinstance(doc, dict):
+            doc["Warnings"] = [*(doc.get("Warnings") or []), *lines]
+        return doc
+
+    return add
 
 
 def _dump(obj: Any) -> bytes:

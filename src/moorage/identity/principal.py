@@ -13,10 +13,11 @@ __all__ = ["GLOBAL_ROLES", "ROLES", "IdentityError", "Principal", "User", "UserD
 _VIEW = frozenset({"system.read", "container.read", "image.read", "network.read", "volume.read",
                    "service.read", "task.read"})  # fmt: skip
 _DEV = _VIEW | {"container.write", "exec", "image.write", "build", "network.write",
-                "volume.write", "service.write", "config.read", "config.write"}  # fmt: skip
+                "volume.write", "service.write", "config.read", "config.write", "exception.read",
+                "exception.request"}  # fmt: skip
 _OPS = _DEV | {"swarm.read", "node.read", "secret.read", "secret.write", "plugin.read", "prune"}
 _SEC = _VIEW | {"swarm.read", "node.read", "node.write", "secret.read", "config.read",
-                "plugin.read"}  # fmt: skip
+                "plugin.read", "exception.read", "exception.request", "exception.approve"}  # fmt: skip
 
 ROLES: dict[str, frozenset[str]] = {
     "viewer": _VIEW,

@@ -49,6 +49,7 @@ class RuntimeView:
     user: tuple[str, str] = ("User", "")
     read_only_rootfs: bool = False
     sysctls: list[tuple[str, str]] = field(default_factory=list)
+    base: str = "HostConfig"  # where the hardening fields live, for messages
 
 
 def _get(obj: Any, key: str) -> Any:
@@ -127,7 +128,7 @@ def view_exec(body: Any) -> RuntimeView:
 
 def view_service(spec: Any) -> RuntimeView:
     """The view of a service spec's ``TaskTemplate.ContainerSpec``."""
-    v = RuntimeView()
+    v = RuntimeView(base="TaskTemplate.ContainerSpec")
     cs = _get(_get(spec, "TaskTemplate"), "ContainerSpec")
     cs = cs if isinstance(cs, dict) else {}
     where = "TaskTemplate.ContainerSpec"
@@ -189,7 +190,8 @@ def check(view: RuntimeView, pack: str) -> list[Finding]:
             add("capabilities", path, cap, f"capability {cap} is not allowed in {pack}",
                 f"remove --cap-add {cap.lower()}")  # fmt: skip
     if pack == "restricted" and "ALL" not in view.cap_drop:
-        add("capabilities.drop-all", "HostConfig.CapDrop", sorted(view.cap_drop),
+        drop = "CapabilityDrop" if view.base != "HostConfig" else "CapDrop"
+        add("capabilities.drop-all", f"{view.base}.{drop}", sorted(view.cap_drop),
             "restricted requires dropping all capabilities", "add --cap-drop ALL")  # fmt: skip
     for path, ns in view.host_namespaces:
         add("host-namespace", path, "host", f"sharing the host's {ns} namespace", f"remove --{ns} host")
@@ -211,7 +213,8 @@ def check(view: RuntimeView, pack: str) -> list[Finding]:
             add("sysctls", path, key, f"sysctl {key} is not in the safe set", f"remove --sysctl {key}")
     if pack == "restricted":
         if not view.no_new_privileges:
-            add("no-new-privileges", "HostConfig.SecurityOpt", None, "no-new-privileges is required",
+            nnp = "Privileges.NoNewPrivileges" if view.base != "HostConfig" else "SecurityOpt"
+            add("no-new-privileges", f"{view.base}.{nnp}", None, "no-new-privileges is required",
                 "add --security-opt no-new-privileges")  # fmt: skip
         if _is_root(view.user[1]):
             add("non-root", view.user[0], view.user[1] or "(image default)",
@@ -219,7 +222,7 @@ def check(view: RuntimeView, pack: str) -> list[Finding]:
         if not view.read_only_rootfs:
             add(
                 "read-only-rootfs",
-                "HostConfig.ReadonlyRootfs",
+                f"{view.base}.{'ReadOnly' if view.base != 'HostConfig' else 'ReadonlyRootfs'}",
                 False,
                 "the root filesystem must be read-only",
                 "add --read-only, with a tmpfs where needed",

@@ -1,0 +1,418 @@
+"""``moorage policy check|test|explain|validate|schema``: policy offline, for CI.
+
+Exit codes follow the linters': 0 allowed (warnings are fine), 1 denied or a test
+failed, 2 a usage error (bad arguments, a file that can't be read or parsed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from moorage.cli._output import emit_json, error, paint, table
+from moorage.engine_api.endpoints import classify
+from moorage.policy.catalog import RULES, lookup
+from moorage.policy.compose import compose_requests
+from moorage.policy.documents import SCHEMA, PolicyError, PolicySet, builtin_set, load_folder
+from moorage.policy.engine import ExceptionGrant, Facts, PolicyDecision, Request, evaluate
+from moorage.policy.families import Usage
+
+__all__ = ["register"]
+
+USAGE_ERROR = 2
+
+
+class UsageError(Exception):
+    pass
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("policy", help="check requests and Compose files against policy, offline")
+    pc = p.add_subparsers(dest="policy_cmd", required=True, metavar="COMMAND")
+
+    c = pc.add_parser(
+        "check",
+        help="check a Compose file, or a docker command (after --), against policy",
+        description="moorage policy check compose.yaml | moorage policy check -- docker run ...",
+    )
+    c.add_argument("target", nargs="*", help="a Compose file, or -- followed by a docker command")
+    c.add_argument(
+        "--policy",
+        type=Path,
+        help="policy folder or file (default: built-in baseline enforced, restricted in audit)",
+    )
+    c.add_argument("--user", default=os.environ.get("USER", "ci"), help="the user to check as (scope)")
+    c.add_argument("--team", action="append", default=[], help="the team(s) to check as (scope)")
+    fmt = c.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="machine-readable report")
+    fmt.add_argument("--sarif", action="store_true", help="SARIF 2.1.0 report (code scanning)")
+    c.set_defaults(func=_check)
+
+    t = pc.add_parser("test", help="run policy unit tests (request -> expected decision), like kyverno test")
+    t.add_argument("dir", type=Path, help="folder with *test*.yaml files (searched recursively)")
+    t.add_argument("--json", action="store_true")
+    t.set_defaults(func=_test)
+
+    e = pc.add_parser("explain", help="what a rule checks and why")
+    e.add_argument("rule", nargs="?", help="a rule id, e.g. runtime.privileged (omit to list all)")
+    e.set_defaults(func=_explain)
+
+    v = pc.add_parser("validate", help="load a policy folder as the gateway would, and report errors")
+    v.add_argument("policy", type=Path)
+    v.set_defaults(func=_validate)
+
+    s = pc.add_parser("schema", help="print the JSON Schema of policy documents")
+    s.set_defaults(func=lambda a: (print(json.dumps(SCHEMA, indent=2)), 0)[1])
+
+
+def _policies(path: Path | None) -> PolicySet:
+    if path is None:
+        return builtin_set()
+    try:
+        return load_folder(path)
+    except (PolicyError, ValueError) as exc:
+        raise UsageError(str(exc)) from exc
+
+
+# ---------------------------------------------------------------- check
+@dataclass
+class _Checked:
+    name: str  # services.web, or the docker command
+    kind: str
+    line: int
+    decision: PolicyDecision
+
+
+def _check(args: argparse.Namespace) -> int:
+    try:
+        pset = _policies(args.policy)
+        target = list(args.target)
+        if not target:
+            raise UsageError(
+                "give a Compose file, or -- and a docker command (moorage policy check -- docker run ...)"
+            )
+        teams = tuple(args.team) or (args.user,)
+        facts = Facts(now=0.0)
+        checked: list[_Checked] = []
+        source = target[0]
+        if target[0] in ("docker", "docker-compose") or (
+            shutil.which(target[0]) and not Path(target[0]).exists()
+        ):
+            source = "(command)"
+            for kind, path, query, body in _dry_run(target):
+                req = Request(kind, body, "POST", path, query, user=args.user, teams=teams)
+                checked.append(_Checked(kind, kind, 1, evaluate(pset, req, facts)))
+        else:
+            compose = Path(target[0])
+            try:
+                text = compose.read_text()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise UsageError(f"{compose}: cannot read: {exc}") from exc
+            for cr in compose_requests(text, str(compose)):
+                req = Request(cr.kind, cr.body, user=args.user, teams=teams)
+                checked.append(_Checked(cr.name, cr.kind, cr.line, evaluate(pset, req, facts)))
+    except (UsageError, PolicyError) as exc:
+        error(str(exc))
+        return USAGE_ERROR
+    denied = any(not c.decision.allowed for c in checked)
+    if args.sarif:
+        emit_json(_sarif(checked, source, pset))
+    elif args.json:
+        emit_json({"policy_version": pset.version, "allowed": not denied, "results": [
+            {"name": c.name, "kind": c.kind, "allowed": c.decision.allowed,
+             "violations": [_violation_json(v, "deny") for v in c.decision.denials]
+             + [_violation_json(v, "warn") for v in c.decision.warnings],
+             "mutations": c.decision.mutations} for c in checked]})  # fmt: skip
+    else:
+        _print_report(checked, pset)
+    return 1 if denied else 0
+
+
+def _violation_json(v: Any, level: str) -> dict[str, Any]:
+    f = v.finding
+    return {"rule": f.rule, "policy": v.policy, "level": level, "field": f.path, "value": f.value,
+            "message": f.message, "fix": f.fix, "excepted_by": v.excepted_by}  # fmt: skip
+
+
+def _print_report(checked: list[_Checked], pset: PolicySet) -> None:
+    rows = []
+    for c in checked:
+        for level, vs in (("deny", c.decision.denials), ("warn", c.decision.warnings)):
+            for v in vs:
+                f = v.finding
+                shown = paint("DENY", "red") if level == "deny" else paint("warn", "yellow")
+                rows.append([c.name, shown, f.rule, f.path, str(f.value)[:40], f.fix])
+    if rows:
+        print(table(["OBJECT", "LEVEL", "RULE", "FIELD", "VALUE", "FIX"], rows))
+    for c in checked:
+        verdict = paint("allowed", "green") if c.decision.allowed else paint("denied", "red")
+        print(f"{c.name}: {verdict} ({len(c.decision.denials)} denials, {len(c.decision.warnings)} warnings)")
+    print(f"policy version {pset.version}: {', '.join(d.name for d in pset.documents)}")
+
+
+def _sarif(checked: list[_Checked], source: str, pset: PolicySet) -> dict[str, Any]:
+    rules: dict[str, dict[str, Any]] = {}
+    results = []
+    for c in checked:
+        for level, vs in (("error", c.decision.denials), ("warning", c.decision.warnings)):
+            for v in vs:
+                f = v.finding
+                doc = lookup(f.rule)
+                rules.setdefault(f.rule, {
+                    "id": f.rule,
+                    "shortDescription": {"text": doc.checks if doc else f.message},
+                    "fullDescription": {"text": doc.why if doc else f.message},
+                    "help": {"text": doc.fix if doc else f.fix},
+                })  # fmt: skip
+                location: dict[str, Any] = {
+                    "logicalLocations": [{"fullyQualifiedName": f"{c.name}:{f.path}"}]
+                }
+                if source != "(command)":
+                    location["physicalLocation"] = {"artifactLocation": {"uri": source},
+                                                    "region": {"startLine": c.line}}  # fmt: skip
+                results.append({
+                    "ruleId": f.rule, "level": level,
+                    "message": {"text": f"{c.name}: {f.message} ({f.path} = {f.value!r}). Fix: {f.fix}"},
+                    "locations": [location],
+                    "properties": {"policy": v.policy, "field": f.path},
+                })  # fmt: skip
+    return {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "moorage", "informationUri": "https://moorage.dev",
+                                "semanticVersion": _version(), "rules": list(rules.values())}},
+            "results": results,
+            "properties": {"policyVersion": pset.version},
+        }],
+    }  # fmt: skip
+
+
+def _version() -> str:
+    from moorage import __version__
+
+    return __version__
+
+
+# ------------------------------------------------------- dry-run endpoint
+def _dry_run(command: list[str]) -> list[tuple[str, str, dict[str, list[str]], Any]]:
+    """Run the real docker CLI against a throwaway endpoint that records the
+    state-changing requests it builds and answers them with an error."""
+    from http.server import BaseHTTPRequestHandler
+    from socketserver import ThreadingMixIn, UnixStreamServer
+    from urllib.parse import parse_qs, urlsplit
+
+    captured: list[tuple[str, str, dict[str, list[str]], Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *a: Any) -> None:
+            pass
+
+        def address_string(self) -> str:
+            return "dry-run"
+
+        def _send(self, status: int, doc: Any) -> None:
+            data = json.dumps(doc).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Api-Version", "1.47")
+            self.send_header("Ostype", "linux")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+        def do_HEAD(self) -> None:
+            self._send(200, "OK")
+
+        def do_GET(self) -> None:
+            url = urlsplit(self.path)
+            op = classify("GET", url.path)
+            if op.kind == "system.ping":
+                self._send(200, "OK")
+            elif op.kind == "system.version":
+                self._send(200, {"ApiVersion": "1.47", "MinAPIVersion": "1.24", "Version": "moorage-dry-run",
+                                 "Os": "linux", "Arch": "amd64"})  # fmt: skip
+            elif op.kind == "system.info":
+                self._send(200, {"Swarm": {"LocalNodeState": "active", "ControlAvailable": True}})
+            else:
+                self._send(404, {"message": f"moorage dry run: no such object ({url.path})"})
+
+        def do_POST(self) -> None:
+            url = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            op = classify("POST", url.path)
+            try:
+                body = json.loads(raw) if raw.strip() else None
+            except ValueError:
+                body = None
+            captured.append((op.kind, url.path, parse_qs(url.query), body))
+            self._send(
+                400, {"message": "moorage policy check: request captured (dry run, nothing was created)"}
+            )
+
+        do_DELETE = do_PUT = do_POST
+
+    class Server(ThreadingMixIn, UnixStreamServer):
+        daemon_threads = True
+
+    docker = shutil.which(command[0])
+    if docker is None:
+        raise UsageError(f"{command[0]}: not found on PATH")
+    with tempfile.TemporaryDirectory(prefix="moorage-dry-") as tmp:
+        sock = str(Path(tmp) / "docker.sock")
+        server = Server(sock, Handler)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
+        env["DOCKER_HOST"] = f"unix://{sock}"
+        env["DOCKER_CONFIG"] = tmp  # no credential helpers, no contexts
+        try:
+            proc = subprocess.run([docker, *command[1:]], env=env, stdin=subprocess.DEVNULL,
+                                  capture_output=True, text=True, timeout=60)  # fmt: skip
+        except subprocess.TimeoutExpired as exc:
+            raise UsageError(f"{' '.join(command)} did not finish in 60 s") from exc
+        finally:
+            server.shutdown()
+            server.server_close()
+    wanted = [c for c in captured if c[0] in _CHECKED_KINDS]
+    if not wanted:
+        msg = proc.stderr.strip().splitlines()[-1:] if proc.stderr.strip() else []
+        raise UsageError(
+            f"{' '.join(command)} made no request policy checks"
+            + (f" (it said: {msg[0]})" if msg else "")
+            + ". Use a command that creates something: run, create, service create, network/volume create"
+        )
+    return wanted
+
+
+_CHECKED_KINDS = frozenset({"container.create", "service.create", "service.update", "network.create",
+                            "volume.create", "image.pull", "exec.create", "image.build", "image.push",
+                            "image.tag", "network.connect"})  # fmt: skip
+
+
+# ----------------------------------------------------------------- test
+def _test(args: argparse.Namespace) -> int:
+    root: Path = args.dir
+    files = sorted(p for p in root.rglob("*.yaml") if "test" in p.name) if root.is_dir() else [root]
+    if not files or not all(f.exists() for f in files):
+        error(f"{root}: no test files (*test*.yaml)")
+        return USAGE_ERROR
+    rows, results = [], []
+    failed = 0
+    for f in files:
+        try:
+            suite = _load_suite(f)
+            pset = _policies((f.parent / suite["policies"]) if suite.get("policies") else None)
+        except (UsageError, PolicyError) as exc:
+            error(str(exc))
+            return USAGE_ERROR
+        for i, case in enumerate(suite["cases"]):
+            ok, detail = _run_case(pset, case, f"{f}:cases[{i}]")
+            failed += not ok
+            name = str(case.get("name", f"case {i}"))
+            rows.append([f.name, name, paint("pass", "green") if ok else paint("FAIL", "red"), detail])
+            results.append({"file": str(f), "case": name, "passed": ok, "detail": detail})
+    if args.json:
+        emit_json({"passed": len(results) - failed, "failed": failed, "results": results})
+    else:
+        print(table(["FILE", "CASE", "RESULT", "DETAIL"], rows))
+        print(f"\n{len(results) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+def _load_suite(path: Path) -> dict[str, Any]:
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("cases"), list):
+        raise UsageError(f"{path}: expected a mapping with a 'cases' list (and optional 'policies')")
+    for i, case in enumerate(doc["cases"]):
+        if not isinstance(case, dict) or case.get("expect") not in ("allow", "warn", "deny"):
+            raise UsageError(f"{path}: cases[{i}].expect must be allow, warn or deny")
+        if not isinstance(case.get("kind", "container.create"), str):
+            raise UsageError(f"{path}: cases[{i}].kind must be an operation such as container.create")
+    return doc
+
+
+def _run_case(pset: PolicySet, case: dict[str, Any], where: str) -> tuple[bool, str]:
+    usage = case.get("usage")
+    grants = tuple(
+        ExceptionGrant(str(g.get("id", f"EXC-{n}")), str(g["rule"]), float(g.get("expires", 1e12)),
+                       g.get("team"), g.get("image"))
+        for n, g in enumerate(case.get("exceptions") or [])
+    )  # fmt: skip
+    req = Request(
+        kind=str(case.get("kind", "container.create")), body=case.get("body"),
+        method=str(case.get("method", "POST")), path=str(case.get("path", "")),
+        query={k: v if isinstance(v, list) else [str(v)] for k, v in (case.get("query") or {}).items()},
+        user=str(case.get("user", "tester")), teams=tuple(case.get("teams") or ()),
+        object_ref=case.get("object"),
+    )  # fmt: skip
+    facts = Facts(now=float(case.get("now", 0)), usage=Usage(**usage) if isinstance(usage, dict) else None,
+                  exceptions=grants)  # fmt: skip
+    d = evaluate(pset, req, facts)
+    got = "deny" if not d.allowed else ("warn" if d.warnings else "allow")
+    fired = sorted({v.finding.rule for v in (d.denials if got == "deny" else d.warnings)})
+    if got != case["expect"]:
+        return False, f"expected {case['expect']}, got {got} ({', '.join(fired) or 'no rules'})"
+    want = case.get("rules")
+    if want is not None and sorted(set(want)) != fired:
+        return False, f"expected rules {sorted(set(want))}, got {fired}"
+    return True, ", ".join(fired)
+
+
+# -------------------------------------------------------- explain/validate
+def _explain(args: argparse.Namespace) -> int:
+    if not args.rule:
+        print(
+            table(
+                ["RULE", "PACKS", "CHECKS"], [[r.id, r.packs or "-", r.checks[:70]] for r in RULES.values()]
+            )
+        )
+        return 0
+    doc = lookup(args.rule)
+    if doc is None:
+        close = [r for r in RULES if args.rule.split(".")[-1] in r]
+        error(f"no rule {args.rule!r}" + (f"; did you mean {', '.join(close)}?" if close else
+                                          " (moorage policy explain lists them)"))  # fmt: skip
+        return USAGE_ERROR
+    print(paint(doc.id, "bold"))
+    for label, text in (
+        ("family", doc.family),
+        ("packs", doc.packs or "(configured in a policy document)"),
+        ("checks", doc.checks),
+        ("why", doc.why),
+        ("fields", doc.fields),
+        ("fix", doc.fix),
+    ):
+        print(f"  {label:<7} {text}")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    try:
+        pset = load_folder(args.policy)
+    except (PolicyError, ValueError) as exc:
+        error(str(exc))
+        return 1
+    print(f"{paint('valid', 'green')}: version {pset.version}")
+    for d in pset.documents:
+        print(f"  {d.name} ({d.mode}) from {d.source}")
+    return 0

@@ -1,0 +1,396 @@
+"""``evaluate(policies, request, facts) -> PolicyDecision``: pure, no I/O, no clock.
+
+The families each see one normalised view of the request. Violations of documents
+in ``audit`` mode become warnings; in ``enforce`` mode they deny unless an approved,
+unexpired exception covers them. Declared mutations (safe defaults) are applied
+after validation; a violation they cure is reported as fixed, not denied, and a
+mutation never widens what the caller asked for.
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from moorage.policy import families as fam
+from moorage.policy.custom import CelRule, RegoRule, compile_cel
+from moorage.policy.documents import Document, PolicySet, parse_size
+from moorage.policy.runtime import (
+    Finding,
+    RuntimeView,
+    _get,
+    check,
+    view_container,
+    view_exec,
+    view_service,
+    view_volume,
+)
+
+__all__ = ["ExceptionGrant", "Facts", "PolicyDecision", "Request", "Violation", "compile_set", "evaluate",
+           "needs_usage", "request_labels"]  # fmt: skip
+
+RUNTIME_VIEWS: dict[str, Callable[[Any], RuntimeView]] = {
+    "container.create": view_container,
+    "exec.create": view_exec,
+    "service.create": view_service,
+    "service.update": view_service,
+    "volume.create": view_volume,
+}
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the caller asked, as data."""
+
+    kind: str
+    body: Any = None
+    method: str = "POST"
+    path: str = ""
+    query: Mapping[str, list[str]] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    user: str = "anonymous"
+    teams: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    auth: str = ""
+    object_ref: str | None = None
+
+    @property
+    def team(self) -> str:
+        return self.teams[0] if self.teams else f"user-{self.user}"
+
+
+@dataclass(frozen=True)
+class ExceptionGrant:
+    """An approved exception: a rule (or ``family.*``) for a team or an image digest."""
+
+    id: str
+    rule: str
+    expires: float
+    team: str | None = None
+    image: str | None = None
+    reason: str = ""
+    approver: str = ""
+
+    def covers(self, rule: str, team: str, images: tuple[str, ...], now: float) -> bool:
+        if now >= self.expires:
+            return False
+        if not (self.rule == rule or fnmatch.fnmatchcase(rule, self.rule)):
+            return False
+        if self.team is not None and self.team != team:
+            return False
+        return not (self.image is not None and self.image not in images)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What was gathered before the decision: the clock, live use, image ids, exceptions."""
+
+    now: float = 0.0
+    usage: fam.Usage | None = None
+    replaced_replicas: int = 0  # a service update: the replicas it replaces
+    images: tuple[str, ...] = ()  # digests and ids the request's image resolves to
+    exceptions: tuple[ExceptionGrant, ...] = ()
+
+
+@dataclass(frozen=True)
+class Violation:
+    policy: str
+    mode: str
+    finding: Finding
+    excepted_by: str | None = None
+
+    def line(self) -> str:
+        f = self.finding
+        return f"{f.rule} at {f.path} ({f.value!r}): {f.message}. Fix: {f.fix}"
+
+
+@dataclass
+class PolicyDecision:
+    allowed: bool
+    denials: list[Violation] = field(default_factory=list)
+    warnings: list[Violation] = field(default_factory=list)  # audit mode and excepted
+    fixed: list[Violation] = field(default_factory=list)  # cured by a declared mutation
+    mutations: list[str] = field(default_factory=list)
+    body: Any = None  # the mutated body, or None when unchanged
+    policy_version: str = ""
+    policies: list[str] = field(default_factory=list)  # names of the documents that applied
+
+    @property
+    def rules(self) -> tuple[str, ...]:
+        return tuple(v.finding.rule for v in self.denials + self.warnings + self.fixed)
+
+    def reason(self, team: str = "TEAM") -> str:
+        by_policy: dict[str, list[Violation]] = {}
+        for v in self.denials:
+            by_policy.setdefault(v.policy, []).append(v)
+        parts = [
+            f"denied by policy {name}: " + "; ".join(v.line() for v in vs) for name, vs in by_policy.items()
+        ]
+        rule = self.denials[0].finding.rule if self.denials else "RULE"
+        return (" | ".join(parts) + f". To ask for an exception: moorage exception request --rule {rule} "
+                f"--team {team} --reason '...' --expires 7d")  # fmt: skip
+
+    def warning_lines(self) -> list[str]:
+        out = []
+        for v in self.warnings:
+            tag = f"excepted by {v.excepted_by}" if v.excepted_by else f"{v.policy} (audit)"
+            out.append(f"moorage: {tag}: {v.line()}")
+        out += [f"moorage: fixed by {v.policy}: {v.finding.rule}: {v.finding.message}" for v in self.fixed]
+        return out
+
+
+# ------------------------------------------------------------------- compile
+def compile_set(pset: PolicySet) -> PolicySet:
+    """Compile each document's CEL and Rego once, into ``pset.extra``."""
+    for doc in pset.documents:
+        cel = [
+            CelRule(r["id"], r["expr"], r["message"], r.get("fix", "change the request so the rule holds"),
+                    tuple(r.get("kinds") or ()), compile_cel(r["expr"]))
+            for r in doc.spec.get("custom") or []
+        ]  # fmt: skip
+        rego = []
+        for r in doc.spec.get("rego") or []:
+            base = doc.folder
+            if base is None:
+                raise ValueError(f"policy {doc.name}: rego needs a folder")
+            message = r.get("message", "the Rego policy does not allow this request")
+            rego.append(
+                RegoRule(r["id"], base / r["file"], r.get("query", "data.docker.authz.allow"), message)
+            )
+        pset.extra[doc.name] = {"cel": cel, "rego": rego}
+    return pset
+
+
+def request_labels(kind: str, body: Any) -> dict[str, str]:
+    if not isinstance(body, dict):
+        return {}
+    labels = _get(body, "Labels")
+    if kind == "container.create" and not isinstance(labels, dict):
+        labels = None
+    return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
+
+
+def applicable(pset: PolicySet, req: Request) -> list[Document]:
+    labels = request_labels(req.kind, req.body)
+    teams = req.teams or (req.team,)
+    return [d for d in pset.documents if d.applies_to(req.user, teams, labels)]
+
+
+def needs_usage(pset: PolicySet, req: Request) -> bool:
+    """Whether the decision needs the team's live use (quota facts)."""
+    if req.kind not in ("container.create", "service.create", "service.update"):
+        return False
+    return any(d.spec.get("quotas") for d in applicable(pset, req))
+
+
+# ------------------------------------------------------------------ evaluate
+def _findings(doc: Document, pset: PolicySet, req: Request, body: Any, facts: Facts,
+              labels: dict[str, str], mutating: bool) -> list[Finding]:  # fmt: skip
+    spec = doc.spec
+    kind = req.kind
+    out: list[Finding] = []
+    make_view = RUNTIME_VIEWS.get(kind)
+    if make_view is not None and spec.get("packs") and body is not None:
+        view = make_view(body)
+        for pack in spec["packs"]:
+            out += check(view, pack)
+    rview = fam.view_resources(kind, body) if body is not None else None
+    if rview is not None and spec.get("resources"):
+        out += fam.check_resources(rview, spec["resources"])
+    if spec.get("quotas") and rview is not None:
+        out += fam.check_quotas(kind, rview, facts.usage, spec["quotas"], req.team, facts.replaced_replicas)
+    if spec.get("images"):
+        out += fam.check_images(kind, fam.view_images(kind, body, dict(req.query), req.object_ref),
+                                spec["images"])  # fmt: skip
+    if spec.get("network"):
+        out += fam.check_network(fam.view_network(kind, body, req.object_ref), spec["network"], req.team)
+    if spec.get("placement"):
+        out += fam.check_placement(kind, body, spec["placement"], req.team, labels, mutating)
+    compiled = pset.extra.get(doc.name) or {}
+    variables: dict[str, Any] | None = None
+    for rule in compiled.get("cel", []):
+        if rule.kinds and kind not in rule.kinds:
+            continue
+        if variables is None:
+            variables = {
+                "request": body if body is not None else {}, "kind": kind, "method": req.method,
+                "path": req.path, "query": {k: list(v) for k, v in req.query.items()}, "user": req.user,
+                "team": req.team, "teams": list(req.teams), "labels": labels,
+            }  # fmt: skip
+        try:
+            if rule.violated(variables):
+                out.append(Finding(f"custom.{rule.id}", "(request)", rule.expr, rule.message, rule.fix))
+        except RuntimeError as exc:
+            out.append(Finding(f"custom.{rule.id}", "(request)", rule.expr,
+                               f"the rule could not be evaluated ({exc}), so it fails closed",
+                               "guard optional fields with has(...)"))  # fmt: skip
+    for rego in compiled.get("rego", []):
+        rego_input = {
+            "Method": req.method, "Path": req.path, "Query": {k: list(v) for k, v in req.query.items()},
+            "Headers": dict(req.headers), "Body": body, "User": req.user, "AuthMethod": req.auth,
+        }  # fmt: skip
+        try:
+            ok = rego.allowed(rego_input)
+        except RuntimeError as exc:
+            out.append(Finding(f"rego.{rego.id}", "(request)", None, f"the Rego policy failed: {exc}",
+                               "fix the Rego policy"))  # fmt: skip
+            continue
+        if not ok:
+            out.append(Finding(f"rego.{rego.id}", "(request)", rego.query, rego.message,
+                               "change the request so the Rego policy allows it"))  # fmt: skip
+    return out
+
+
+def evaluate(pset: PolicySet, req: Request, facts: Facts) -> PolicyDecision:
+    labels = request_labels(req.kind, req.body)
+    docs = [d for d in pset.documents if d.applies_to(req.user, req.teams or (req.team,), labels)]
+    decision = PolicyDecision(True, policy_version=pset.version, policies=[d.name for d in docs])
+    if not docs:
+        return decision
+    enforcing = [d for d in docs if d.mode == "enforce"]
+    declared = _merge_mutations(enforcing)
+    placement = next((d.spec["placement"] for d in enforcing if d.spec.get("placement")), None)
+    mutating = bool(declared or placement)
+    before: list[tuple[Document, Finding]] = [
+        (d, f) for d in docs for f in _findings(d, pset, req, req.body, facts, labels, mutating)
+    ]
+    after = before
+    if mutating and isinstance(req.body, dict):
+        body, applied = _mutate(req.kind, req.body, declared, placement, req.team, labels)
+        if applied:
+            decision.body, decision.mutations = body, applied
+            after = [(d, f) for d in docs for f in _findings(d, pset, req, body, facts, labels, mutating)]
+            still = {(d.name, f.rule, f.path) for d, f in after}
+            decision.fixed = [Violation(d.name, d.mode, f) for d, f in before
+                              if (d.name, f.rule, f.path) not in still]  # fmt: skip
+    denied_keys = {(f.rule, f.path) for d, f in after if d.mode == "enforce"}
+    for d, f in after:
+        if d.mode == "audit":
+            if (f.rule, f.path) in denied_keys:
+                continue  # already reported by an enforcing policy
+            decision.warnings.append(Violation(d.name, d.mode, f))
+            continue
+        grant = next(
+            (g for g in facts.exceptions if g.covers(f.rule, req.team, facts.images, facts.now)), None
+        )
+        if grant is not None:
+            decision.warnings.append(Violation(d.name, d.mode, f, grant.id))
+        else:
+            decision.denials.append(Violation(d.name, d.mode, f))
+    decision.allowed = not decision.denials
+    return decision
+
+
+# ----------------------------------------------------------------- mutations
+def _merge_mutations(docs: list[Document]) -> dict[str, Any]:
+    """The strictest of what the enforcing documents declare."""
+    out: dict[str, Any] = {}
+    for d in docs:
+        m = d.spec.get("mutations") or {}
+        if m.get("noNewPrivileges"):
+            out["noNewPrivileges"] = True
+        if m.get("readOnlyRootfs"):
+            out["readOnlyRootfs"] = True
+        for key in ("pidsLimit", "cpus"):
+            if key in m:
+                out[key] = min(out.get(key, m[key]), m[key])
+        if "memory" in m:
+            out["memory"] = min(out.get("memory", parse_size(m["memory"])), parse_size(m["memory"]))
+        if m.get("capDrop"):
+            out["capDrop"] = sorted({*out.get("capDrop", []), *(c.upper() for c in m["capDrop"])})
+    return out
+
+
+def _slot(obj: dict[str, Any], key: str, default: Any) -> Any:
+    """The value under ``key`` in any spelling, created (as ``default``) when absent."""
+    for k in obj:
+        if isinstance(k, str) and k.lower() == key.lower():
+            if obj[k] is None:
+                obj[k] = default
+            return obj[k]
+    obj[key] = default
+    return default
+
+
+def _set_if_unset(obj: dict[str, Any], key: str, value: Any, unset: tuple[Any, ...]) -> bool:
+    existing = next((k for k in obj if isinstance(k, str) and k.lower() == key.lower()), None)
+    if existing is not None and obj[existing] not in unset:
+        return False
+    obj[existing or key] = value
+    return True
+
+
+def _mutate(kind: str, body: dict[str, Any], m: dict[str, Any], placement: dict[str, Any] | None,
+            team: str, labels: dict[str, str]) -> tuple[dict[str, Any], list[str]]:  # fmt: skip
+    new = copy.deepcopy(body)
+    applied: list[str] = []
+    if kind == "container.create":
+        host = _slot(new, "HostConfig", {})
+        if not isinstance(host, dict):
+            return body, []
+        if m.get("noNewPrivileges"):
+            opts = _slot(host, "SecurityOpt", [])
+            if not any(str(o).replace("=", ":").lower().startswith("no-new-privileges") for o in opts):
+                opts.append("no-new-privileges:true")
+                applied.append("HostConfig.SecurityOpt += no-new-privileges:true")
+        if "pidsLimit" in m and _set_if_unset(host, "PidsLimit", m["pidsLimit"], (None, 0, -1)):
+            applied.append(f"HostConfig.PidsLimit = {m['pidsLimit']}")
+        if "memory" in m and _set_if_unset(host, "Memory", m["memory"], (None, 0)):
+            applied.append(f"HostConfig.Memory = {m['memory']}")
+        if (
+            "cpus" in m
+            and not _get(host, "CpuQuota")
+            and _set_if_unset(host, "NanoCpus", int(m["cpus"] * 1e9), (None, 0))
+        ):
+            applied.append(f"HostConfig.NanoCpus = {int(m['cpus'] * 1e9)}")
+        if m.get("capDrop"):
+            drop = _slot(host, "CapDrop", [])
+            have = {str(c).upper().removeprefix("CAP_") for c in drop}
+            for cap in m["capDrop"]:
+                if cap.removeprefix("CAP_") not in have:
+                    drop.append(cap)
+                    applied.append(f"HostConfig.CapDrop += {cap}")
+        if m.get("readOnlyRootfs") and _set_if_unset(host, "ReadonlyRootfs", True, (None, False)):
+            applied.append("HostConfig.ReadonlyRootfs = true")
+    elif kind in ("service.create", "service.update"):
+        task = _slot(new, "TaskTemplate", {})
+        if not isinstance(task, dict):
+            return body, []
+        cs = _slot(task, "ContainerSpec", {})
+        where = "TaskTemplate.ContainerSpec"
+        if m.get("noNewPrivileges") and isinstance(cs, dict):
+            priv = _slot(cs, "Privileges", {})
+            if _set_if_unset(priv, "NoNewPrivileges", True, (None, False)):
+                applied.append(f"{where}.Privileges.NoNewPrivileges = true")
+        limits = _slot(_slot(task, "Resources", {}), "Limits", {})
+        if "pidsLimit" in m and _set_if_unset(limits, "Pids", m["pidsLimit"], (None, 0, -1)):
+            applied.append(f"TaskTemplate.Resources.Limits.Pids = {m['pidsLimit']}")
+        if "memory" in m and _set_if_unset(limits, "MemoryBytes", m["memory"], (None, 0)):
+            applied.append(f"TaskTemplate.Resources.Limits.MemoryBytes = {m['memory']}")
+        if "cpus" in m and _set_if_unset(limits, "NanoCPUs", int(m["cpus"] * 1e9), (None, 0)):
+            applied.append(f"TaskTemplate.Resources.Limits.NanoCPUs = {int(m['cpus'] * 1e9)}")
+        if m.get("capDrop") and isinstance(cs, dict):
+            drop = _slot(cs, "CapabilityDrop", [])
+            have = {str(c).upper().removeprefix("CAP_") for c in drop}
+            for cap in m["capDrop"]:
+                if cap.removeprefix("CAP_") not in have:
+                    drop.append(cap if cap == "ALL" or cap.startswith("CAP_") else f"CAP_{cap}")
+                    applied.append(f"{where}.CapabilityDrop += {cap}")
+        if (
+            m.get("readOnlyRootfs")
+            and isinstance(cs, dict)
+            and _set_if_unset(cs, "ReadOnly", True, (None, False))
+        ):
+            applied.append(f"{where}.ReadOnly = true")
+        if placement and kind == "service.create":
+            cls, required = fam.placement_constraints(placement, team, labels)
+            cons = _slot(_slot(task, "Placement", {}), "Constraints", [])
+            have = {str(c).replace(" ", "").lower() for c in cons}
+            for c in required:
+                if c.replace(" ", "").lower() not in have:
+                    cons.append(c)
+                    applied.append(f"TaskTemplate.Placement.Constraints += {c} (class {cls})")
+    return (new, applied) if applied else (body, [])

@@ -1,0 +1,429 @@
+"""The rule families beside runtime: resources, quotas, images, network, placement.
+
+Each reads one normalised view of the request (whatever endpoint or field spelling
+carried it) and returns :class:`~moorage.policy.runtime.Finding` values. Pure.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Any
+
+from moorage.policy.documents import parse_size
+from moorage.policy.runtime import Finding, _get
+
+__all__ = [
+    "ImageRef",
+    "NetworkView",
+    "ResourceView",
+    "Usage",
+    "check_images",
+    "check_network",
+    "check_placement",
+    "check_quotas",
+    "check_resources",
+    "parse_image_ref",
+    "placement_constraints",
+    "view_images",
+    "view_network",
+    "view_resources",
+]
+
+
+def _finding(rule: str, path: str, value: Any, message: str, fix: str) -> Finding:
+    return Finding(rule, path, value, message, fix)
+
+
+def _human(n: float) -> str:
+    for unit, size in (("g", 1 << 30), ("m", 1 << 20), ("k", 1 << 10)):
+        if n >= size and n % (size // 8 or 1) == 0:
+            return f"{n / size:g}{unit}"
+    return f"{int(n)}"
+
+
+# ------------------------------------------------------------------ resources
+@dataclass
+class ResourceView:
+    memory: tuple[str, int] = ("HostConfig.Memory", 0)  # (path, bytes; 0 = unlimited)
+    cpus: tuple[str, float] = ("HostConfig.NanoCpus", 0.0)  # (path, CPUs; 0 = unlimited)
+    pids: tuple[str, int] = ("HostConfig.PidsLimit", 0)  # (path, limit; 0 = unlimited)
+    replicas: int = 1
+
+
+def _num(value: Any) -> float:
+    try:
+        return float(value or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def view_resources(kind: str, body: Any) -> ResourceView | None:
+    if kind == "container.create":
+        host = _get(body, "HostConfig")
+        nano = _num(_get(host, "NanoCpus"))
+        quota, period = _num(_get(host, "CpuQuota")), _num(_get(host, "CpuPeriod")) or 100000.0
+        cpus = (
+            ("HostConfig.NanoCpus", nano / 1e9) if nano else ("HostConfig.CpuQuota", max(quota, 0) / period)
+        )
+        pids = int(_num(_get(host, "PidsLimit")))
+        return ResourceView(
+            ("HostConfig.Memory", int(_num(_get(host, "Memory")))), cpus,
+            ("HostConfig.PidsLimit", max(pids, 0)),
+        )  # fmt: skip
+    if kind in ("service.create", "service.update"):
+        where = "TaskTemplate.Resources.Limits"
+        limits = _get(_get(_get(body, "TaskTemplate"), "Resources"), "Limits")
+        mode = _get(body, "Mode")
+        replicated = _get(mode, "Replicated")
+        replicas = 1
+        if isinstance(replicated, dict):
+            replicas = int(
+                _num(_get(replicated, "Replicas")) if _get(replicated, "Replicas") is not None else 1
+            )
+        return ResourceView(
+            (f"{where}.MemoryBytes", int(_num(_get(limits, "MemoryBytes")))),
+            (f"{where}.NanoCPUs", _num(_get(limits, "NanoCPUs")) / 1e9),
+            (f"{where}.Pids", max(int(_num(_get(limits, "Pids"))), 0)),
+            replicas,
+        )
+    return None
+
+
+def check_resources(view: ResourceView, spec: dict[str, Any]) -> list[Finding]:
+    out: list[Finding] = []
+    flags = {"memory": "--memory 512m", "cpus": "--cpus 1", "pids": "--pids-limit 256"}
+    values = {"memory": view.memory, "cpus": view.cpus, "pids": view.pids}
+    for name in spec.get("require") or []:
+        path, value = values[name]
+        if not value:
+            out.append(_finding(f"resources.{name}-required", path, None,
+                                f"a {name} limit is required", f"add {flags[name]}"))  # fmt: skip
+    maxima = spec.get("max") or {}
+    if "memory" in maxima and view.memory[1] > parse_size(maxima["memory"]):
+        out.append(_finding("resources.memory-max", view.memory[0], _human(view.memory[1]),
+                            f"memory limit is over the maximum {maxima['memory']}",
+                            f"use --memory {maxima['memory']} or less"))  # fmt: skip
+    if "cpus" in maxima and view.cpus[1] > float(maxima["cpus"]):
+        out.append(_finding("resources.cpus-max", view.cpus[0], view.cpus[1],
+                            f"CPU limit is over the maximum {maxima['cpus']}",
+                            f"use --cpus {maxima['cpus']} or less"))  # fmt: skip
+    if "pids" in maxima and view.pids[1] > int(maxima["pids"]):
+        out.append(_finding("resources.pids-max", view.pids[0], view.pids[1],
+                            f"pids limit is over the maximum {maxima['pids']}",
+                            f"use --pids-limit {maxima['pids']} or less"))  # fmt: skip
+    return out
+
+
+# --------------------------------------------------------------------- quotas
+@dataclass(frozen=True)
+class Usage:
+    """A team's live use, counted from the engine before the decision."""
+
+    containers: int = 0
+    cpus: float = 0.0
+    memory: int = 0
+    replicas: int = 0
+
+
+def check_quotas(kind: str, view: ResourceView | None, usage: Usage | None, spec: dict[str, Any],
+                 team: str, replaced: int = 0) -> list[Finding]:  # fmt: skip
+    if view is None or not spec:
+        return []
+    if usage is None:
+        return [_finding("quota.unknown", "(engine state)", None, "the team's use could not be counted",
+                         "retry; if it persists, ask an operator to check the engine")]  # fmt: skip
+    out: list[Finding] = []
+    fix = "remove containers or services your team no longer needs, or ask for a higher quota"
+    if kind == "container.create":
+        if "containers" in spec and usage.containers + 1 > int(spec["containers"]):
+            out.append(_finding("quota.containers", "(team)", usage.containers + 1,
+                                f"team {team} would have {usage.containers + 1} containers, over its "
+                                f"quota of {spec['containers']}", fix))  # fmt: skip
+        if "cpus" in spec and usage.cpus + view.cpus[1] > float(spec["cpus"]):
+            out.append(_finding("quota.cpus", view.cpus[0], round(usage.cpus + view.cpus[1], 3),
+                                f"team {team} would use {usage.cpus + view.cpus[1]:g} CPUs, over its "
+                                f"quota of {spec['cpus']}", fix))  # fmt: skip
+        if "memory" in spec and usage.memory + view.memory[1] > parse_size(spec["memory"]):
+            out.append(_finding("quota.memory", view.memory[0], _human(usage.memory + view.memory[1]),
+                                f"team {team} would use {_human(usage.memory + view.memory[1])} of "
+                                f"memory, over its quota of {spec['memory']}", fix))  # fmt: skip
+    elif kind in ("service.create", "service.update") and "replicas" in spec:
+        total = usage.replicas - replaced + view.replicas
+        if total > int(spec["replicas"]) and view.replicas > replaced:  # scaling down is always allowed
+            out.append(_finding("quota.replicas", "Mode.Replicated.Replicas", total,
+                                f"team {team} would run {total} service replicas, over its quota of "
+                                f"{spec['replicas']}", fix))  # fmt: skip
+    return out
+
+
+# --------------------------------------------------------------------- images
+@dataclass(frozen=True)
+class ImageRef:
+    registry: str
+    repository: str
+    tag: str | None
+    digest: str | None
+    is_id: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.registry}/{self.repository}"
+
+
+def parse_image_ref(ref: str) -> ImageRef:
+    """Docker's reference grammar, with its defaults (``docker.io``, ``library/``)."""
+    ref = ref.strip()
+    bare = ref.removeprefix("sha256:")
+    if (
+        len(bare) >= 12
+        and all(c in "0123456789abcdef" for c in bare)
+        and (ref.startswith("sha256:") or len(bare) == 64)
+    ):
+        return ImageRef("", bare, None, f"sha256:{bare}" if len(bare) == 64 else None, True)
+    name, _, digest = ref.partition("@")
+    tag = None
+    slash = name.rfind("/")
+    colon = name.rfind(":")
+    if colon > slash:
+        name, tag = name[:colon], name[colon + 1 :]
+    first, _, rest = name.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        registry, repo = first, rest
+    else:
+        registry, repo = "docker.io", name
+    if registry == "docker.io" and "/" not in repo:
+        repo = f"library/{repo}"
+    return ImageRef(registry.lower(), repo, tag, digest or None)
+
+
+def view_images(kind: str, body: Any, query: dict[str, list[str]], object_ref: str | None
+                ) -> list[tuple[str, str]]:  # fmt: skip
+    """(field, image reference) pairs the request names."""
+    out: list[tuple[str, str]] = []
+    if kind == "container.create":
+        image = _get(body, "Image")
+        if isinstance(image, str):
+            out.append(("Image", image))
+    elif kind in ("service.create", "service.update"):
+        image = _get(_get(_get(body, "TaskTemplate"), "ContainerSpec"), "Image")
+        if isinstance(image, str):
+            out.append(("TaskTemplate.ContainerSpec.Image", image))
+    elif kind == "image.pull":
+        src = (query.get("fromImage") or [""])[-1]
+        if src:
+            tag = (query.get("tag") or [""])[-1]
+            if tag and "@" not in src:
+                src = f"{src}@{tag}" if tag.startswith("sha256:") else f"{src}:{tag}"
+            out.append(("fromImage", src))
+    elif kind == "image.push" and object_ref:
+        tag = (query.get("tag") or [""])[-1]
+        out.append(("name", f"{object_ref}:{tag}" if tag else object_ref))
+    elif kind == "image.tag":
+        repo = (query.get("repo") or [""])[-1]
+        if repo:
+            tag = (query.get("tag") or [""])[-1]
+            out.append(("repo", f"{repo}:{tag}" if tag else repo))
+    elif kind == "image.build":
+        for t in query.get("t") or []:
+            out.append(("t", t))
+    return out
+
+
+def _registry_allowed(ref: ImageRef, allowed: list[str]) -> bool:
+    for pattern in allowed:
+        pattern = pattern.lower().rstrip("/")
+        if "/" in pattern:
+            if fnmatch.fnmatchcase(ref.name.lower(), pattern) or ref.name.lower().startswith(pattern + "/"):
+                return True
+        elif fnmatch.fnmatchcase(ref.registry, pattern):
+            return True
+    return False
+
+
+def check_images(kind: str, images: list[tuple[str, str]], spec: dict[str, Any]) -> list[Finding]:
+    out: list[Finding] = []
+    # Names the request gives to something it makes (tag, build -t) aren't pins.
+    produces = kind in ("image.tag", "image.build", "image.push")
+    for path, text in images:
+        ref = parse_image_ref(text)
+        if ref.is_id:
+            continue  # a content-addressed local image: pinned, and its pull was checked
+        allowed = spec.get("registries")
+        if allowed and not _registry_allowed(ref, allowed):
+            out.append(_finding("images.registry", path, text,
+                                f"registry {ref.registry} ({ref.name}) is not on the allow-list",
+                                f"use an image from {', '.join(allowed)}"))  # fmt: skip
+        if spec.get("forbidLatest") and ref.digest is None and (ref.tag in (None, "latest")):
+            out.append(_finding("images.latest", path, text, "the latest tag moves under you",
+                                "name a version tag or a digest (name@sha256:...)"))  # fmt: skip
+        if spec.get("requireDigest") and not produces and ref.digest is None:
+            fix = "use name@sha256:... (docker inspect --format '{{.RepoDigests}}')"
+            out.append(_finding("images.digest", path, text, "the image must be pinned by digest", fix))
+    return out
+
+
+# -------------------------------------------------------------------- network
+@dataclass
+class NetworkView:
+    host: list[str] = field(default_factory=list)  # paths that ask for the host network
+    joins: list[tuple[str, str]] = field(default_factory=list)  # (path, network name)
+    creates: list[tuple[str, str]] = field(default_factory=list)
+    publishes: list[tuple[str, str, str]] = field(default_factory=list)  # (path, host ip, host port)
+
+
+_DEFAULT_NETS = frozenset({"", "default", "bridge", "none"})
+
+
+def view_network(kind: str, body: Any, object_ref: str | None) -> NetworkView:
+    v = NetworkView()
+    if kind == "container.create":
+        host = _get(body, "HostConfig")
+        mode = str(_get(host, "NetworkMode") or "")
+        if mode.lower() == "host":
+            v.host.append("HostConfig.NetworkMode")
+        elif mode.lower() not in _DEFAULT_NETS and not mode.lower().startswith("container:"):
+            v.joins.append(("HostConfig.NetworkMode", mode))
+        endpoints = _get(_get(body, "NetworkingConfig"), "EndpointsConfig")
+        for name in endpoints if isinstance(endpoints, dict) else {}:
+            if str(name).lower() == "host":
+                v.host.append(f"NetworkingConfig.EndpointsConfig.{name}")
+            elif str(name).lower() not in _DEFAULT_NETS and name != mode:
+                v.joins.append((f"NetworkingConfig.EndpointsConfig.{name}", str(name)))
+        bindings = _get(host, "PortBindings")
+        for port, binds in (bindings if isinstance(bindings, dict) else {}).items():
+            for i, b in enumerate(binds or []):
+                v.publishes.append((f"HostConfig.PortBindings.{port}[{i}]", str(_get(b, "HostIp") or ""),
+                                    str(_get(b, "HostPort") or "")))  # fmt: skip
+        if _get(host, "PublishAllPorts"):
+            v.publishes.append(("HostConfig.PublishAllPorts", "", ""))
+    elif kind in ("service.create", "service.update"):
+        task = _get(body, "TaskTemplate")
+        for where, nets in (
+            ("TaskTemplate.Networks", _get(task, "Networks")),
+            ("Networks", _get(body, "Networks")),
+        ):
+            for i, net in enumerate(nets if isinstance(nets, list) else []):
+                target = str(_get(net, "Target") or "")
+                if target.lower() == "host":
+                    v.host.append(f"{where}[{i}].Target")
+                elif target:
+                    v.joins.append((f"{where}[{i}].Target", target))
+        ports = _get(_get(body, "EndpointSpec"), "Ports")
+        for i, port in enumerate(ports if isinstance(ports, list) else []):
+            published = _get(port, "PublishedPort")
+            if published:
+                # ingress and host mode both listen on every address of the node
+                v.publishes.append((f"EndpointSpec.Ports[{i}]", "", str(published)))
+    elif kind == "network.create":
+        v.creates.append(("Name", str(_get(body, "Name") or "")))
+    elif kind == "network.connect" and object_ref:
+        if object_ref.lower() == "host":
+            v.host.append("(network)")
+        else:
+            v.joins.append(("(network)", object_ref))
+    return v
+
+
+def _match_names(name: str, patterns: list[str], team: str) -> bool:
+    return any(fnmatch.fnmatchcase(name, p.replace("{team}", team)) for p in patterns)
+
+
+def _port_ok(port: str, ranges: list[str]) -> bool:
+    if not port:
+        return True  # the engine picks a free ephemeral port
+    try:
+        low = high = int(port.split("-")[0])
+        if "-" in port:
+            high = int(port.split("-")[1])
+    except ValueError:
+        return False
+    for r in ranges:
+        a, _, b = r.partition("-")
+        if int(a) <= low and high <= int(b or a):
+            return True
+    return False
+
+
+def check_network(view: NetworkView, spec: dict[str, Any], team: str) -> list[Finding]:
+    out: list[Finding] = []
+    if spec.get("hostNetwork") is False:
+        for path in view.host:
+            out.append(_finding("network.host", path, "host", "the host network namespace is not allowed",
+                                "use a user-defined network and publish ports"))  # fmt: skip
+    if "create" in spec:
+        for path, name in view.creates:
+            if not _match_names(name, spec["create"], team):
+                shown = ", ".join(p.replace("{team}", team) for p in spec["create"])
+                out.append(_finding("network.create", path, name, f"network name {name!r} is not one "
+                                    f"team {team} may create", f"name it to match {shown}"))  # fmt: skip
+    if "join" in spec:
+        for path, name in view.joins:
+            if not _match_names(name, spec["join"], team):
+                shown = ", ".join(p.replace("{team}", team) for p in spec["join"])
+                out.append(_finding("network.join", path, name, f"team {team} may not join network "
+                                    f"{name!r}", f"use a network matching {shown}"))  # fmt: skip
+    publish = spec.get("publish") or {}
+    for path, ip, port in view.publishes:
+        ips = publish.get("hostIPs")
+        if ips and (ip or "0.0.0.0") not in ips:
+            out.append(_finding("network.publish-ip", path, ip or "0.0.0.0",
+                                f"ports may be published only on {', '.join(ips)}",
+                                f"publish as -p {ips[0]}:HOSTPORT:PORT"))  # fmt: skip
+        if publish.get("ports") and not _port_ok(port, publish["ports"]):
+            out.append(_finding("network.publish-port", path, port,
+                                f"host port {port} is outside {', '.join(publish['ports'])}",
+                                f"publish on a port in {publish['ports'][0]}"))  # fmt: skip
+    return out
+
+
+# ------------------------------------------------------------------ placement
+def placement_constraints(spec: dict[str, Any], team: str, labels: dict[str, str]) -> tuple[str, list[str]]:
+    """The workload class of a request (from its label, else its team) and the node
+    constraints it requires. ``("", [])`` when it has none."""
+    label = spec.get("label", "moorage.class")
+    cls = labels.get(label) or (spec.get("teams") or {}).get(team) or ""
+    return cls, list((spec.get("classes") or {}).get(cls, []))
+
+
+def _service_constraints(body: Any) -> list[str]:
+    cons = _get(_get(_get(body, "TaskTemplate"), "Placement"), "Constraints")
+    return [str(c) for c in cons] if isinstance(cons, list) else []
+
+
+def _norm(c: str) -> str:
+    return c.replace(" ", "").lower()
+
+
+def check_placement(kind: str, body: Any, spec: dict[str, Any], team: str, labels: dict[str, str],
+                    mutating: bool) -> list[Finding]:  # fmt: skip
+    """On create the required constraints are added (a mutation) unless the caller
+    contradicts them; an update must keep them."""
+    if kind not in ("service.create", "service.update"):
+        return []
+    cls, required = placement_constraints(spec, team, labels)
+    if not required:
+        if cls and cls not in (spec.get("classes") or {}):
+            return [
+                _finding(
+                    "placement.class",
+                    "Labels",
+                    cls,
+                    f"workload class {cls!r} is not defined",
+                    f"use one of {', '.join(spec.get('classes') or {}) or '(none defined)'}",
+                )
+            ]
+        return []
+    have = {_norm(c) for c in _service_constraints(body)}
+    out: list[Finding] = []
+    for c in required:
+        key = _norm(c).split("==")[0]
+        if any(h.startswith(key + "!=") for h in have):
+            out.append(_finding("placement.class", "TaskTemplate.Placement.Constraints", c,
+                                f"class {cls} requires {c}, and the request contradicts it",
+                                "remove the contradicting --constraint"))  # fmt: skip
+        elif _norm(c) not in have and (kind == "service.update" or not mutating):
+            out.append(_finding("placement.class", "TaskTemplate.Placement.Constraints", c,
+                                f"class {cls} workloads must keep the constraint {c}",
+                                f"add --constraint '{c}' (it can't be dropped or changed)"))  # fmt: skip
+    return out
