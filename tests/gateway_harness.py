@@ -8,12 +8,14 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from moorage.admission import Admission
+from moorage.admission.exceptions import ExceptionStore
 from moorage.audit import AuditSink
 from moorage.gateway.server import Gateway
 from moorage.gateway.upstream import Upstream
@@ -28,20 +30,29 @@ USERS = {
         "val": {"uid": 52003, "teams": ["payments"], "roles": ["viewer"]},
         "olga": {"uid": 52004, "teams": ["payments"], "roles": ["operator"]},
         "sam": {"uid": 52005, "teams": ["search"], "roles": ["operator"]},
+        "sofia": {"uid": 52006, "teams": ["security"], "roles": ["security-officer"]},
+        "sid": {"uid": 52007, "teams": ["security"], "roles": ["security-officer", "developer"]},
     }
 }
-UIDS = {"alice": 52001, "bob": 52002, "val": 52003, "olga": 52004, "sam": 52005, "root": 0}
+UIDS = {"alice": 52001, "bob": 52002, "val": 52003, "olga": 52004, "sam": 52005, "sofia": 52006,
+        "sid": 52007, "root": 0}  # fmt: skip
 
 
 class RunningGateway:
     def __init__(
-        self, upstream: str, sock: Path, audit: AuditSink | None = None, admission: Admission | None = None
+        self,
+        upstream: str,
+        sock: Path,
+        audit: AuditSink | None = None,
+        admission: Admission | None = None,
+        exceptions: ExceptionStore | None = None,
     ) -> None:
         self.sock = sock
         self.loop = asyncio.new_event_loop()
         self.gateway = Gateway(
-            Upstream(upstream), UserDirectory.from_dict(USERS), audit=audit, admission=admission
-        )
+            Upstream(upstream), UserDirectory.from_dict(USERS), audit=audit, admission=admission,
+            exceptions=exceptions,
+        )  # fmt: skip
         ready = threading.Event()
 
         def run() -> None:
@@ -91,6 +102,16 @@ def docker(gw: RunningGateway, *args: str, user: str = "root", cli: str = DOCKER
     if uid:
         cmd = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", *cmd]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, input=stdin, timeout=120)
+
+
+def moorage(gw: RunningGateway, *args: str, user: str = "root") -> subprocess.CompletedProcess[str]:
+    """The moorage CLI as another uid, talking to the gateway."""
+    uid = UIDS[user]
+    env = {"PATH": os.environ["PATH"], "HOME": "/tmp", "DOCKER_HOST": f"unix://{gw.sock}", "NO_COLOR": "1"}
+    cmd = [sys.executable, "-c", "import sys; from moorage.cli.main import main; sys.exit(main())", *args]
+    if uid:
+        cmd = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", *cmd]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
 
 
 def ok(proc: subprocess.CompletedProcess[str]) -> str:

@@ -304,6 +304,11 @@ def parse_document(text: str, source: str, folder: Path | None = None) -> list[D
         if errors:
             err = min(errors, key=lambda e: (len(list(e.absolute_path)), str(e.message)))
             where: list[Any] = list(err.absolute_path)
+            if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+                allowed = err.schema.get("properties", {})
+                extra = next((k for k in err.instance if k not in allowed), None)
+                if extra is not None:
+                    where.append(extra)
             raise PolicyError(f"{source}:{_line_of(node, where)}: {_field(where)}: {_explain(err)}")
         spec = data["spec"]
         meta = data["metadata"]
@@ -325,7 +330,7 @@ def parse_document(text: str, source: str, folder: Path | None = None) -> list[D
 def _explain(err: Any) -> str:
     if err.validator == "additionalProperties":
         allowed = sorted(err.schema.get("properties", {}))
-        return f"{err.message}; allowed here: {', '.join(allowed)}"
+        return f"unknown field ({err.message}); allowed here: {', '.join(allowed)}"
     if err.validator == "required":
         return str(err.message)
     if err.validator == "enum":
@@ -347,13 +352,13 @@ def _check_values(spec: dict[str, Any], node: yaml.Node, source: str) -> None:
             try:
                 parse_size(value)
             except ValueError as exc:
-                raise PolicyError(f"{source}:{_line_of(node, path)}: {_field(path[1:])}: {exc}") from exc
+                raise PolicyError(f"{source}:{_line_of(node, path)}: {_field(path)}: {exc}") from exc
     placement = spec.get("placement") or {}
     for team, cls in (placement.get("teams") or {}).items():
         if cls not in (placement.get("classes") or {}):
             path = ["spec", "placement", "teams", team]
             raise PolicyError(
-                f"{source}:{_line_of(node, path)}: {_field(path[1:])}: class {cls!r} is not "
+                f"{source}:{_line_of(node, path)}: {_field(path)}: class {cls!r} is not "
                 "defined under placement.classes"
             )
     from moorage.policy.custom import compile_cel
@@ -364,7 +369,7 @@ def _check_values(spec: dict[str, Any], node: yaml.Node, source: str) -> None:
         try:
             compile_cel(rule["expr"])
         except ValueError as exc:
-            raise PolicyError(f"{source}:{_line_of(node, at)}: {_field(at[1:])}: {exc}") from exc
+            raise PolicyError(f"{source}:{_line_of(node, at)}: {_field(at)}: {exc}") from exc
         if rule["id"] in seen:
             raise PolicyError(f"{source}:{_line_of(node, at[:3])}: custom id {rule['id']!r} repeats")
         seen.add(rule["id"])

@@ -281,6 +281,8 @@ def evaluate(pset: PolicySet, req: Request, facts: Facts) -> PolicyDecision:
         else:
             decision.denials.append(Violation(d.name, d.mode, f))
     decision.allowed = not decision.denials
+    if not decision.allowed:
+        decision.body, decision.mutations = None, []  # nothing is carried out
     return decision
 
 
