@@ -279,7 +279,9 @@ def test_baseline_refuses_host_escapes_with_rule_and_fix(
     proc = subprocess.run([cli, "run", "--rm", *flags, BUSYBOX, "true"], capture_output=True, text=True,
                           env=up.env(), timeout=60)  # fmt: skip
     assert proc.returncode != 0
-    assert "Error response from daemon: moorage: denied by the baseline policy" in proc.stderr, proc.stderr
+    assert "Error response from daemon: moorage: denied by policy builtin-baseline" in proc.stderr, (
+        proc.stderr
+    )
     assert rule in proc.stderr and "Fix:" in proc.stderr
 
 

@@ -105,9 +105,9 @@ def _check(args: argparse.Namespace) -> int:
         facts = Facts(now=0.0)
         checked: list[_Checked] = []
         source = target[0]
-        if target[0] in ("docker", "docker-compose") or (
-            shutil.which(target[0]) and not Path(target[0]).exists()
-        ):
+        first = Path(target[0])
+        is_file = first.is_file() and not os.access(first, os.X_OK)
+        if len(target) > 1 or (not is_file and shutil.which(target[0]) is not None):
             source = "(command)"
             for kind, path, query, body in _dry_run(target):
                 req = Request(kind, body, "POST", path, query, user=args.user, teams=teams)
