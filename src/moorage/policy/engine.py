@@ -23,6 +23,7 @@ from moorage.policy.runtime import (
     RuntimeView,
     _get,
     check,
+    view_build,
     view_container,
     view_exec,
     view_service,
@@ -195,6 +196,10 @@ def _findings(doc: Document, pset: PolicySet, req: Request, body: Any, facts: Fa
     make_view = RUNTIME_VIEWS.get(kind)
     if make_view is not None and spec.get("packs") and body is not None:
         view = make_view(body)
+        for pack in spec["packs"]:
+            out += check(view, pack)
+    elif kind == "image.build" and spec.get("packs"):
+        view = view_build(dict(req.query))
         for pack in spec["packs"]:
             out += check(view, pack)
     rview = fam.view_resources(kind, body) if body is not None else None

@@ -49,6 +49,7 @@ class ResourceView:
     cpus: tuple[str, float] = ("HostConfig.NanoCpus", 0.0)  # (path, CPUs; 0 = unlimited)
     pids: tuple[str, int] = ("HostConfig.PidsLimit", 0)  # (path, limit; 0 = unlimited)
     replicas: int = 1
+    update: bool = False  # container update: only the fields it sets are checked
 
 
 def _num(value: Any) -> float:
@@ -71,6 +72,16 @@ def view_resources(kind: str, body: Any) -> ResourceView | None:
             ("HostConfig.Memory", int(_num(_get(host, "Memory")))), cpus,
             ("HostConfig.PidsLimit", max(pids, 0)),
         )  # fmt: skip
+    if kind == "container.update":
+        # `docker update` sends the limits at the top level; 0 means "unchanged"
+        nano = _num(_get(body, "NanoCpus"))
+        quota, period = _num(_get(body, "CpuQuota")), _num(_get(body, "CpuPeriod")) or 100000.0
+        return ResourceView(
+            ("Memory", int(_num(_get(body, "Memory")))),
+            ("NanoCpus", nano / 1e9) if nano else ("CpuQuota", max(quota, 0) / period),
+            ("PidsLimit", max(int(_num(_get(body, "PidsLimit"))), 0)),
+            update=True,
+        )
     if kind in ("service.create", "service.update"):
         where = "TaskTemplate.Resources.Limits"
         limits = _get(_get(_get(body, "TaskTemplate"), "Resources"), "Limits")
@@ -94,7 +105,7 @@ def check_resources(view: ResourceView, spec: dict[str, Any]) -> list[Finding]:
     out: list[Finding] = []
     flags = {"memory": "--memory 512m", "cpus": "--cpus 1", "pids": "--pids-limit 256"}
     values = {"memory": view.memory, "cpus": view.cpus, "pids": view.pids}
-    for name in spec.get("require") or []:
+    for name in [] if view.update else spec.get("require") or []:
         path, value = values[name]
         if not value:
             out.append(_finding(f"resources.{name}-required", path, None,
@@ -128,7 +139,7 @@ class Usage:
 
 def check_quotas(kind: str, view: ResourceView | None, usage: Usage | None, spec: dict[str, Any],
                  team: str, replaced: int = 0) -> list[Finding]:  # fmt: skip
-    if view is None or not spec:
+    if view is None or not spec or view.update:
         return []
     if usage is None:
         return [_finding("quota.unknown", "(engine state)", None, "the team's use could not be counted",

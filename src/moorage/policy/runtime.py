@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Finding", "RuntimeView", "check", "view_container", "view_exec", "view_service", "view_volume"]
+__all__ = ["Finding", "RuntimeView", "check", "view_build", "view_container", "view_exec", "view_service",
+           "view_volume"]  # fmt: skip
 
 # Docker's default capability set; Kubernetes' baseline allows adding only these.
 DEFAULT_CAPS = frozenset({"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
@@ -150,6 +151,15 @@ def view_service(spec: Any) -> RuntimeView:
     v.read_only_rootfs = bool(_get(cs, "ReadOnly"))
     for key in _get(cs, "Sysctls") or {}:
         v.sysctls.append((f"{where}.Sysctls.{key}", str(key)))
+    return v
+
+
+def view_build(query: dict[str, list[str]]) -> RuntimeView:
+    """The view of ``POST /build``: ``RUN`` steps get the build's network mode."""
+    v = RuntimeView(no_new_privileges=True, read_only_rootfs=True, user=("User", "build"), cap_drop={"ALL"})
+    for key, values in query.items():
+        if key.lower() == "networkmode" and any(x.strip().lower() == "host" for x in values):
+            v.host_namespaces.append(("networkmode", "network"))
     return v
 
 

@@ -308,3 +308,18 @@ def test_a_broken_rego_file_is_a_load_error(tmp_path: Path) -> None:
             "  rego:\n    - {id: authz, file: authz.rego}\n",
             extra={"authz.rego": "package x\nallow if {"},
         )
+
+
+def test_other_endpoints_to_the_same_effect(tmp_path: Path) -> None:
+    pset = policy(
+        tmp_path, "  packs: [baseline]\n  resources: {require: [memory], max: {memory: 1g, pids: 500}}\n"
+    )
+    build = Request("image.build", None, query={"networkmode": ["host"], "t": ["x:1"]}, **ALICE)
+    assert rules(evaluate(pset, build, Facts())) == ["runtime.host-namespace"]
+    assert evaluate(pset, Request("image.build", None, query={"t": ["x:1"]}, **ALICE), Facts()).allowed
+    # `docker update` can't lift a limit past the maximum, and needn't repeat the others
+    update = Request("container.update", {"Memory": 4 << 30, "PidsLimit": 0}, object_ref="c1", **ALICE)
+    assert rules(evaluate(pset, update, Facts())) == ["resources.memory-max"]
+    assert evaluate(
+        pset, Request("container.update", {"CpuShares": 512}, object_ref="c1", **ALICE), Facts()
+    ).allowed
