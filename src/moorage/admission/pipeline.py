@@ -21,7 +21,7 @@ from moorage.admission.exceptions import ExceptionStore
 from moorage.admission.interface import Admission, AdmissionError, AdmissionRequest, Decision
 from moorage.policy.documents import PolicyError, PolicySet, builtin_set, load_folder
 from moorage.policy.engine import Facts, PolicyDecision, Request, evaluate, needs_usage
-from moorage.policy.families import Usage, view_images
+from moorage.policy.families import Usage, container_limits, view_images
 
 __all__ = ["PolicyAdmission", "to_request"]
 
@@ -143,14 +143,9 @@ async def _usage(engine: Any, req: Request) -> tuple[Usage, int]:
         docs = await asyncio.gather(*(engine.call_json("GET", f"/containers/{c['Id']}/json") for c in items))
         for st, doc in docs:
             if st == 200 and isinstance(doc, dict):
-                host = doc.get("HostConfig") or {}
-                nano = host.get("NanoCpus") or 0
-                cpus += (
-                    nano / 1e9
-                    if nano
-                    else max(host.get("CpuQuota") or 0, 0) / (host.get("CpuPeriod") or 100000)
-                )
-                memory += host.get("Memory") or 0
+                limits = container_limits(doc.get("HostConfig") or {})
+                cpus += limits.cpus[1]
+                memory += limits.memory[1]
         return Usage(containers=len(items), cpus=cpus, memory=memory), 0
     status, services = await engine.call_json("GET", f"/services?filters={flt}")
     if status != 200 or not isinstance(services, list):

@@ -340,9 +340,7 @@ class Gateway:
             target = self._stamp_build_labels(target, p)
         if not p.sees_all and op.kind in FILTERED_LISTS:
             target = tenancy.inject_team_filter(target, p.team)
-        if not op.reads_only and self.audit is not None and not self.audit.healthy:
-            # Fail closed before the engine acts: a change must not happen unrecorded.
-            raise AuditError("the last audit write failed (disk full or read-only store?)")
+        self._require_audit(op)
         if op.reads_only:
             return await self._carry_out(head, target, op, p, reader, writer, body, raw_body, outcome, None)
         request = AdmissionRequest(p, op, head.method, target, head.query, body)
@@ -393,6 +391,11 @@ class Gateway:
             post_filter = await self._task_filter(p)
         return await self._forward(out_head, op, p, reader, writer, raw_body, outcome, post_filter)
 
+    def _require_audit(self, op: Operation) -> None:
+        """Fail closed before anything acts: a change must not happen unrecorded."""
+        if not op.reads_only and self.audit is not None and not self.audit.healthy:
+            raise AuditError("the last audit write failed (disk full or read-only store?)")
+
     # ---------------------------------------------------- Moorage's own API
     async def _moorage_api(
         self,
@@ -409,8 +412,7 @@ class Gateway:
         if head.has_body:
             raw = await read_body(reader, head.chunked, head.content_length, _SMALL_BODY)
             body = tenancy.parse_json_strict(raw, op.kind) if raw.strip() else None
-        if not op.reads_only and self.audit is not None and not self.audit.healthy:
-            raise AuditError("the last audit write failed (disk full or read-only store?)")
+        self._require_audit(op)
         status = 200
         answer: Any
         if op.kind == "moorage.policy.status":

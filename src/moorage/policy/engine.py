@@ -169,13 +169,13 @@ def request_labels(kind: str, body: Any) -> dict[str, str]:
     if not isinstance(body, dict):
         return {}
     labels = _get(body, "Labels")
-    if kind == "container.create" and not isinstance(labels, dict):
-        labels = None
     return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
 
 
-def applicable(pset: PolicySet, req: Request) -> list[Document]:
-    labels = request_labels(req.kind, req.body)
+def applicable(pset: PolicySet, req: Request, labels: dict[str, str] | None = None) -> list[Document]:
+    """The documents whose scope takes in this request."""
+    if labels is None:
+        labels = request_labels(req.kind, req.body)
     teams = req.teams or (req.team,)
     return [d for d in pset.documents if d.applies_to(req.user, teams, labels)]
 
@@ -193,15 +193,13 @@ def _findings(doc: Document, pset: PolicySet, req: Request, body: Any, facts: Fa
     spec = doc.spec
     kind = req.kind
     out: list[Finding] = []
-    make_view = RUNTIME_VIEWS.get(kind)
-    if make_view is not None and spec.get("packs") and body is not None:
-        view = make_view(body)
-        for pack in spec["packs"]:
-            out += check(view, pack)
-    elif kind == "image.build" and spec.get("packs"):
-        view = view_build(dict(req.query))
-        for pack in spec["packs"]:
-            out += check(view, pack)
+    if spec.get("packs"):
+        make_view = RUNTIME_VIEWS.get(kind)
+        view = (make_view(body) if make_view is not None and body is not None
+                else view_build(dict(req.query)) if kind == "image.build" else None)  # fmt: skip
+        if view is not None:
+            for pack in spec["packs"]:
+                out += check(view, pack)
     rview = fam.view_resources(kind, body) if body is not None else None
     if rview is not None and spec.get("resources"):
         out += fam.check_resources(rview, spec["resources"])
@@ -251,7 +249,7 @@ def _findings(doc: Document, pset: PolicySet, req: Request, body: Any, facts: Fa
 
 def evaluate(pset: PolicySet, req: Request, facts: Facts) -> PolicyDecision:
     labels = request_labels(req.kind, req.body)
-    docs = [d for d in pset.documents if d.applies_to(req.user, req.teams or (req.team,), labels)]
+    docs = applicable(pset, req, labels)
     decision = PolicyDecision(True, policy_version=pset.version, policies=[d.name for d in docs])
     if not docs:
         return decision

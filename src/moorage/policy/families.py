@@ -23,6 +23,7 @@ __all__ = [
     "check_placement",
     "check_quotas",
     "check_resources",
+    "container_limits",
     "parse_image_ref",
     "placement_constraints",
     "view_images",
@@ -59,29 +60,26 @@ def _num(value: Any) -> float:
         return 0.0
 
 
+def container_limits(host: Any, where: str = "HostConfig.") -> ResourceView:
+    """A container's limits as the engine reads them: CPUs from ``NanoCpus``, else
+    ``CpuQuota / CpuPeriod``; 0 means unlimited."""
+    nano = _num(_get(host, "NanoCpus"))
+    quota, period = _num(_get(host, "CpuQuota")), _num(_get(host, "CpuPeriod")) or 100000.0
+    cpus = (f"{where}NanoCpus", nano / 1e9) if nano else (f"{where}CpuQuota", max(quota, 0) / period)
+    return ResourceView(
+        (f"{where}Memory", int(_num(_get(host, "Memory")))), cpus,
+        (f"{where}PidsLimit", max(int(_num(_get(host, "PidsLimit"))), 0)),
+    )  # fmt: skip
+
+
 def view_resources(kind: str, body: Any) -> ResourceView | None:
     if kind == "container.create":
-        host = _get(body, "HostConfig")
-        nano = _num(_get(host, "NanoCpus"))
-        quota, period = _num(_get(host, "CpuQuota")), _num(_get(host, "CpuPeriod")) or 100000.0
-        cpus = (
-            ("HostConfig.NanoCpus", nano / 1e9) if nano else ("HostConfig.CpuQuota", max(quota, 0) / period)
-        )
-        pids = int(_num(_get(host, "PidsLimit")))
-        return ResourceView(
-            ("HostConfig.Memory", int(_num(_get(host, "Memory")))), cpus,
-            ("HostConfig.PidsLimit", max(pids, 0)),
-        )  # fmt: skip
+        return container_limits(_get(body, "HostConfig"))
     if kind == "container.update":
         # `docker update` sends the limits at the top level; 0 means "unchanged"
-        nano = _num(_get(body, "NanoCpus"))
-        quota, period = _num(_get(body, "CpuQuota")), _num(_get(body, "CpuPeriod")) or 100000.0
-        return ResourceView(
-            ("Memory", int(_num(_get(body, "Memory")))),
-            ("NanoCpus", nano / 1e9) if nano else ("CpuQuota", max(quota, 0) / period),
-            ("PidsLimit", max(int(_num(_get(body, "PidsLimit"))), 0)),
-            update=True,
-        )
+        view = container_limits(body, "")
+        view.update = True
+        return view
     if kind in ("service.create", "service.update"):
         where = "TaskTemplate.Resources.Limits"
         limits = _get(_get(_get(body, "TaskTemplate"), "Resources"), "Limits")
