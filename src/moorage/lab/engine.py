@@ -102,6 +102,20 @@ class EngineClient:
         except (EngineError, OSError, http.client.HTTPException):
             return False
 
+    def download(self, path: str, out: IO[bytes], *, timeout: float | None = None) -> int:
+        """GET ``path`` and copy the raw answer to ``out``; returns the bytes copied."""
+        conn, resp = self._open("GET", path, None, {}, timeout)
+        try:
+            if resp.status >= 400:
+                raise EngineError(f"GET {path}: {resp.status} {_message(resp.read())}", resp.status)
+            total = 0
+            while block := resp.read(1 << 20):
+                out.write(block)
+                total += len(block)
+            return total
+        finally:
+            conn.close()
+
     def stream(
         self, method: str, path: str, body: IO[bytes], length: int, content_type: str
     ) -> Iterator[dict[str, Any]]:

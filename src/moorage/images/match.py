@@ -1,0 +1,217 @@
+"""Match an inventory against OSV records, in each ecosystem's own version order.
+
+A package is affected by an ``affected`` entry when its version is listed in
+``versions`` or falls inside an ``ECOSYSTEM``/``SEMVER`` range (OSV's evaluation:
+events sorted, ``introduced`` opens, ``fixed`` closes, ``last_affected`` closes
+after itself, ``limit`` bounds the range). ``GIT`` ranges name commits, not
+versions, and are ignored here. Debian packages are matched by their source
+package and source version, as Debian's advisories are filed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from moorage.images.catalog import pep503
+from moorage.images.cvss import rank, record_severity
+from moorage.images.interface import Finding, ImageError, Inventory, Package
+from moorage.images.versions import VersionError, compare
+from moorage.images.vulndb import VulnDB, index_name
+
+__all__ = ["IgnoreEntry", "IgnoreError", "affected_by", "apply_ignore", "load_ignore", "match_inventory"]
+
+
+class IgnoreError(ImageError):
+    """An ignore file that can't be used; the message names the entry and field."""
+
+
+def _cmp(eco: str, a: str, b: str) -> int:
+    if a == "0":
+        return 0 if b == "0" else -1
+    if b == "0":
+        return 1
+    return compare(eco, a, b)
+
+
+def _in_range(eco: str, version: str, events: list[dict[str, str]]) -> tuple[bool, str | None]:
+    """(affected, the fixed version that closes it) for one range."""
+    evs = [(k, v) for ev in events for k, v in ev.items()]
+    limits = [v for k, v in evs if k == "limit"]
+    order = {"introduced": 0, "fixed": 1, "last_affected": 2}
+    evs = [(k, v) for k, v in evs if k != "limit"]
+    evs.sort(key=functools.cmp_to_key(lambda x, y: _cmp(eco, x[1], y[1]) or order[x[0]] - order[y[0]]))
+    affected = False
+    for kind, v in evs:
+        c = _cmp(eco, version, v)
+        if kind == "introduced" and c >= 0:
+            affected = True
+        elif (kind == "fixed" and c >= 0) or (kind == "last_affected" and c > 0):
+            affected = False
+    if affected and any(_cmp(eco, version, lim) >= 0 for lim in limits if lim != "*"):
+        affected = False
+    fixed = None
+    if affected:
+        later = [v for k, v in evs if k == "fixed" and _cmp(eco, v, version) > 0]
+        fixed = later[0] if later else None
+    return affected, fixed
+
+
+def affected_by(entry: dict[str, Any], eco: str, version: str) -> tuple[bool, str | None]:
+    """Whether ``version`` is affected by one OSV ``affected`` entry, and its fix."""
+    norm = (lambda v: v.lower()) if eco.lower().startswith("pypi") else (lambda v: v)
+    listed = {norm(str(v)) for v in entry.get("versions") or []}
+    hit, fixed = norm(version) in listed, None
+    for r in entry.get("ranges") or []:
+        if r.get("type") not in ("ECOSYSTEM", "SEMVER"):
+            continue
+        range_eco = "semver" if r["type"] == "SEMVER" else eco
+        ok, fx = _in_range(range_eco, version, r.get("events") or [])
+        if ok:
+            hit = True
+            fixed = fixed or fx
+    if hit and fixed is None:
+        # Listed explicitly: the fix is the first fixed event after the version.
+        for r in entry.get("ranges") or []:
+            if r.get("type") in ("ECOSYSTEM", "SEMVER"):
+                for ev in r.get("events") or []:
+                    if "fixed" in ev:
+                        try:
+                            if _cmp(eco if r["type"] == "ECOSYSTEM" else "semver", ev["fixed"], version) > 0:
+                                fixed = fixed or ev["fixed"]
+                        except VersionError:
+                            continue
+    return hit, fixed
+
+
+def _same_eco(record_eco: str, package_eco: str) -> bool:
+    r, p = record_eco.lower(), package_eco.lower()
+    return r == p or (":" not in r and r == p.partition(":")[0])
+
+
+def _package_key(p: Package) -> tuple[str, str]:
+    if p.type == "deb" and p.source_name:
+        return p.source_name, p.source_version or p.version
+    if p.type == "apk" and p.source_name:
+        return p.source_name, p.version
+    return p.name, p.version
+
+
+def match_inventory(inv: Inventory, db: VulnDB) -> tuple[list[Finding], list[str]]:
+    """Every (record, package) pair where the package's version is affected, and
+    warnings for versions an ecosystem can't order."""
+    findings: list[Finding] = []
+    warnings: list[str] = []
+    seen: set[tuple[str, str, str]] = set()
+    for p in inv.packages:
+        if not p.ecosystem:
+            continue
+        name, version = _package_key(p)
+        for rec in db.records_for(p.ecosystem, name):
+            if rec.get("withdrawn"):
+                continue
+            for entry in rec.get("affected") or []:
+                pkg = entry.get("package") or {}
+                if not _same_eco(str(pkg.get("ecosystem", "")), p.ecosystem):
+                    continue
+                if index_name(p.ecosystem, str(pkg.get("name", ""))) != index_name(p.ecosystem, name):
+                    continue
+                try:
+                    hit, fixed = affected_by(entry, p.ecosystem, version)
+                except VersionError as exc:
+                    warnings.append(f"{rec['id']} vs {p.name} {version}: {exc}")
+                    continue
+                key = (rec["id"], p.name, p.path)
+                if not hit or key in seen:
+                    continue
+                seen.add(key)
+                severity, score = record_severity(rec, entry)
+                findings.append(Finding(
+                    rec["id"], p.name, p.version, p.ecosystem, severity, score, fixed,
+                    str(rec.get("summary") or rec.get("details") or "")[:200].split("\n")[0],
+                    tuple(str(a) for a in rec.get("aliases") or []), p.path, p.purl,
+                ))  # fmt: skip
+    findings.sort(key=lambda f: (-rank(f.severity), f.package, f.id))
+    return findings, warnings
+
+
+# -------------------------------------------------------------------- ignore
+@dataclass(frozen=True)
+class IgnoreEntry:
+    """One suppression, in the shape of Trivy's ``.trivyignore.yaml``."""
+
+    id: str
+    statement: str
+    expires: dt.date
+    paths: tuple[str, ...] = ()
+    purls: tuple[str, ...] = ()
+    packages: tuple[str, ...] = ()
+
+    def covers(self, f: Finding, today: dt.date) -> bool:
+        if today > self.expires:
+            return False
+        if self.id not in (f.id, *f.aliases):
+            return False
+        if self.paths and f.path.lstrip("/") not in {p.lstrip("/") for p in self.paths}:
+            return False
+        if self.purls and not any(f.purl.split("?")[0] == p.split("?")[0] for p in self.purls):
+            return False
+        return not (self.packages and pep503(f.package) not in {pep503(p) for p in self.packages})
+
+
+def load_ignore(path: Path) -> list[IgnoreEntry]:
+    """Read an ignore file: ``vulnerabilities: [{id, statement, expired_at, paths?,
+    purls?, packages?}]``. Every entry needs a statement (why) and an expiry."""
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise IgnoreError(f"cannot read the ignore file {path}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise IgnoreError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(doc, dict) or not isinstance(doc.get("vulnerabilities"), list):
+        raise IgnoreError(f"{path}: expected a top-level 'vulnerabilities:' list")
+    out = []
+    for i, e in enumerate(doc["vulnerabilities"]):
+        at = f"{path}: vulnerabilities[{i}]"
+        if not isinstance(e, dict):
+            raise IgnoreError(f"{at} must be a mapping")
+        unknown = set(e) - {"id", "statement", "expired_at", "paths", "purls", "packages"}
+        if unknown:
+            raise IgnoreError(f"{at}: unknown field {sorted(unknown)[0]!r}")
+        if not isinstance(e.get("id"), str) or not e["id"]:
+            raise IgnoreError(f"{at}.id is required (an OSV id or alias such as CVE-2023-1234)")
+        if not isinstance(e.get("statement"), str) or not e["statement"].strip():
+            raise IgnoreError(f"{at}.statement is required: say why this finding doesn't apply")
+        exp = e.get("expired_at")
+        if isinstance(exp, str):
+            try:
+                exp = dt.date.fromisoformat(exp)
+            except ValueError:
+                exp = None
+        if isinstance(exp, dt.datetime):
+            exp = exp.date()
+        if not isinstance(exp, dt.date):
+            raise IgnoreError(f"{at}.expired_at is required, as a date (YYYY-MM-DD)")
+        lists = {}
+        for k in ("paths", "purls", "packages"):
+            v = e.get(k) or []
+            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                raise IgnoreError(f"{at}.{k} must be a list of strings")
+            lists[k] = tuple(v)
+        out.append(IgnoreEntry(e["id"], e["statement"].strip(), exp, **lists))
+    return out
+
+
+def apply_ignore(findings: Iterable[Finding], entries: list[IgnoreEntry], today: dt.date) -> list[Finding]:
+    """The findings with ``suppressed`` set where an unexpired entry covers them."""
+    out = []
+    for f in findings:
+        hit = next((e for e in entries if e.covers(f, today)), None)
+        out.append(replace(f, suppressed=f"{hit.statement} (until {hit.expires})") if hit else f)
+    return out

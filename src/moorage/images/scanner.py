@@ -1,0 +1,135 @@
+"""Scan an image: inventory (cached by image id) then matching (cached by image id
+and database version), so a database update re-runs only the matching step."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from moorage.images.catalog import catalog, wanted
+from moorage.images.cvss import rank
+from moorage.images.interface import Finding, ImageSource, Inventory, VulnDBError
+from moorage.images.layers import apply_layers
+from moorage.images.match import IgnoreEntry, apply_ignore, match_inventory
+from moorage.images.vulndb import VulnDB
+
+__all__ = ["Report", "Scanner"]
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class Report:
+    inventory: Inventory
+    findings: tuple[Finding, ...]
+    db_version: str
+    db_built_at: float
+    warnings: tuple[str, ...] = ()
+    cached: bool = False
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def active(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if not f.suppressed)
+
+    def counts(self) -> dict[str, int]:
+        out = {s: 0 for s in ("critical", "high", "medium", "low", "unknown")}
+        for f in self.active:
+            out[f.severity if f.severity in out else "unknown"] += 1
+        return out
+
+    def worst(self, only_fixed: bool = False) -> str:
+        pool = [f for f in self.active if f.fixed or not only_fixed]
+        return max((f.severity for f in pool), key=rank, default="none")
+
+    def as_dict(self, show_suppressed: bool = True) -> dict[str, Any]:
+        return {
+            "image": self.inventory.as_dict(),
+            "database": {"version": self.db_version, "built_at": self.db_built_at},
+            "summary": self.counts(),
+            "findings": [f.as_dict() for f in self.findings if show_suppressed or not f.suppressed],
+            "warnings": list(self.warnings),
+        }
+
+
+def _write_atomic(path: Path, data: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+class Scanner:
+    """Scans images from any source, caching under ``cache_dir``."""
+
+    def __init__(self, cache_dir: Path, db: VulnDB | None = None) -> None:
+        self.cache_dir = cache_dir
+        self.db = db
+
+    def _inv_path(self, image_id: str) -> Path:
+        return self.cache_dir / "inventory" / f"{image_id.partition(':')[2] or image_id}.json"
+
+    def inventory(self, source: ImageSource, reference: str, progress: Progress | None = None
+                  ) -> tuple[Inventory, bool]:  # fmt: skip
+        """The image's inventory, and whether it came from the cache."""
+        with source.resolve(reference) as image:
+            path = self._inv_path(image.image_id)
+            try:
+                inv = Inventory.from_dict(json.loads(path.read_text()))
+                return replace(inv, digest=image.digest, reference=reference or inv.reference), True
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
+            layers = image.layers()
+            if progress:
+                progress("reading layers", 0, len(layers))
+            fs = apply_layers(layers, wanted, progress=(lambda n, t: progress("reading layers", n, t))
+                              if progress else None)  # fmt: skip
+            os_info, packages, warnings = catalog(fs)
+            inv = Inventory(
+                image.digest, image.image_id, os_info, tuple(packages), tuple(warnings), reference
+            )
+            _write_atomic(path, json.dumps(inv.as_dict()))
+            return inv, False
+
+    def scan(
+        self,
+        source: ImageSource,
+        reference: str,
+        ignore: list[IgnoreEntry] | None = None,
+        today: dt.date | None = None,
+        progress: Progress | None = None,
+    ) -> Report:
+        if self.db is None:
+            raise VulnDBError(
+                "no vulnerability database is configured: run moorage db update --from PATH|URL"
+            )
+        inv, cached = self.inventory(source, reference, progress)
+        version = self.db.version
+        built_at = self.db.status().built_at if not cached else float(self.db._meta("built_at") or 0)
+        fpath = self.cache_dir / "findings" / f"{inv.image_id.partition(':')[2]}-{version}.json"
+        findings: list[Finding]
+        warnings = list(inv.warnings)
+        try:
+            doc = json.loads(fpath.read_text())
+            findings = [Finding.from_dict(f) for f in doc["findings"]]
+            warnings += doc.get("warnings") or []
+            matched_cached = True
+        except (OSError, ValueError, KeyError, TypeError):
+            if progress:
+                progress("matching", 0, len(inv.packages))
+            findings, match_warnings = match_inventory(inv, self.db)
+            warnings += match_warnings
+            _write_atomic(fpath, json.dumps({"findings": [f.as_dict() for f in findings],
+                                             "warnings": match_warnings, "at": time.time()}))  # fmt: skip
+            matched_cached = False
+        if ignore:
+            findings = apply_ignore(findings, ignore, today or dt.date.today())
+        return Report(inv, tuple(findings), version, built_at, tuple(warnings), cached and matched_cached)
