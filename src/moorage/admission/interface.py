@@ -35,6 +35,9 @@ class Decision:
     body: Any = None  # the (possibly mutated) body to forward; None = unchanged
     mutations: tuple[str, ...] = field(default=())
     policy_version: str = ""
+    status: int = 403  # a refusal's HTTP status (404 makes the CLI pull a missing image first)
+    target: str | None = None  # forward to this path?query instead (a pull pinned to its digest)
+    after: tuple[tuple[str, str], ...] = ()  # engine calls once the request succeeded (tag the pin)
 
 
 class Admission(ABC):

@@ -20,8 +20,9 @@ from urllib.parse import quote
 from moorage.admission.exceptions import ExceptionStore
 from moorage.admission.interface import Admission, AdmissionError, AdmissionRequest, Decision
 from moorage.policy.documents import PolicyError, PolicySet, builtin_set, load_folder
-from moorage.policy.engine import Facts, PolicyDecision, Request, evaluate, needs_usage
-from moorage.policy.families import Usage, container_limits, view_images
+from moorage.admission.images import ImageGate, NotLocal, Resolved
+from moorage.policy.engine import Facts, PolicyDecision, Request, evaluate, needs_usage, trust_needs
+from moorage.policy.families import Usage, container_limits, parse_image_ref, view_images
 
 __all__ = ["PolicyAdmission", "to_request"]
 
@@ -48,7 +49,9 @@ class PolicyAdmission(Admission):
         source: Path | None = None,
         exceptions: ExceptionStore | None = None,
         clock: Callable[[], float] = time.time,
+        images: ImageGate | None = None,
     ) -> None:
+        self.images = images
         if policies is None:
             policies = load_folder(source) if source is not None else builtin_set()
         self.policies = policies
@@ -109,9 +112,21 @@ class PolicyAdmission(Admission):
         images: tuple[str, ...] = ()
         if any(g.image for g in grants):
             images = await _image_ids(engine, req)
+        resolved: dict[str, Resolved] = {}
+        need = trust_needs(self.policies, req)
+        if need is not None and self.images is not None:
+            refs = [t for _, t in view_images(req.kind, req.body, dict(req.query), req.object_ref)]
+            try:
+                resolved = await self.images.gather(req.kind, refs, need[0], need[1])
+            except NotLocal as exc:
+                return Decision(False, reason=f"No such image: {exc}", status=404)
+            images = images + tuple(r.digest for r in resolved.values() if r.digest)
         facts = Facts(now=self.clock(), usage=usage, replaced_replicas=replaced, images=images,
-                      exceptions=grants)  # fmt: skip
-        return self._decide(req, facts)
+                      exceptions=grants, image_reports={k: r.facts for k, r in resolved.items()})  # fmt: skip
+        decision = self._decide(req, facts)
+        if decision.allowed and resolved:
+            decision = _pin(request, req, decision, resolved)
+        return decision
 
     def _grants(self) -> tuple[Any, ...]:
         return self.exceptions.active() if self.exceptions is not None else ()
@@ -177,3 +192,39 @@ async def _image_ids(engine: Any, req: Request) -> tuple[str, ...]:
             out.append(str(doc.get("Id", "")))
             out += [str(d).rpartition("@")[2] for d in doc.get("RepoDigests") or []]
     return tuple(x for x in out if x)
+
+
+def _pin(r: AdmissionRequest, req: Request, d: Decision, resolved: dict[str, Resolved]) -> Decision:
+    """Run what was checked: a pull by tag becomes a pull of the checked digest plus a
+    local tag, so a tag that moves between check and pull can't slip through; a
+    service is pinned to the digest (as ``docker service create`` itself does)."""
+    from dataclasses import replace
+    from urllib.parse import urlencode
+
+    if req.kind == "image.pull":
+        ref, res = next(iter(resolved.items()))
+        tag = parse_image_ref(ref).tag
+        if not res.digest or not res.name or "@" in ref:
+            return d
+        query = {k: v for k, v in r.query.items() if k not in ("fromImage", "tag")}
+        query["fromImage"], query["tag"] = [res.name], [res.digest]
+        target = r.path.partition("?")[0] + "?" + urlencode(query, doseq=True)
+        prefix = r.path.partition("/images/")[0]
+        after: tuple[tuple[str, str], ...] = ()
+        if tag:
+            after = (("POST", f"{prefix}/images/{quote(res.name + '@' + res.digest, safe='')}/tag?"
+                      + urlencode({"repo": res.name, "tag": tag})),)  # fmt: skip
+        return replace(d, target=target, after=after, mutations=(*d.mutations, f"pull pinned to {res.digest}"))
+    if req.kind in ("service.create", "service.update"):
+        body = d.body if d.body is not None else req.body
+        spec = (body or {}).get("TaskTemplate", {}).get("ContainerSpec", {}) if isinstance(body, dict) else {}
+        image = spec.get("Image") if isinstance(spec, dict) else None
+        pinned = resolved.get(image) if isinstance(image, str) else None
+        if pinned is None or not pinned.digest or "@" in str(image):
+            return d
+        import copy
+
+        body = copy.deepcopy(body)
+        body["TaskTemplate"]["ContainerSpec"]["Image"] = f"{image}@{pinned.digest}"
+        return replace(d, body=body, mutations=(*d.mutations, f"image pinned to {pinned.digest}"))
+    return d

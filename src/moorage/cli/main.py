@@ -8,10 +8,11 @@ import traceback
 
 from moorage import __version__
 from moorage.audit import AuditError
-from moorage.cli import audit, exception, lab, policy, up
+from moorage.cli import audit, exception, image, lab, policy, up
 from moorage.cli._output import error
 from moorage.cli.exception import GatewayClientError
 from moorage.identity import IdentityError
+from moorage.images.interface import ImageError
 from moorage.identity.pki import PkiError
 from moorage.lab import EngineError, ImageBuildError, LabError
 from moorage.policy.documents import PolicyError
@@ -27,6 +28,7 @@ USER_ERRORS = (
     PkiError,
     PolicyError,
     GatewayClientError,
+    ImageError,
     ValueError,
     OSError,
 )
@@ -42,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.register(sub)
     policy.register(sub)
     exception.register(sub)
+    image.register(sub)
     return parser
 
 

@@ -37,6 +37,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--listen", help="unix socket to serve (default: DATA_DIR/docker.sock)")
     p.add_argument("--tls-listen", metavar="HOST:PORT", help="also serve TCP+TLS with client certificates")
     p.add_argument("--data-dir", type=Path, help="state folder (default /var/lib/moorage as root)")
+    p.add_argument("--ignore-file", type=Path,
+                   help="vulnerability suppressions, .trivyignore.yaml shape (default: DATA_DIR/ignore.yaml)")
     p.add_argument("--users", type=Path, help="users file (default: DATA_DIR/users.yaml if present)")
     p.add_argument("--context", default="moorage", help="docker context to create or update ('' to skip)")
     p.add_argument(
@@ -112,13 +114,20 @@ def _up(args: argparse.Namespace) -> int:
     listen = args.listen or str(data / "docker.sock")
     trail = AuditTrail(data / "audit.db", KeyRing(data / "audit-keys"))
     exceptions = ExceptionStore(data / "exceptions.db")
+    from moorage.admission.images import ImageGate
+    from moorage.images.scanner import Scanner
+    from moorage.images.vulndb import VulnDB
+
+    gate = ImageGate(Scanner(data / "image-cache", VulnDB(data / "vulndb.sqlite")),
+                     EngineClient(upstream.path, timeout=300) if upstream.path is not None else None,
+                     ignore_file=args.ignore_file or data / "ignore.yaml")  # fmt: skip
     if args.policy is not None:
-        admission = PolicyAdmission(source=args.policy, exceptions=exceptions)
+        admission = PolicyAdmission(source=args.policy, exceptions=exceptions, images=gate)
         policy_note = f"{args.policy} (version {admission.policies.version}; reload: SIGHUP or edit)"
     else:
         packs = builtin_set(None if args.enforce == "off" else args.enforce,
                             None if args.audit_pack == "off" else args.audit_pack)  # fmt: skip
-        admission = PolicyAdmission(packs, exceptions=exceptions)
+        admission = PolicyAdmission(packs, exceptions=exceptions, images=gate)
         policy_note = f"{args.enforce} enforced, {args.audit_pack} in audit"
     gateway = Gateway(upstream, users, admission=admission, audit=trail, admin_uids=tuple({0, os.geteuid()}),
                       exceptions=exceptions)  # fmt: skip

@@ -371,15 +371,20 @@ class Gateway:
         request: AdmissionRequest | None,
     ) -> bool:
         post_filter: Callable[[Any], Any] | None = None
+        after: tuple[tuple[str, str], ...] = ()
         if request is not None:
             decision = await self.admission.admit_async(request, self.upstream)
             outcome.rules = decision.rules
             outcome.mutations = decision.mutations
             outcome.policy_version = decision.policy_version
             if not decision.allowed:
-                raise HttpError(403, f"moorage: {decision.reason}")
+                raise HttpError(decision.status, f"moorage: {decision.reason}" if decision.status == 403
+                                else decision.reason)  # fmt: skip
             if decision.body is not None:
                 body = decision.body
+            if decision.target is not None:
+                target = decision.target
+            after = decision.after
             if decision.warnings and op.kind in _WARNS:
                 post_filter = _add_warnings(list(decision.warnings))
         if raw_body is not None:
@@ -389,7 +394,15 @@ class Gateway:
             out_head = out_head.with_body_length(len(raw_body))
         if op.kind == "task.list" and not p.sees_all:
             post_filter = await self._task_filter(p)
-        return await self._forward(out_head, op, p, reader, writer, raw_body, outcome, post_filter)
+        result = await self._forward(out_head, op, p, reader, writer, raw_body, outcome, post_filter)
+        for method, path in after:
+            try:
+                status, answer = await self.upstream.call_json(method, path)
+            except Exception as exc:
+                status, answer = 0, str(exc)
+            if status >= 300 or status == 0:
+                log.warning("follow-up %s %s answered %s: %s", method, path, status, answer)
+        return result
 
     def _require_audit(self, op: Operation) -> None:
         """Fail closed before anything acts: a change must not happen unrecorded."""

@@ -42,11 +42,15 @@ def _cmp(eco: str, a: str, b: str) -> int:
 
 def _in_range(eco: str, version: str, events: list[dict[str, str]]) -> tuple[bool, str | None]:
     """(affected, the fixed version that closes it) for one range."""
-    evs = [(k, v) for ev in events for k, v in ev.items()]
+    evs: list[tuple[str, str]] = [(k, v) for ev in events for k, v in ev.items()]
     limits = [v for k, v in evs if k == "limit"]
     order = {"introduced": 0, "fixed": 1, "last_affected": 2}
     evs = [(k, v) for k, v in evs if k != "limit"]
-    evs.sort(key=functools.cmp_to_key(lambda x, y: _cmp(eco, x[1], y[1]) or order[x[0]] - order[y[0]]))
+
+    def by_version(x: tuple[str, str], y: tuple[str, str]) -> int:
+        return _cmp(eco, x[1], y[1]) or order[x[0]] - order[y[0]]
+
+    evs.sort(key=functools.cmp_to_key(by_version))
     affected = False
     for kind, v in evs:
         c = _cmp(eco, version, v)
@@ -65,7 +69,11 @@ def _in_range(eco: str, version: str, events: list[dict[str, str]]) -> tuple[boo
 
 def affected_by(entry: dict[str, Any], eco: str, version: str) -> tuple[bool, str | None]:
     """Whether ``version`` is affected by one OSV ``affected`` entry, and its fix."""
-    norm = (lambda v: v.lower()) if eco.lower().startswith("pypi") else (lambda v: v)
+    pypi = eco.lower().startswith("pypi")
+
+    def norm(v: str) -> str:
+        return v.lower() if pypi else v
+
     listed = {norm(str(v)) for v in entry.get("versions") or []}
     hit, fixed = norm(version) in listed, None
     for r in entry.get("ranges") or []:

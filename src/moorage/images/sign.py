@@ -35,6 +35,7 @@ __all__ = [
     "key_id",
     "load_private_key",
     "load_public_keys",
+    "parse_public_keys",
     "sign_image",
     "signature_tag",
     "verify_image",
@@ -99,25 +100,32 @@ def load_private_key(path: Path, password: bytes | None = None) -> ec.EllipticCu
     return key
 
 
+def parse_public_keys(text: bytes, where: str) -> list[ec.EllipticCurvePublicKey]:
+    """Every PEM ``PUBLIC KEY`` block in ``text`` (one file may hold several)."""
+    blocks = [b for b in text.split(b"-----END PUBLIC KEY-----") if b"-----BEGIN PUBLIC KEY-----" in b]
+    if not blocks:
+        raise SignatureError(f"{where} holds no PEM PUBLIC KEY block")
+    keys = []
+    for b in blocks:
+        try:
+            key = serialization.load_pem_public_key(b + b"-----END PUBLIC KEY-----\n")
+        except ValueError as exc:
+            raise SignatureError(f"{where}: a PUBLIC KEY block is malformed: {exc}") from exc
+        if not isinstance(key, ec.EllipticCurvePublicKey):
+            raise SignatureError(f"{where}: only ECDSA public keys are supported")
+        keys.append(key)
+    return keys
+
+
 def load_public_keys(paths: list[Path]) -> list[ec.EllipticCurvePublicKey]:
-    """Every PEM public key in the files given (a file may hold several, for rotation)."""
+    """Every PEM public key in the files given (several are in force at once, for rotation)."""
     keys = []
     for path in paths:
         try:
             text = path.read_bytes()
         except OSError as exc:
             raise SignatureError(f"cannot read the public key {path}: {exc}") from exc
-        blocks = [b for b in text.split(b"-----END PUBLIC KEY-----") if b"-----BEGIN PUBLIC KEY-----" in b]
-        if not blocks:
-            raise SignatureError(f"{path} holds no PEM PUBLIC KEY block")
-        for b in blocks:
-            try:
-                key = serialization.load_pem_public_key(b + b"-----END PUBLIC KEY-----\n")
-            except ValueError as exc:
-                raise SignatureError(f"{path}: a PUBLIC KEY block is malformed: {exc}") from exc
-            if not isinstance(key, ec.EllipticCurvePublicKey):
-                raise SignatureError(f"{path}: only ECDSA public keys are supported")
-            keys.append(key)
+        keys += parse_public_keys(text, str(path))
     return keys
 
 
@@ -162,9 +170,10 @@ def sign_image(registry: Registry, repo: str, digest: str, key: ec.EllipticCurve
 @dataclass(frozen=True)
 class Verified:
     digest: str
-    key_id: str
+    key_id: str  # the first key that verified
     docker_reference: str
     signatures: int
+    key_ids: tuple[str, ...] = ()  # every trusted key with a valid signature (rotation)
 
 
 def verify_image(
@@ -183,6 +192,7 @@ def verify_image(
                                  f"there is no {tag} signature") from exc  # fmt: skip
         raise SignatureError(f"reading the signatures of {repo}@{digest}: {exc}") from exc
     reasons: list[str] = []
+    good: list[tuple[str, str]] = []
     layers = [d for d in manifest.get("layers") or [] if isinstance(d, dict)]
     for n, desc in enumerate(layers, 1):
         if desc.get("mediaType") != SIMPLESIGNING_TYPE:
@@ -227,7 +237,10 @@ def verify_image(
         if signed_digest != digest:
             reasons.append(f"signature {n}: it signs {signed_digest}, not this image's {digest}")
             continue
-        return Verified(digest, key_id(signer), ref, len(layers))
+        good.append((key_id(signer), ref))
+    if good:
+        ids = tuple(dict.fromkeys(k for k, _ in good))
+        return Verified(digest, good[0][0], good[0][1], len(layers), ids)
     if not reasons:
         reasons.append("the signature manifest holds no simple signing payloads")
     raise SignatureError(f"{registry.host}/{repo}@{digest} has no valid signature: " + "; ".join(reasons))

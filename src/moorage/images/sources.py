@@ -22,7 +22,14 @@ from moorage.images.interface import ImageSource, Layer, ResolvedImage, SourceEr
 from moorage.images.registry import DOCKER_LIST, OCI_INDEX, Registry, RegistryError
 from moorage.policy.families import parse_image_ref
 
-__all__ = ["ArchiveSource", "EngineSource", "OciLayoutSource", "RegistrySource", "default_platform"]
+__all__ = [
+    "ArchiveSource",
+    "EngineSource",
+    "OciLayoutSource",
+    "RegistrySource",
+    "default_platform",
+    "repo_digest_for",
+]
 
 
 def default_platform() -> str:
@@ -129,7 +136,7 @@ class _ArchiveImage(ResolvedImage):
                     raise SourceError(f"{self.path} is missing the layer {name}") from exc
                 if f is None:
                     raise SourceError(f"{self.path}: layer {name} is not a file")
-                yield f  # type: ignore[misc]
+                yield f
 
             digest = name.split("/")[-2] if name.endswith("layer.tar") else name.rsplit("/", 1)[-1]
             out.append(Layer(f"sha256:{digest}" if ":" not in digest else digest, mtype, opener))
@@ -297,7 +304,7 @@ class _EngineImage(ResolvedImage):
         self.reference = reference
         self.image_id = str(doc["Id"])
         self.repo_digests = tuple(str(d) for d in doc.get("RepoDigests") or [])
-        self.digest = _repo_digest_for(reference, self.repo_digests) or self.image_id
+        self.digest = repo_digest_for(reference, self.repo_digests) or self.image_id
         self._archive: _ArchiveImage | None = None
 
     def _export(self) -> _ArchiveImage:
@@ -313,8 +320,8 @@ class _EngineImage(ResolvedImage):
                 raise SourceError(f"exporting {self.reference!r} from the engine failed: {exc}") from exc
         return self._archive
 
-    @property  # type: ignore[override]
-    def config(self) -> dict[str, Any]:
+    @property
+    def config(self) -> dict[str, Any]:  # type: ignore[override]
         return self._export().config
 
     def layers(self) -> list[Layer]:
@@ -325,7 +332,7 @@ class _EngineImage(ResolvedImage):
             self._archive.close()
 
 
-def _repo_digest_for(reference: str, repo_digests: tuple[str, ...]) -> str | None:
+def repo_digest_for(reference: str, repo_digests: tuple[str, ...]) -> str | None:
     """The registry digest of ``reference`` among an image's RepoDigests."""
     ref = parse_image_ref(reference)
     for rd in repo_digests:
@@ -367,7 +374,7 @@ class _RegistryImage(ResolvedImage):
             def opener(digest: str = digest) -> Iterator[IO[bytes]]:
                 resp = self.registry.open_blob(self.repo, digest)
                 try:
-                    yield resp  # type: ignore[misc]
+                    yield resp
                 finally:
                     resp.close()
 

@@ -117,6 +117,35 @@ SCHEMA: dict[str, Any] = {
                         "registries": _STRINGS,
                         "forbidLatest": {"type": "boolean"},
                         "requireDigest": {"type": "boolean"},
+                        "signatures": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["keys"],
+                            "properties": {
+                                "required": {"type": "boolean"},
+                                "keys": {**_STRINGS, "minItems": 1},
+                            },
+                        },
+                        "vulnerabilities": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "properties": {
+                                "maxSeverity": {"enum": ["none", "low", "medium", "high", "critical"]},
+                                "onlyFixed": {"type": "boolean"},
+                                "ignore": _STRINGS,
+                            },
+                        },
+                        "packages": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "properties": {"forbidden": _STRINGS, "required": _STRINGS},
+                        },
+                        "sbom": {"enum": ["required", "optional"]},
+                        "database": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "properties": {"maxAge": {"type": ["string", "integer"]}},
+                        },
                     },
                 },
                 "network": {
@@ -408,10 +437,40 @@ def load_folder(folder: Path) -> PolicySet:
                                       f"{exc.strerror}") from exc  # fmt: skip
     if not docs:
         raise PolicyError(f"{folder}: no policy documents (*.yaml) found")
+    keys = {doc.name: _trusted_keys(doc, base, digest) for doc in docs
+            if ((doc.spec.get("images") or {}).get("signatures") or {}).get("keys")}  # fmt: skip
     pset = PolicySet(tuple(docs), digest.hexdigest()[:12])
     from moorage.policy.engine import compile_set
 
-    return compile_set(pset)
+    pset = compile_set(pset)
+    pset.extra["keys"] = keys
+    return pset
+
+
+def _trusted_keys(doc: Document, base: Path, digest: Any) -> list[tuple[str, bytes]]:
+    """(key id, PEM) of each key a document trusts: a path (relative to the policy
+    folder) or an inline PEM block. Read at load, so a bad key fails the load."""
+    from moorage.images.interface import SignatureError
+    from moorage.images.sign import key_id, parse_public_keys
+
+    out = []
+    for entry in doc.spec["images"]["signatures"]["keys"]:
+        if entry.lstrip().startswith("-----BEGIN"):
+            pem = entry.encode()
+        else:
+            path = base / entry
+            try:
+                pem = path.read_bytes()
+            except OSError as exc:
+                raise PolicyError(f"{doc.source}: spec.images.signatures.keys: cannot read {path}: "
+                                  f"{exc.strerror}") from exc  # fmt: skip
+        try:
+            parsed = parse_public_keys(pem, entry if not entry.startswith("-----") else "an inline key")
+        except SignatureError as exc:
+            raise PolicyError(f"{doc.source}: spec.images.signatures.keys: {exc}") from exc
+        digest.update(pem)
+        out += [(key_id(k), pem) for k in parsed]
+    return out
 
 
 def builtin_set(enforce: str | None = "baseline", audit: str | None = "restricted") -> PolicySet:

@@ -94,6 +94,7 @@ class Facts:
     replaced_replicas: int = 0  # a service update: the replicas it replaces
     images: tuple[str, ...] = ()  # digests and ids the request's image resolves to
     exceptions: tuple[ExceptionGrant, ...] = ()
+    image_reports: Mapping[str, fam.ImageFacts] = field(default_factory=dict)  # by reference text
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,23 @@ def applicable(pset: PolicySet, req: Request, labels: dict[str, str] | None = No
     return [d for d in pset.documents if d.applies_to(req.user, teams, labels)]
 
 
+def trust_needs(pset: PolicySet, req: Request) -> tuple[list[tuple[str, bytes]], bool] | None:
+    """Whether the decision needs image facts; if so, the trusted keys (id, PEM) of
+    every applicable document and whether a scan is needed."""
+    if req.kind not in fam.TRUST_KINDS:
+        return None
+    keys: list[tuple[str, bytes]] = []
+    scan, any_trust = False, False
+    for d in applicable(pset, req):
+        spec = d.spec.get("images") or {}
+        if not fam.needs_trust(spec):
+            continue
+        any_trust = True
+        keys += (pset.extra.get("keys") or {}).get(d.name, [])
+        scan = scan or any(spec.get(k) for k in ("vulnerabilities", "packages", "sbom", "database"))
+    return (keys, scan) if any_trust else None
+
+
 def needs_usage(pset: PolicySet, req: Request) -> bool:
     """Whether the decision needs the team's live use (quota facts)."""
     if req.kind not in ("container.create", "service.create", "service.update"):
@@ -206,8 +224,11 @@ def _findings(doc: Document, pset: PolicySet, req: Request, body: Any, facts: Fa
     if spec.get("quotas") and rview is not None:
         out += fam.check_quotas(kind, rview, facts.usage, spec["quotas"], req.team, facts.replaced_replicas)
     if spec.get("images"):
-        out += fam.check_images(kind, fam.view_images(kind, body, dict(req.query), req.object_ref),
-                                spec["images"])  # fmt: skip
+        named = fam.view_images(kind, body, dict(req.query), req.object_ref)
+        out += fam.check_images(kind, named, spec["images"])
+        if kind in fam.TRUST_KINDS and fam.needs_trust(spec["images"]):
+            trusted = [kid for kid, _ in (pset.extra.get("keys") or {}).get(doc.name, [])]
+            out += fam.check_image_trust(named, spec["images"], dict(facts.image_reports), trusted)
     if spec.get("network"):
         out += fam.check_network(fam.view_network(kind, body, req.object_ref), spec["network"], req.team)
     if spec.get("placement"):

@@ -14,10 +14,12 @@ from moorage.policy.documents import parse_size
 from moorage.policy.runtime import Finding, _get
 
 __all__ = [
+    "ImageFacts",
     "ImageRef",
     "NetworkView",
     "ResourceView",
     "Usage",
+    "check_image_trust",
     "check_images",
     "check_network",
     "check_placement",
@@ -269,6 +271,101 @@ def check_images(kind: str, images: list[tuple[str, str]], spec: dict[str, Any])
         if spec.get("requireDigest") and not produces and ref.digest is None:
             fix = "use name@sha256:... (docker inspect --format '{{.RepoDigests}}')"
             out.append(_finding("images.digest", path, text, "the image must be pinned by digest", fix))
+    return out
+
+
+# -------------------------------------------------------------- image trust
+TRUST_KINDS = ("container.create", "service.create", "service.update", "image.pull")
+TRUST_KEYS = ("signatures", "vulnerabilities", "packages", "sbom", "database")
+_SEV = ("unknown", "none", "low", "medium", "high", "critical")
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """What the gateway learnt about one image before the decision (pure data)."""
+
+    ref: str
+    digest: str = ""
+    error: str = ""  # the image could not be resolved or scanned: trust rules fail closed
+    signers: tuple[str, ...] = ()  # ids of the keys whose signatures verified
+    signature_error: str = ""
+    packages: tuple[tuple[str, str, str, str], ...] = ()  # (name, version, purl, path)
+    findings: tuple[tuple[str, str, str, str, str], ...] = ()  # (id, package, version, severity, fixed or "")
+    suppressed: int = 0
+    db_age: float | None = None  # seconds; None = no vulnerability database
+    scanned: bool = False
+
+
+def needs_trust(spec: dict[str, Any]) -> bool:
+    return any(spec.get(k) for k in TRUST_KEYS)
+
+
+def _pkg_matches(pattern: str, name: str, purl: str) -> bool:
+    p = pattern.lower()
+    if p.startswith("pkg:"):
+        base = purl.lower().split("@")[0].split("?")[0]
+        return fnmatch.fnmatchcase(base, p) or base == p
+    return fnmatch.fnmatchcase(name.lower(), p)
+
+
+def check_image_trust(images: list[tuple[str, str]], spec: dict[str, Any], reports: dict[str, ImageFacts],
+                      trusted: list[str]) -> list[Finding]:  # fmt: skip
+    """Signatures, vulnerability gate, packages, SBOM and database freshness."""
+    out: list[Finding] = []
+    for path, text in images:
+        f = reports.get(text)
+        if f is None or f.error:
+            why = f.error if f is not None else "no report was gathered"
+            out.append(_finding("images.unscanned", path, text, f"the image could not be checked: {why}",
+                                "make the image reachable (pushed, or present on the engine) and retry"))  # fmt: skip
+            continue
+        sig = spec.get("signatures") or {}
+        if sig.get("required", True) and sig.get("keys"):
+            if not set(f.signers) & set(trusted):
+                why = f.signature_error or "signed, but not by a key this policy trusts"
+                out.append(_finding("images.signature", path, text, f"not signed by a trusted key: {why}",
+                                    "sign it: moorage image sign IMAGE --key KEY (a key the policy lists)"))  # fmt: skip
+        db = spec.get("database") or {}
+        vul = spec.get("vulnerabilities") or {}
+        if (db or vul) and f.db_age is None:
+            out.append(_finding("images.database-missing", path, text, "no vulnerability database is loaded",
+                                "run moorage db update --from PATH|URL on the gateway host"))  # fmt: skip
+            vul = {}
+        if db.get("maxAge") is not None and f.db_age is not None:
+            from moorage.admission.exceptions import parse_duration
+
+            limit = parse_duration(db["maxAge"])
+            if f.db_age > limit:
+                out.append(_finding("images.database-stale", path, text,
+                                    f"the vulnerability database is {f.db_age / 3600:.0f} h old "
+                                    f"(older than {db['maxAge']})", "run moorage db update"))  # fmt: skip
+        if vul.get("maxSeverity"):
+            ceiling = _SEV.index(vul["maxSeverity"])
+            over = [x for x in f.findings if _SEV.index(x[3] if x[3] in _SEV else "unknown") > ceiling
+                    and (x[4] or not vul.get("onlyFixed"))]  # fmt: skip
+            if over:
+                shown = "; ".join(f"{i} ({pkg} {ver}, {sev}, " + (f"fixed in {fx})" if fx else "unfixed)")
+                                  for i, pkg, ver, sev, fx in over[:5])  # fmt: skip
+                more = f" and {len(over) - 5} more" if len(over) > 5 else ""
+                out.append(_finding("images.vulnerabilities", path, text,
+                                    f"{len(over)} finding(s) over {vul['maxSeverity']}: {shown}{more}",
+                                    "upgrade the packages named (moorage image scan IMAGE lists them all)"))  # fmt: skip
+        pk = spec.get("packages") or {}
+        for pattern in pk.get("forbidden") or []:
+            hits = [p for p in f.packages if _pkg_matches(pattern, p[0], p[2])]
+            if hits:
+                names = ", ".join(f"{n} {v} ({where})" for n, v, _, where in hits[:5])
+                out.append(_finding("images.package-forbidden", path, text,
+                                    f"forbidden package {pattern!r} is installed: {names}",
+                                    f"remove {hits[0][0]} from the image"))  # fmt: skip
+        for pattern in pk.get("required") or []:
+            if not any(_pkg_matches(pattern, p[0], p[2]) for p in f.packages):
+                out.append(_finding("images.package-required", path, text,
+                                    f"required package {pattern!r} is not installed",
+                                    f"install {pattern} in the image"))  # fmt: skip
+        if spec.get("sbom") == "required" and not (f.scanned and f.packages):
+            out.append(_finding("images.sbom", path, text, "no SBOM could be made: no package database found",
+                                "build from a base image with a package database (dpkg, apk, rpm)"))  # fmt: skip
     return out
 
 

@@ -1,0 +1,141 @@
+"""Image facts for admission: resolve each image to a digest, verify its
+signatures, and scan it on first use (then from the cache, by digest).
+
+Everything here is I/O (engine, registry, disk) and runs in a worker thread so the
+gateway's loop keeps serving. Anything that can't be learnt is reported in the
+facts' ``error`` and the policy core fails closed on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from moorage.images.interface import ImageError, SignatureError
+from moorage.images.match import IgnoreEntry, load_ignore
+from moorage.images.registry import Registry
+from moorage.images.scanner import Scanner
+from moorage.images.sign import parse_public_keys, verify_image
+from moorage.images.sources import EngineSource, RegistrySource, repo_digest_for
+from moorage.policy.families import ImageFacts, parse_image_ref
+
+__all__ = ["ImageGate", "NotLocal"]
+
+log = logging.getLogger("moorage.images")
+
+
+class NotLocal(Exception):
+    """A container create names an image the engine doesn't have: answer 404 so the
+    client pulls it (through the gateway, where the pull is checked) and retries."""
+
+
+@dataclass(frozen=True)
+class Resolved:
+    facts: ImageFacts
+    name: str = ""  # registry/repo, for pull rewriting
+    digest: str = ""
+
+
+class ImageGate:
+    def __init__(
+        self,
+        scanner: Scanner,
+        engine: Any | None,
+        registry_for: Callable[[str], Registry] = Registry,
+        ignore_file: Path | None = None,
+    ) -> None:
+        self.scanner = scanner
+        self.engine = engine
+        self.registry_for = registry_for
+        self.ignore_file = ignore_file
+
+    def _ignore(self) -> list[IgnoreEntry]:
+        if self.ignore_file is None or not self.ignore_file.exists():
+            return []
+        return load_ignore(self.ignore_file)
+
+    async def gather(self, kind: str, refs: list[str], keys: list[tuple[str, bytes]], scan: bool
+                     ) -> dict[str, Resolved]:  # fmt: skip
+        out = {}
+        for ref in refs:
+            out[ref] = await asyncio.to_thread(self._one, kind, ref, keys, scan)
+        return out
+
+    def _one(self, kind: str, ref: str, keys: list[tuple[str, bytes]], scan: bool) -> Resolved:
+        r = parse_image_ref(ref)
+        try:
+            if kind == "container.create":
+                if self.engine is None:
+                    raise ImageError("the gateway has no engine client to inspect local images")
+                source: Any = EngineSource(self.engine)
+                try:
+                    doc = source.inspect(ref)
+                except ImageError as exc:
+                    if "has no image" in str(exc):
+                        raise NotLocal(ref) from exc
+                    raise
+                repo_digests = tuple(str(d) for d in doc.get("RepoDigests") or [])
+                digest = repo_digest_for(ref, repo_digests) or ""
+                named = next((d.partition("@")[0] for d in repo_digests if d.endswith("@" + digest)), "")
+                scan_ref = ref
+                name = named
+            else:
+                if r.is_id:
+                    raise ImageError(f"{ref!r} is an image id; a registry name is needed here")
+                registry = self.registry_for(r.registry)
+                digest = r.digest or registry.head_manifest(r.repository, r.tag or "latest") or ""
+                if not digest:
+                    raise ImageError(f"{ref} was not found in the registry {r.registry}")
+                name = f"{r.registry}/{r.repository}" if r.registry != "docker.io" else r.repository
+                source = RegistrySource(self.registry_for)
+                scan_ref = f"{name}@{digest}"
+            signers: tuple[str, ...] = ()
+            sig_error = ""
+            if keys:
+                if not digest:
+                    sig_error = ("it has no registry digest (built or loaded locally): push it, sign it, "
+                                 "and run it by its registry name")  # fmt: skip
+                else:
+                    nref = parse_image_ref(name or ref)
+                    pubs = [k for _, pem in keys for k in parse_public_keys(pem, "a trusted key")]
+                    try:
+                        v = verify_image(self.registry_for(nref.registry), nref.repository, digest, pubs)
+                        signers = v.key_ids
+                    except SignatureError as exc:
+                        sig_error = str(exc)
+            facts = ImageFacts(ref, digest, signers=signers, signature_error=sig_error)
+            if scan:
+                facts = self._scan(source, ref, scan_ref, digest, signers, sig_error)
+            return Resolved(facts, name, digest)
+        except NotLocal:
+            raise
+        except ImageError as exc:
+            log.warning("image %s could not be checked: %s", ref, exc)
+            return Resolved(ImageFacts(ref, error=str(exc)))
+
+    def _scan(self, source: Any, ref: str, scan_ref: str, digest: str, signers: tuple[str, ...],
+              sig_error: str) -> ImageFacts:  # fmt: skip
+        started = time.monotonic()
+        db = self.scanner.db
+        if db is None or not db.exists():  # packages are still known; vulnerability rules fail closed
+            inv, _ = self.scanner.inventory(source, scan_ref)
+            return ImageFacts(ref, digest or inv.digest, signers=signers, signature_error=sig_error,
+                              packages=tuple((p.name, p.version, p.purl, p.path) for p in inv.packages),
+                              db_age=None, scanned=True)  # fmt: skip
+        report = self.scanner.scan(source, scan_ref, self._ignore(), dt.date.today())
+        if not report.cached:
+            log.info("scanned %s (%s) on first use in %.2fs: %d packages, %s", ref, report.inventory.digest[:19],
+                     time.monotonic() - started, len(report.inventory.packages), report.counts())  # fmt: skip
+        return ImageFacts(
+            ref, digest or report.inventory.digest, signers=signers, signature_error=sig_error,
+            packages=tuple((p.name, p.version, p.purl, p.path) for p in report.inventory.packages),
+            findings=tuple((f.id, f.package, f.version, f.severity, f.fixed or "") for f in report.active),
+            suppressed=len(report.findings) - len(report.active), db_age=time.time() - report.db_built_at,
+            scanned=True,
+        )  # fmt: skip
