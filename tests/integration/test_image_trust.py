@@ -69,7 +69,9 @@ def _build(lab: Lab, work: Path, tag: str, packages: dict[str, str], marker: str
     for name, version in packages.items():
         info = site / f"{name}-{version}.dist-info"
         info.mkdir(parents=True)
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nLicense: MIT\n")
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nLicense: MIT\n"
+        )
     site.mkdir(parents=True, exist_ok=True)
     (site / "marker.txt").write_text(marker or tag)
     (ctx / "Dockerfile").write_text(f"FROM {BUSYBOX_REF}\nCOPY site /usr/lib/python3.11/site-packages\n")
@@ -79,7 +81,9 @@ def _build(lab: Lab, work: Path, tag: str, packages: dict[str, str], marker: str
 def _push(lab: Lab, ref: str) -> str:
     """Push through the lab engine; the registry digest."""
     repo, _, tag = ref.rpartition(":")
-    lab.client(1).call("POST", f"/images/{repo}/push?tag={tag}", headers={"X-Registry-Auth": "e30="}, timeout=120)
+    lab.client(1).call(
+        "POST", f"/images/{repo}/push?tag={tag}", headers={"X-Registry-Auth": "e30="}, timeout=120
+    )
     host, _, path = repo.partition("/")
     digest = Registry(host).head_manifest(path, tag)
     assert digest
@@ -110,7 +114,13 @@ def test_old_pypi_packages_give_exactly_the_records_that_affect_those_versions(
     _build(lab, work, "trust/oldpy:1", OLD_PYPI)
     report = Scanner(work / "cache-a", db).scan(EngineSource(lab.client(1, timeout=300)), "trust/oldpy:1")
     names = {p.name: p.version for p in report.inventory.packages if p.type == "pypi"}
-    assert names == {"requests": "2.19.0", "urllib3": "1.24.1", "pyyaml": "5.3", "idna": "3.6", "werkzeug": "3.0.1"}
+    assert names == {
+        "requests": "2.19.0",
+        "urllib3": "1.24.1",
+        "pyyaml": "5.3",
+        "idna": "3.6",
+        "werkzeug": "3.0.1",
+    }
     for name, version in names.items():
         got = {f.id for f in report.findings if f.package == name}
         assert got == _oracle(name, version), name
@@ -128,39 +138,85 @@ def test_debian_rootfs_findings_match_debian_records_by_source_package(lab: Lab,
                       "${source:Package} ${source:Version}\\n")  # fmt: skip
     sources = dict(line.split() for line in listing.splitlines() if line.strip())
     assert len(sources) > 40
-    glibc, util, zlib, tar = (sources[k] for k in ("glibc", "util-linux", "zlib", "tar"))
+    glibc, util, _zlib, tar = (sources[k] for k in ("glibc", "util-linux", "zlib", "tar"))
     records = {
         # fixed after the installed version: affected, with the fix shown
-        "TEST-DEB-1": {"affected": [{"package": {"ecosystem": "Debian:12", "name": "glibc"},
-                                     "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"},
-                                                                                 {"fixed": glibc + "+zz1"}]}]}],
-                       "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}]},
+        "TEST-DEB-1": {
+            "affected": [
+                {
+                    "package": {"ecosystem": "Debian:12", "name": "glibc"},
+                    "ranges": [
+                        {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": glibc + "+zz1"}]}
+                    ],
+                }
+            ],
+            "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}],
+        },
         # fixed before the installed version: not affected
-        "TEST-DEB-2": {"affected": [{"package": {"ecosystem": "Debian:12", "name": "util-linux"},
-                                     "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"},
-                                                                                 {"fixed": "2.20-1"}]}]}]},
+        "TEST-DEB-2": {
+            "affected": [
+                {
+                    "package": {"ecosystem": "Debian:12", "name": "util-linux"},
+                    "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.20-1"}]}],
+                }
+            ]
+        },
         # no fix: affected, shown as unfixed
-        "TEST-DEB-3": {"affected": [{"package": {"ecosystem": "Debian:12", "name": "zlib"},
-                                     "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}]}]},
+        "TEST-DEB-3": {
+            "affected": [
+                {
+                    "package": {"ecosystem": "Debian:12", "name": "zlib"},
+                    "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}],
+                }
+            ]
+        },
         # another release: not affected
-        "TEST-DEB-4": {"affected": [{"package": {"ecosystem": "Debian:11", "name": "tar"},
-                                     "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}]}]},
+        "TEST-DEB-4": {
+            "affected": [
+                {
+                    "package": {"ecosystem": "Debian:11", "name": "tar"},
+                    "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}],
+                }
+            ]
+        },
         # the binary package name is not the key: bsdutils is built from util-linux
-        "TEST-DEB-5": {"affected": [{"package": {"ecosystem": "Debian:12", "name": "bsdutils"},
-                                     "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}]}]},
+        "TEST-DEB-5": {
+            "affected": [
+                {
+                    "package": {"ecosystem": "Debian:12", "name": "bsdutils"},
+                    "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}],
+                }
+            ]
+        },
         # an epoch-less "last_affected" equal to the installed version: affected
-        "TEST-DEB-6": {"affected": [{"package": {"ecosystem": "Debian:12", "name": "tar"},
-                                     "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"},
-                                                                                 {"last_affected": tar}]}]}]},
+        "TEST-DEB-6": {
+            "affected": [
+                {
+                    "package": {"ecosystem": "Debian:12", "name": "tar"},
+                    "ranges": [
+                        {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"last_affected": tar}]}
+                    ],
+                }
+            ]
+        },
         # the same with util-linux: an upstream version below ours, with a tilde pre-release fix
-        "TEST-DEB-7": {"affected": [{"package": {"ecosystem": "Debian:12", "name": "util-linux"},
-                                     "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"},
-                                                                                 {"fixed": util + "~1"}]}]}]},
+        "TEST-DEB-7": {
+            "affected": [
+                {
+                    "package": {"ecosystem": "Debian:12", "name": "util-linux"},
+                    "ranges": [
+                        {"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": util + "~1"}]}
+                    ],
+                }
+            ]
+        },
     }
     folder = work / "debian-osv"
     folder.mkdir()
     for rid, rec in records.items():
-        (folder / f"{rid}.json").write_text(json.dumps({"id": rid, "modified": "2024-01-01T00:00:00Z", **rec}))
+        (folder / f"{rid}.json").write_text(
+            json.dumps({"id": rid, "modified": "2024-01-01T00:00:00Z", **rec})
+        )
     db = VulnDB(work / "debian.sqlite")
     db.import_source(str(folder))
     report = Scanner(work / "cache-deb", db).scan(EngineSource(lab.client(1, timeout=300)), DEBIAN_REF)
@@ -185,7 +241,7 @@ def test_signatures_verify_per_cosign_and_tampering_fails_with_a_reason(lab: Lab
     _direct(lab, "tag", BUSYBOX_REF, f"{registry_host}/trust/sig:1")
     digest = _push(lab, f"{registry_host}/trust/sig:1")
     priv, pub = generate_key(work / "sig")
-    other_priv, other_pub = generate_key(work / "other")
+    _, other_pub = generate_key(work / "other")
     reg = Registry(registry_host)
     tag = sign_image(reg, "trust/sig", digest, load_private_key(priv))
     assert tag == f"sha256-{digest.partition(':')[2]}.sig"
@@ -225,7 +281,16 @@ def test_signatures_verify_per_cosign_and_tampering_fails_with_a_reason(lab: Lab
     with pytest.raises(SignatureError, match="does not verify"):
         verify_image(reg, "trust/sig", digest, keys)
     # the CLI says the same, with exit 1
-    cli = [sys.executable, "-m", "moorage.cli.main", "image", "verify", f"{registry_host}/trust/sig:1", "--key", str(pub)]
+    cli = [
+        sys.executable,
+        "-m",
+        "moorage.cli.main",
+        "image",
+        "verify",
+        f"{registry_host}/trust/sig:1",
+        "--key",
+        str(pub),
+    ]
     proc = subprocess.run(cli, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and "no valid signature" in proc.stderr
 

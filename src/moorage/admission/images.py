@@ -60,8 +60,9 @@ class ImageGate:
             return []
         return load_ignore(self.ignore_file)
 
-    async def gather(self, kind: str, refs: list[str], keys: list[tuple[str, bytes]], scan: bool
-                     ) -> dict[str, Resolved]:  # fmt: skip
+    async def gather(
+        self, kind: str, refs: list[str], keys: list[tuple[str, bytes]], scan: bool
+    ) -> dict[str, Resolved]:
         out = {}
         for ref in refs:
             out[ref] = await asyncio.to_thread(self._one, kind, ref, keys, scan)
@@ -99,8 +100,10 @@ class ImageGate:
             sig_error = ""
             if keys:
                 if not digest:
-                    sig_error = ("it has no registry digest (built or loaded locally): push it, sign it, "
-                                 "and run it by its registry name")  # fmt: skip
+                    sig_error = (
+                        "it has no registry digest (built or loaded locally): push it, sign it, "
+                        "and run it by its registry name"
+                    )
                 else:
                     nref = parse_image_ref(name or ref)
                     pubs = [k for _, pem in keys for k in parse_public_keys(pem, "a trusted key")]
@@ -119,23 +122,40 @@ class ImageGate:
             log.warning("image %s could not be checked: %s", ref, exc)
             return Resolved(ImageFacts(ref, error=str(exc)))
 
-    def _scan(self, source: Any, ref: str, scan_ref: str, digest: str, signers: tuple[str, ...],
-              sig_error: str) -> ImageFacts:  # fmt: skip
+    def _scan(
+        self, source: Any, ref: str, scan_ref: str, digest: str, signers: tuple[str, ...], sig_error: str
+    ) -> ImageFacts:
         started = time.monotonic()
         db = self.scanner.db
         if db is None or not db.exists():  # packages are still known; vulnerability rules fail closed
             inv, _ = self.scanner.inventory(source, scan_ref)
-            return ImageFacts(ref, digest or inv.digest, signers=signers, signature_error=sig_error,
-                              packages=tuple((p.name, p.version, p.purl, p.path) for p in inv.packages),
-                              db_age=None, scanned=True)  # fmt: skip
+            return ImageFacts(
+                ref,
+                digest or inv.digest,
+                signers=signers,
+                signature_error=sig_error,
+                packages=tuple((p.name, p.version, p.purl, p.path) for p in inv.packages),
+                db_age=None,
+                scanned=True,
+            )
         report = self.scanner.scan(source, scan_ref, self._ignore(), dt.date.today())
         if not report.cached:
-            log.info("scanned %s (%s) on first use in %.2fs: %d packages, %s", ref, report.inventory.digest[:19],
-                     time.monotonic() - started, len(report.inventory.packages), report.counts())  # fmt: skip
+            log.info(
+                "scanned %s (%s) on first use in %.2fs: %d packages, %s",
+                ref,
+                report.inventory.digest[:19],
+                time.monotonic() - started,
+                len(report.inventory.packages),
+                report.counts(),
+            )
         return ImageFacts(
-            ref, digest or report.inventory.digest, signers=signers, signature_error=sig_error,
+            ref,
+            digest or report.inventory.digest,
+            signers=signers,
+            signature_error=sig_error,
             packages=tuple((p.name, p.version, p.purl, p.path) for p in report.inventory.packages),
             findings=tuple((f.id, f.package, f.version, f.severity, f.fixed or "") for f in report.active),
-            suppressed=len(report.findings) - len(report.active), db_age=time.time() - report.db_built_at,
+            suppressed=len(report.findings) - len(report.active),
+            db_age=time.time() - report.db_built_at,
             scanned=True,
-        )  # fmt: skip
+        )

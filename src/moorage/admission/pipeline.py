@@ -18,9 +18,9 @@ from typing import Any
 from urllib.parse import quote
 
 from moorage.admission.exceptions import ExceptionStore
+from moorage.admission.images import ImageGate, NotLocal, Resolved
 from moorage.admission.interface import Admission, AdmissionError, AdmissionRequest, Decision
 from moorage.policy.documents import PolicyError, PolicySet, builtin_set, load_folder
-from moorage.admission.images import ImageGate, NotLocal, Resolved
 from moorage.policy.engine import Facts, PolicyDecision, Request, evaluate, needs_usage, trust_needs
 from moorage.policy.families import Usage, container_limits, parse_image_ref, view_images
 
@@ -214,7 +214,9 @@ def _pin(r: AdmissionRequest, req: Request, d: Decision, resolved: dict[str, Res
         if tag:
             after = (("POST", f"{prefix}/images/{quote(res.name + '@' + res.digest, safe='')}/tag?"
                       + urlencode({"repo": res.name, "tag": tag})),)  # fmt: skip
-        return replace(d, target=target, after=after, mutations=(*d.mutations, f"pull pinned to {res.digest}"))
+        return replace(
+            d, target=target, after=after, mutations=(*d.mutations, f"pull pinned to {res.digest}")
+        )
     if req.kind in ("service.create", "service.update"):
         body = d.body if d.body is not None else req.body
         spec = (body or {}).get("TaskTemplate", {}).get("ContainerSpec", {}) if isinstance(body, dict) else {}

@@ -59,15 +59,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     def source_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("image", help="image reference, archive path or OCI layout folder")
-        p.add_argument("--from", dest="source", choices=["engine", "registry", "archive", "oci"],
-                       help="where to read it (default: a path is an archive or layout, else the engine)")
+        p.add_argument(
+            "--from",
+            dest="source",
+            choices=["engine", "registry", "archive", "oci"],
+            help="where to read it (default: a path is an archive or layout, else the engine)",
+        )
         p.add_argument("--platform", help="platform to pick from an index (default: this machine's)")
 
     s = isub.add_parser("scan", help="inventory and known vulnerabilities of an image")
     source_args(s)
     s.add_argument("--format", choices=["table", "json", "sarif", "cyclonedx", "spdx"], default="table")
-    s.add_argument("--fail-on", choices=["low", "medium", "high", "critical"],
-                   help="exit 1 when an unsuppressed finding is at least this severe")
+    s.add_argument(
+        "--fail-on",
+        choices=["low", "medium", "high", "critical"],
+        help="exit 1 when an unsuppressed finding is at least this severe",
+    )
     s.add_argument("--ignore-file", type=Path, help="suppressions (.trivyignore.yaml shape)")
     s.add_argument("--show-suppressed", action="store_true", help="list suppressed findings too")
     s.add_argument("--db", type=Path, help="vulnerability database (default: DATA/vulndb.sqlite)")
@@ -115,8 +122,10 @@ def _engine_client() -> Any:
 
     host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
     if not host.startswith("unix://"):
-        raise ImageError(f"DOCKER_HOST={host}: the engine source reads unix sockets; use --from registry "
-                         f"or save the image (docker save -o img.tar) and use --from archive")  # fmt: skip
+        raise ImageError(
+            f"DOCKER_HOST={host}: the engine source reads unix sockets; use --from registry "
+            f"or save the image (docker save -o img.tar) and use --from archive"
+        )
     return EngineClient(host.removeprefix("unix://"), timeout=300)
 
 
@@ -167,8 +176,10 @@ def _print_report(report: Report, show_suppressed: bool, elapsed: float) -> None
     inv = report.inventory
     os_name = inv.os.pretty_name or inv.os.id if inv.os else "unknown OS"
     print(paint(f"{inv.reference or inv.digest}", "bold"))
-    print(f"  digest    {inv.digest}\n  os        {os_name}\n  packages  {len(inv.packages)}"
-          f"   ({'cached' if report.cached else f'scanned in {elapsed:.2f}s'}; database {report.db_version})")
+    print(
+        f"  digest    {inv.digest}\n  os        {os_name}\n  packages  {len(inv.packages)}"
+        f"   ({'cached' if report.cached else f'scanned in {elapsed:.2f}s'}; database {report.db_version})"
+    )
     counts = report.counts()
     summary = ", ".join(paint(f"{n} {s}", _COLOURS[s]) for s, n in counts.items() if n)
     print(f"  findings  {summary or paint('none', 'green')}")
@@ -197,26 +208,49 @@ def _sarif(report: Report) -> dict[str, Any]:
     rules: dict[str, dict[str, Any]] = {}
     results = []
     for f in report.active:
-        rules.setdefault(f.id, {
-            "id": f.id, "name": f.id.replace("-", ""), "shortDescription": {"text": f.summary or f.id},
-            "helpUri": f"https://osv.dev/vulnerability/{f.id}",
-            "properties": {"security-severity": str(f.score or {"critical": 9.5, "high": 8.0, "medium": 5.5,
-                                                                  "low": 2.0}.get(f.severity, 0.0))},
-        })  # fmt: skip
+        rules.setdefault(
+            f.id,
+            {
+                "id": f.id,
+                "name": f.id.replace("-", ""),
+                "shortDescription": {"text": f.summary or f.id},
+                "helpUri": f"https://osv.dev/vulnerability/{f.id}",
+                "properties": {
+                    "security-severity": str(
+                        f.score
+                        or {"critical": 9.5, "high": 8.0, "medium": 5.5, "low": 2.0}.get(f.severity, 0.0)
+                    )
+                },
+            },
+        )
         fix = f"upgrade {f.package} to {f.fixed}" if f.fixed else "no fixed version is known"
-        results.append({
-            "ruleId": f.id, "level": levels.get(f.severity, "note"),
-            "message": {"text": f"{f.package} {f.version} is affected by {f.id} ({f.severity}); {fix}"},
-            "locations": [{"physicalLocation": {"artifactLocation": {"uri": f.path.lstrip("/") or "image"}},
-                           "logicalLocations": [{"name": report.inventory.reference or report.inventory.digest,
-                                                 "kind": "image"}]}],
-        })  # fmt: skip
+        results.append(
+            {
+                "ruleId": f.id,
+                "level": levels.get(f.severity, "note"),
+                "message": {"text": f"{f.package} {f.version} is affected by {f.id} ({f.severity}); {fix}"},
+                "locations": [
+                    {
+                        "physicalLocation": {"artifactLocation": {"uri": f.path.lstrip("/") or "image"}},
+                        "logicalLocations": [
+                            {"name": report.inventory.reference or report.inventory.digest, "kind": "image"}
+                        ],
+                    }
+                ],
+            }
+        )
     return {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
-        "runs": [{"tool": {"driver": {"name": "moorage", "version": __version__, "rules": list(rules.values())}},
-                  "results": results}],
-    }  # fmt: skip
+        "runs": [
+            {
+                "tool": {
+                    "driver": {"name": "moorage", "version": __version__, "rules": list(rules.values())}
+                },
+                "results": results,
+            }
+        ],
+    }
 
 
 def _sbom(args: argparse.Namespace) -> int:
@@ -256,7 +290,10 @@ def _sign(args: argparse.Namespace) -> int:
     except ImageError as exc:
         error(str(exc))
         return 2
-    print(f"{paint('signed', 'green')} {registry.host}/{repo}@{digest}\n  signature  {registry.host}/{repo}:{tag}")
+    print(
+        f"{paint('signed', 'green')} {registry.host}/{repo}@{digest}\n"
+        f"  signature  {registry.host}/{repo}:{tag}"
+    )
     return 0
 
 
@@ -272,8 +309,14 @@ def _verify(args: argparse.Namespace) -> int:
             error(str(exc))
         return 1
     if args.json:
-        emit_json({"verified": True, "image": f"{registry.host}/{repo}@{digest}", "key_id": result.key_id,
-                   "docker_reference": result.docker_reference})  # fmt: skip
+        emit_json(
+            {
+                "verified": True,
+                "image": f"{registry.host}/{repo}@{digest}",
+                "key_id": result.key_id,
+                "docker_reference": result.docker_reference,
+            }
+        )
     else:
         print(f"{paint('verified', 'green')} {registry.host}/{repo}@{digest}  (key {result.key_id})")
     return 0
@@ -300,8 +343,10 @@ def _db_update(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(status.as_dict())
     else:
-        print(f"{paint('imported', 'green')} {args.source}: {status.records} records in {status.path} "
-              f"(version {status.version})")  # fmt: skip
+        print(
+            f"{paint('imported', 'green')} {args.source}: {status.records} records in {status.path} "
+            f"(version {status.version})"
+        )
     return 0
 
 
@@ -320,12 +365,18 @@ def _db_status(args: argparse.Namespace) -> int:
         emit_json({**status.as_dict(), "stale": stale, "max_age_seconds": max_age})
         return 0
     age_h = status.age() / 3600
-    print(f"database  {status.path}\nversion   {status.version}\nrecords   {status.records}\n"
-          f"age       {age_h:.1f} h  " + (paint(f"STALE (older than {args.max_age})", "red") if stale
-                                         else paint("fresh", "green")))  # fmt: skip
+    print(
+        f"database  {status.path}\nversion   {status.version}\nrecords   {status.records}\n"
+        f"age       {age_h:.1f} h  "
+        + (paint(f"STALE (older than {args.max_age})", "red") if stale else paint("fresh", "green"))
+    )
     print()
-    print(table(["SOURCE", "RECORDS", "IMPORTED"],
-                [[s, str(n), time.strftime("%Y-%m-%d %H:%M", time.localtime(t))] for s, t, n in status.sources]))
+    print(
+        table(
+            ["SOURCE", "RECORDS", "IMPORTED"],
+            [[s, str(n), time.strftime("%Y-%m-%d %H:%M", time.localtime(t))] for s, t, n in status.sources],
+        )
+    )
     print()
     print(table(["ECOSYSTEM", "RECORDS"], [[e, str(n)] for e, n in status.ecosystems]))
     return 0

@@ -12,8 +12,8 @@ from moorage.cli import audit, exception, image, lab, policy, up
 from moorage.cli._output import error
 from moorage.cli.exception import GatewayClientError
 from moorage.identity import IdentityError
-from moorage.images.interface import ImageError
 from moorage.identity.pki import PkiError
+from moorage.images.interface import ImageError
 from moorage.lab import EngineError, ImageBuildError, LabError
 from moorage.policy.documents import PolicyError
 

@@ -37,8 +37,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--listen", help="unix socket to serve (default: DATA_DIR/docker.sock)")
     p.add_argument("--tls-listen", metavar="HOST:PORT", help="also serve TCP+TLS with client certificates")
     p.add_argument("--data-dir", type=Path, help="state folder (default /var/lib/moorage as root)")
-    p.add_argument("--ignore-file", type=Path,
-                   help="vulnerability suppressions, .trivyignore.yaml shape (default: DATA_DIR/ignore.yaml)")
+    p.add_argument(
+        "--ignore-file",
+        type=Path,
+        help="vulnerability suppressions, .trivyignore.yaml shape (default: DATA_DIR/ignore.yaml)",
+    )
     p.add_argument("--users", type=Path, help="users file (default: DATA_DIR/users.yaml if present)")
     p.add_argument("--context", default="moorage", help="docker context to create or update ('' to skip)")
     p.add_argument(

@@ -67,8 +67,12 @@ def parse_os_release(data: bytes) -> OSInfo | None:
         values[key] = value
     if "ID" not in values:
         return None
-    return OSInfo(values["ID"].lower(), values.get("VERSION_ID", ""), values.get("PRETTY_NAME", ""),
-                  values.get("VERSION_CODENAME", ""))  # fmt: skip
+    return OSInfo(
+        values["ID"].lower(),
+        values.get("VERSION_ID", ""),
+        values.get("PRETTY_NAME", ""),
+        values.get("VERSION_CODENAME", ""),
+    )
 
 
 # ---------------------------------------------------------------------- dpkg
@@ -150,8 +154,15 @@ def _apk(data: bytes, path: str, os_info: OSInfo | None) -> list[Package]:
 
 
 # ----------------------------------------------------------------------- rpm
-_RPM_TAGS = {1000: "name", 1001: "version", 1002: "release", 1003: "epoch", 1014: "license", 1022: "arch",
-             1044: "sourcerpm"}  # fmt: skip
+_RPM_TAGS = {
+    1000: "name",
+    1001: "version",
+    1002: "release",
+    1003: "epoch",
+    1014: "license",
+    1022: "arch",
+    1044: "sourcerpm",
+}
 
 
 def _rpm_header(blob: bytes) -> dict[str, str | int]:
@@ -220,8 +231,15 @@ def _python(data: bytes, path: str) -> Package | None:
     lic = headers.get("License-Expression") or headers.get("License") or ""
     licenses = (lic.strip(),) if lic.strip() and len(lic) < 200 and "\n" not in lic.strip() else ()
     norm = pep503(str(name))
-    return Package(norm, str(version).strip(), "pypi", "PyPI", f"pkg:pypi/{norm}@{quote(str(version).strip())}",
-                   "/" + path, licenses=licenses)  # fmt: skip
+    return Package(
+        norm,
+        str(version).strip(),
+        "pypi",
+        "PyPI",
+        f"pkg:pypi/{norm}@{quote(str(version).strip())}",
+        "/" + path,
+        licenses=licenses,
+    )
 
 
 # ----------------------------------------------------------------------- npm
@@ -239,8 +257,9 @@ def _npm(data: bytes, path: str) -> Package | None:
         purl_name = quote(name)
     lic = doc.get("license")
     licenses = (lic,) if isinstance(lic, str) and lic else ()
-    return Package(name, version, "npm", "npm", f"pkg:npm/{purl_name}@{quote(version)}", "/" + path,
-                   licenses=licenses)  # fmt: skip
+    return Package(
+        name, version, "npm", "npm", f"pkg:npm/{purl_name}@{quote(version)}", "/" + path, licenses=licenses
+    )
 
 
 # --------------------------------------------------------------------- main
@@ -275,7 +294,11 @@ def catalog(fs: Filesystem) -> tuple[OSInfo | None, list[Package], list[str]]:
         if p in fs.files:
             guarded(f"/{p}", _rpm, fs.files[p], p, os_info)
     for p in sorted(fs.files):
-        if p.endswith("/METADATA") or p.endswith(".egg-info/PKG-INFO") or (p.endswith(".egg-info") and posixpath.basename(p) != "PKG-INFO"):
+        if (
+            p.endswith("/METADATA")
+            or p.endswith(".egg-info/PKG-INFO")
+            or (p.endswith(".egg-info") and posixpath.basename(p) != "PKG-INFO")
+        ):
             guarded(f"/{p}", _python, fs.files[p], p)
         elif p.endswith("/package.json"):
             guarded(f"/{p}", _npm, fs.files[p], p)

@@ -70,8 +70,13 @@ def severity_of_score(score: float) -> str:
     return "critical"
 
 
-_LABELS = {"moderate": "medium", "important": "high", "negligible": "low", "unimportant": "low",
-           "not yet assigned": "unknown"}  # fmt: skip
+_LABELS = {
+    "moderate": "medium",
+    "important": "high",
+    "negligible": "low",
+    "unimportant": "low",
+    "not yet assigned": "unknown",
+}
 
 
 def _label(text: Any) -> str | None:
@@ -109,8 +114,11 @@ def record_severity(
         best = score if best is None else max(best, score)
     if best is not None:
         return severity_of_score(best), best
-    for holder in (affected or {}).get("ecosystem_specific"), (affected or {}).get("database_specific"), \
-            record.get("database_specific"):  # fmt: skip
+    for holder in (
+        (affected or {}).get("ecosystem_specific"),
+        (affected or {}).get("database_specific"),
+        record.get("database_specific"),
+    ):
         if isinstance(holder, dict):
             label = _label(holder.get("severity")) or _label(holder.get("urgency"))
             if label:

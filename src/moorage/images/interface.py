@@ -68,7 +68,7 @@ class ResolvedImage(ABC):
     @abstractmethod
     def layers(self) -> list[Layer]: ...
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (a default that does nothing is intended)
         """Release what the source holds (temporary files, connections)."""
 
 
@@ -125,9 +125,16 @@ class Package:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Package:
         return cls(
-            d["name"], d["version"], d["type"], d["ecosystem"], d["purl"], d["path"],
-            d.get("source_name", ""), d.get("source_version", ""), tuple(d.get("licenses") or ()),
-        )  # fmt: skip
+            d["name"],
+            d["version"],
+            d["type"],
+            d["ecosystem"],
+            d["purl"],
+            d["path"],
+            d.get("source_name", ""),
+            d.get("source_version", ""),
+            tuple(d.get("licenses") or ()),
+        )
 
 
 @dataclass(frozen=True)
@@ -154,8 +161,14 @@ class Inventory:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Inventory:
         os_info = OSInfo(**d["os"]) if d.get("os") else None
-        return cls(d["digest"], d["image_id"], os_info, tuple(Package.from_dict(p) for p in d["packages"]),
-                   tuple(d.get("warnings") or ()), d.get("reference", ""))  # fmt: skip
+        return cls(
+            d["digest"],
+            d["image_id"],
+            os_info,
+            tuple(Package.from_dict(p) for p in d["packages"]),
+            tuple(d.get("warnings") or ()),
+            d.get("reference", ""),
+        )
 
 
 @dataclass(frozen=True)
@@ -177,8 +190,21 @@ class Finding:
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
-        d = {k: getattr(self, k) for k in ("id", "package", "version", "ecosystem", "severity", "score",
-                                           "fixed", "summary", "path", "purl")}  # fmt: skip
+        d = {
+            k: getattr(self, k)
+            for k in (
+                "id",
+                "package",
+                "version",
+                "ecosystem",
+                "severity",
+                "score",
+                "fixed",
+                "summary",
+                "path",
+                "purl",
+            )
+        }
         d["aliases"] = list(self.aliases)
         if self.suppressed:
             d["suppressed"] = self.suppressed
@@ -186,6 +212,17 @@ class Finding:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Finding:
-        return cls(d["id"], d["package"], d["version"], d["ecosystem"], d["severity"], d.get("score"),
-                   d.get("fixed"), d.get("summary", ""), tuple(d.get("aliases") or ()), d.get("path", ""),
-                   d.get("purl", ""), d.get("suppressed", ""))  # fmt: skip
+        return cls(
+            d["id"],
+            d["package"],
+            d["version"],
+            d["ecosystem"],
+            d["severity"],
+            d.get("score"),
+            d.get("fixed"),
+            d.get("summary", ""),
+            tuple(d.get("aliases") or ()),
+            d.get("path", ""),
+            d.get("purl", ""),
+            d.get("suppressed", ""),
+        )

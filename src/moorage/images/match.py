@@ -140,11 +140,21 @@ def match_inventory(inv: Inventory, db: VulnDB) -> tuple[list[Finding], list[str
                     continue
                 seen.add(key)
                 severity, score = record_severity(rec, entry)
-                findings.append(Finding(
-                    rec["id"], p.name, p.version, p.ecosystem, severity, score, fixed,
-                    str(rec.get("summary") or rec.get("details") or "")[:200].split("\n")[0],
-                    tuple(str(a) for a in rec.get("aliases") or []), p.path, p.purl,
-                ))  # fmt: skip
+                findings.append(
+                    Finding(
+                        rec["id"],
+                        p.name,
+                        p.version,
+                        p.ecosystem,
+                        severity,
+                        score,
+                        fixed,
+                        str(rec.get("summary") or rec.get("details") or "")[:200].split("\n")[0],
+                        tuple(str(a) for a in rec.get("aliases") or []),
+                        p.path,
+                        p.purl,
+                    )
+                )
     findings.sort(key=lambda f: (-rank(f.severity), f.package, f.id))
     return findings, warnings
 

@@ -12,6 +12,7 @@ run).
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import http.client
 import ipaddress
@@ -165,8 +166,11 @@ class Registry:
             cred = base64.b64encode(f"{self.username}:{self.password or ''}".encode()).decode()
             return f"Basic {cred}"
         if kind.lower() != "bearer" or "realm" not in params:
-            raise RegistryError(f"the registry {self.host} sent an authentication challenge this client "
-                                f"doesn't understand: {challenge!r}", 401)  # fmt: skip
+            raise RegistryError(
+                f"the registry {self.host} sent an authentication challenge this client "
+                f"doesn't understand: {challenge!r}",
+                401,
+            )
         query = {"scope": scope}
         if params.get("service"):
             query["service"] = params["service"]
@@ -194,8 +198,12 @@ class Registry:
     # ---------------------------------------------------------------- reads
     def get_manifest(self, repo: str, reference: str) -> Manifest:
         scope = f"repository:{repo}:pull"
-        conn, resp = self.request("GET", f"/v2/{repo}/manifests/{reference}", scope=scope,
-                                  headers={"Accept": ", ".join(MANIFEST_TYPES)})  # fmt: skip
+        conn, resp = self.request(
+            "GET",
+            f"/v2/{repo}/manifests/{reference}",
+            scope=scope,
+            headers={"Accept": ", ".join(MANIFEST_TYPES)},
+        )
         try:
             raw = resp.read(MAX_MANIFEST + 1)
         finally:
@@ -203,8 +211,9 @@ class Registry:
         if resp.status == 404:
             raise RegistryError(f"{self.host}/{repo}:{reference} was not found in the registry", 404)
         if resp.status != 200:
-            raise RegistryError(f"{self.host}/{repo}/manifests/{reference}: {resp.status} {raw[:200]!r}",
-                                resp.status)  # fmt: skip
+            raise RegistryError(
+                f"{self.host}/{repo}/manifests/{reference}: {resp.status} {raw[:200]!r}", resp.status
+            )
         if len(raw) > MAX_MANIFEST:
             raise RegistryError(f"the manifest of {repo}:{reference} is over {MAX_MANIFEST} bytes")
         digest = "sha256:" + hashlib.sha256(raw).hexdigest()
@@ -214,16 +223,18 @@ class Registry:
             )
         ctype = (resp.getheader("Content-Type") or "").split(";")[0].strip()
         if ctype not in MANIFEST_TYPES:
-            try:
+            with contextlib.suppress(ValueError, AttributeError):
                 ctype = str(json.loads(raw).get("mediaType") or ctype)
-            except (ValueError, AttributeError):
-                pass
         return Manifest(raw, ctype, digest)
 
     def head_manifest(self, repo: str, reference: str) -> str | None:
         """The digest ``reference`` points to now, or None when it doesn't exist."""
-        conn, resp = self.request("HEAD", f"/v2/{repo}/manifests/{reference}", scope=f"repository:{repo}:pull",
-                                  headers={"Accept": ", ".join(MANIFEST_TYPES)})  # fmt: skip
+        conn, resp = self.request(
+            "HEAD",
+            f"/v2/{repo}/manifests/{reference}",
+            scope=f"repository:{repo}:pull",
+            headers={"Accept": ", ".join(MANIFEST_TYPES)},
+        )
         resp.read()
         conn.close()
         if resp.status == 404:
@@ -271,8 +282,9 @@ class Registry:
         conn.close()
         if resp.status == 200:
             return digest
-        conn, resp = self.request("POST", f"/v2/{repo}/blobs/uploads/", scope=scope, body=b"",
-                                  headers={"Content-Length": "0"})  # fmt: skip
+        conn, resp = self.request(
+            "POST", f"/v2/{repo}/blobs/uploads/", scope=scope, body=b"", headers={"Content-Length": "0"}
+        )
         resp.read()
         conn.close()
         location = resp.getheader("Location")
@@ -281,9 +293,13 @@ class Registry:
         if "://" not in location:
             location = f"{self.scheme}://{self.host}{location}"
         sep = "&" if "?" in location else "?"
-        conn, resp = self.request("PUT", f"{location}{sep}digest={digest}", scope=scope, body=data,
-                                  headers={"Content-Type": "application/octet-stream",
-                                           "Content-Length": str(len(data))})  # fmt: skip
+        conn, resp = self.request(
+            "PUT",
+            f"{location}{sep}digest={digest}",
+            scope=scope,
+            body=data,
+            headers={"Content-Type": "application/octet-stream", "Content-Length": str(len(data))},
+        )
         resp.read()
         conn.close()
         if resp.status != 201:
@@ -291,9 +307,13 @@ class Registry:
         return digest
 
     def put_manifest(self, repo: str, reference: str, raw: bytes, media_type: str) -> str:
-        conn, resp = self.request("PUT", f"/v2/{repo}/manifests/{reference}", scope=f"repository:{repo}:pull,push",
-                                  body=raw, headers={"Content-Type": media_type,
-                                                     "Content-Length": str(len(raw))})  # fmt: skip
+        conn, resp = self.request(
+            "PUT",
+            f"/v2/{repo}/manifests/{reference}",
+            scope=f"repository:{repo}:pull,push",
+            body=raw,
+            headers={"Content-Type": media_type, "Content-Length": str(len(raw))},
+        )
         body = resp.read(500)
         conn.close()
         if resp.status != 201:

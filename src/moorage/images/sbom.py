@@ -28,14 +28,23 @@ def cyclonedx(inv: Inventory, now: dt.datetime | None = None) -> str:
     bom.metadata.timestamp = now or dt.datetime.now(dt.UTC)
     name = inv.reference or inv.digest
     image = Component(
-        name=name.split("@")[0], version=inv.digest, type=ComponentType.CONTAINER, bom_ref=inv.digest,
+        name=name.split("@")[0],
+        version=inv.digest,
+        type=ComponentType.CONTAINER,
+        bom_ref=inv.digest,
         properties=[Property(name="moorage:image:id", value=inv.image_id)],
-    )  # fmt: skip
+    )
     bom.metadata.component = image
     if inv.os is not None:
-        bom.components.add(Component(name=inv.os.id, version=inv.os.version_id or None,
-                                     type=ComponentType.OPERATING_SYSTEM, description=inv.os.pretty_name or None,
-                                     bom_ref=f"os:{inv.os.id}:{inv.os.version_id}"))  # fmt: skip
+        bom.components.add(
+            Component(
+                name=inv.os.id,
+                version=inv.os.version_id or None,
+                type=ComponentType.OPERATING_SYSTEM,
+                description=inv.os.pretty_name or None,
+                bom_ref=f"os:{inv.os.id}:{inv.os.version_id}",
+            )
+        )
     for n, p in enumerate(inv.packages):
         licenses = []
         for lic in p.licenses:
@@ -44,11 +53,16 @@ def cyclonedx(inv: Inventory, now: dt.datetime | None = None) -> str:
             except (ValueError, TypeError):
                 continue
         comp = Component(
-            name=p.name, version=p.version, type=ComponentType.LIBRARY,
-            purl=PackageURL.from_string(p.purl), bom_ref=f"{p.purl}#{n}",
-            properties=[Property(name="moorage:package:path", value=p.path),
-                        Property(name="moorage:package:type", value=p.type)],
-        )  # fmt: skip
+            name=p.name,
+            version=p.version,
+            type=ComponentType.LIBRARY,
+            purl=PackageURL.from_string(p.purl),
+            bom_ref=f"{p.purl}#{n}",
+            properties=[
+                Property(name="moorage:package:path", value=p.path),
+                Property(name="moorage:package:type", value=p.type),
+            ],
+        )
         if licenses:
             comp.licenses.update(licenses[:1])
         bom.components.add(comp)
@@ -65,18 +79,32 @@ def spdx(inv: Inventory, now: dt.datetime | None = None) -> str:
     created = (now or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
     name = inv.reference or inv.digest
     image_id = _spdx_id(f"Image-{inv.digest}")
-    packages: list[dict[str, Any]] = [{
-        "SPDXID": image_id, "name": name.split("@")[0], "versionInfo": inv.digest,
-        "downloadLocation": "NOASSERTION", "filesAnalyzed": False, "primaryPackagePurpose": "CONTAINER",
-        "checksums": [{"algorithm": "SHA256", "checksumValue": inv.digest.partition(":")[2]}],
-    }]  # fmt: skip
-    relationships = [{"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES",
-                      "relatedSpdxElement": image_id}]  # fmt: skip
+    packages: list[dict[str, Any]] = [
+        {
+            "SPDXID": image_id,
+            "name": name.split("@")[0],
+            "versionInfo": inv.digest,
+            "downloadLocation": "NOASSERTION",
+            "filesAnalyzed": False,
+            "primaryPackagePurpose": "CONTAINER",
+            "checksums": [{"algorithm": "SHA256", "checksumValue": inv.digest.partition(":")[2]}],
+        }
+    ]
+    relationships = [
+        {"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": image_id}
+    ]
     if inv.os is not None:
         os_id = _spdx_id(f"OperatingSystem-{inv.os.id}-{inv.os.version_id}")
-        packages.append({"SPDXID": os_id, "name": inv.os.id, "versionInfo": inv.os.version_id or "NOASSERTION",
-                         "downloadLocation": "NOASSERTION", "filesAnalyzed": False,
-                         "primaryPackagePurpose": "OPERATING-SYSTEM"})  # fmt: skip
+        packages.append(
+            {
+                "SPDXID": os_id,
+                "name": inv.os.id,
+                "versionInfo": inv.os.version_id or "NOASSERTION",
+                "downloadLocation": "NOASSERTION",
+                "filesAnalyzed": False,
+                "primaryPackagePurpose": "OPERATING-SYSTEM",
+            }
+        )
         relationships.append(
             {"spdxElementId": image_id, "relationshipType": "CONTAINS", "relatedSpdxElement": os_id}
         )
@@ -87,13 +115,27 @@ def spdx(inv: Inventory, now: dt.datetime | None = None) -> str:
             if p.licenses and re.fullmatch(r"[A-Za-z0-9.+ ()-]+", p.licenses[0])
             else "NOASSERTION"
         )
-        packages.append({
-            "SPDXID": pid, "name": p.name, "versionInfo": p.version, "downloadLocation": "NOASSERTION",
-            "filesAnalyzed": False, "licenseConcluded": "NOASSERTION", "licenseDeclared": lic,
-            "copyrightText": "NOASSERTION", "sourceInfo": f"found in {p.path}", "primaryPackagePurpose": "LIBRARY",
-            "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl",
-                              "referenceLocator": p.purl}],
-        })  # fmt: skip
+        packages.append(
+            {
+                "SPDXID": pid,
+                "name": p.name,
+                "versionInfo": p.version,
+                "downloadLocation": "NOASSERTION",
+                "filesAnalyzed": False,
+                "licenseConcluded": "NOASSERTION",
+                "licenseDeclared": lic,
+                "copyrightText": "NOASSERTION",
+                "sourceInfo": f"found in {p.path}",
+                "primaryPackagePurpose": "LIBRARY",
+                "externalRefs": [
+                    {
+                        "referenceCategory": "PACKAGE-MANAGER",
+                        "referenceType": "purl",
+                        "referenceLocator": p.purl,
+                    }
+                ],
+            }
+        )
         relationships.append(
             {"spdxElementId": image_id, "relationshipType": "CONTAINS", "relatedSpdxElement": pid}
         )

@@ -77,8 +77,9 @@ class Scanner:
     def _inv_path(self, image_id: str) -> Path:
         return self.cache_dir / "inventory" / f"{image_id.partition(':')[2] or image_id}.json"
 
-    def inventory(self, source: ImageSource, reference: str, progress: Progress | None = None
-                  ) -> tuple[Inventory, bool]:  # fmt: skip
+    def inventory(
+        self, source: ImageSource, reference: str, progress: Progress | None = None
+    ) -> tuple[Inventory, bool]:
         """The image's inventory, and whether it came from the cache."""
         with source.resolve(reference) as image:
             path = self._inv_path(image.image_id)
@@ -90,8 +91,9 @@ class Scanner:
             layers = image.layers()
             if progress:
                 progress("reading layers", 0, len(layers))
-            fs = apply_layers(layers, wanted, progress=(lambda n, t: progress("reading layers", n, t))
-                              if progress else None)  # fmt: skip
+            fs = apply_layers(
+                layers, wanted, progress=(lambda n, t: progress("reading layers", n, t)) if progress else None
+            )
             os_info, packages, warnings = catalog(fs)
             inv = Inventory(
                 image.digest, image.image_id, os_info, tuple(packages), tuple(warnings), reference
@@ -127,8 +129,16 @@ class Scanner:
                 progress("matching", 0, len(inv.packages))
             findings, match_warnings = match_inventory(inv, self.db)
             warnings += match_warnings
-            _write_atomic(fpath, json.dumps({"findings": [f.as_dict() for f in findings],
-                                             "warnings": match_warnings, "at": time.time()}))  # fmt: skip
+            _write_atomic(
+                fpath,
+                json.dumps(
+                    {
+                        "findings": [f.as_dict() for f in findings],
+                        "warnings": match_warnings,
+                        "at": time.time(),
+                    }
+                ),
+            )
             matched_cached = False
         if ignore:
             findings = apply_ignore(findings, ignore, today or dt.date.today())

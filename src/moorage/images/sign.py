@@ -92,8 +92,9 @@ def load_private_key(path: Path, password: bytes | None = None) -> ec.EllipticCu
         raise SignatureError(f"{path} is encrypted: set MOORAGE_KEY_PASSWORD (or COSIGN_PASSWORD)") from exc
     except ValueError as exc:
         if b"ENCRYPTED SIGSTORE PRIVATE KEY" in data:
-            raise SignatureError(f"{path} is a cosign-encrypted key; export it with cosign or use "
-                                 f"moorage key generate") from exc  # fmt: skip
+            raise SignatureError(
+                f"{path} is a cosign-encrypted key; export it with cosign or use moorage key generate"
+            ) from exc
         raise SignatureError(f"{path} is not a PEM private key (or the password is wrong): {exc}") from exc
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
         raise SignatureError(f"{path} is not an ECDSA P-256 key, which cosign-compatible signing needs")
@@ -130,16 +131,26 @@ def load_public_keys(paths: list[Path]) -> list[ec.EllipticCurvePublicKey]:
 
 
 def payload(docker_reference: str, digest: str) -> bytes:
-    doc = {"critical": {"identity": {"docker-reference": docker_reference},
-                        "image": {"docker-manifest-digest": digest}, "type": PAYLOAD_TYPE},
-           "optional": None}  # fmt: skip
+    doc = {
+        "critical": {
+            "identity": {"docker-reference": docker_reference},
+            "image": {"docker-manifest-digest": digest},
+            "type": PAYLOAD_TYPE,
+        },
+        "optional": None,
+    }
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
 def _config(layer_digests: list[str]) -> bytes:
-    doc = {"architecture": "", "config": {}, "created": "0001-01-01T00:00:00Z",
-           "history": [{"created": "0001-01-01T00:00:00Z"}], "os": "",
-           "rootfs": {"type": "layers", "diff_ids": layer_digests}}  # fmt: skip
+    doc = {
+        "architecture": "",
+        "config": {},
+        "created": "0001-01-01T00:00:00Z",
+        "history": [{"created": "0001-01-01T00:00:00Z"}],
+        "os": "",
+        "rootfs": {"type": "layers", "diff_ids": layer_digests},
+    }
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
@@ -156,13 +167,22 @@ def sign_image(registry: Registry, repo: str, digest: str, key: ec.EllipticCurve
         if exc.status != 404:
             raise SignatureError(f"reading the existing signatures of {repo}@{digest}: {exc}") from exc
     payload_digest = registry.put_blob(repo, body)
-    layers.append({"mediaType": SIMPLESIGNING_TYPE, "size": len(body), "digest": payload_digest,
-                   "annotations": {SIGNATURE_ANNOTATION: sig}})  # fmt: skip
+    layers.append(
+        {
+            "mediaType": SIMPLESIGNING_TYPE,
+            "size": len(body),
+            "digest": payload_digest,
+            "annotations": {SIGNATURE_ANNOTATION: sig},
+        }
+    )
     config = _config([d["digest"] for d in layers])
     config_digest = registry.put_blob(repo, config)
-    manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-                "config": {"mediaType": OCI_CONFIG, "size": len(config), "digest": config_digest},
-                "layers": layers}  # fmt: skip
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "size": len(config), "digest": config_digest},
+        "layers": layers,
+    }
     registry.put_manifest(repo, tag, json.dumps(manifest, separators=(",", ":")).encode(), OCI_MANIFEST)
     return tag
 
@@ -188,8 +208,9 @@ def verify_image(
         manifest = registry.get_manifest(repo, tag).json()
     except RegistryError as exc:
         if exc.status == 404:
-            raise SignatureError(f"{registry.host}/{repo}@{digest} is not signed: "
-                                 f"there is no {tag} signature") from exc  # fmt: skip
+            raise SignatureError(
+                f"{registry.host}/{repo}@{digest} is not signed: there is no {tag} signature"
+            ) from exc
         raise SignatureError(f"reading the signatures of {repo}@{digest}: {exc}") from exc
     reasons: list[str] = []
     good: list[tuple[str, str]] = []

@@ -63,22 +63,35 @@ def _pick_platform(manifests: list[Any], want: str, what: str) -> dict[str, Any]
         ):
             candidates.append(m)
     if not candidates:
-        have = sorted({f"{(m.get('platform') or {}).get('os')}/{(m.get('platform') or {}).get('architecture')}"
-                       for m in manifests if isinstance(m, dict)})  # fmt: skip
-        raise SourceError(f"{what} has no image for {want} (it has: {', '.join(have) or 'none'}); "
-                          f"choose one with --platform")  # fmt: skip
+        have = sorted(
+            {
+                f"{(m.get('platform') or {}).get('os')}/{(m.get('platform') or {}).get('architecture')}"
+                for m in manifests
+                if isinstance(m, dict)
+            }
+        )
+        raise SourceError(
+            f"{what} has no image for {want} (it has: {', '.join(have) or 'none'}); "
+            f"choose one with --platform"
+        )
     return dict(candidates[0])
 
 
 # ----------------------------------------------------------- docker-archive
 class _ArchiveImage(ResolvedImage):
-    def __init__(self, path: Path, reference: str, owned_tmp: Path | None = None,
-                 repo_digests: tuple[str, ...] = (), digest: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        path: Path,
+        reference: str,
+        owned_tmp: Path | None = None,
+        repo_digests: tuple[str, ...] = (),
+        digest: str | None = None,
+    ) -> None:
         self.path = path
         self.reference = reference
         self._tmp = owned_tmp
         try:
-            self._tar = tarfile.open(path, "r:")
+            self._tar = tarfile.open(path, "r:")  # noqa: SIM115 (held open until close())
         except (tarfile.TarError, OSError) as exc:
             raise SourceError(f"{path} is not a docker-archive or OCI tar: {exc}") from exc
         names = set(self._tar.getnames())
@@ -190,9 +203,16 @@ class _Layout:
         if not isinstance(manifests, list) or not manifests:
             raise SourceError(f"{self.where}: index.json lists no manifests")
         if reference:
-            named = [m for m in manifests if isinstance(m, dict) and reference in (
-                (m.get("annotations") or {}).get("org.opencontainers.image.ref.name"),
-                (m.get("annotations") or {}).get("io.containerd.image.name"))]  # fmt: skip
+            named = [
+                m
+                for m in manifests
+                if isinstance(m, dict)
+                and reference
+                in (
+                    (m.get("annotations") or {}).get("org.opencontainers.image.ref.name"),
+                    (m.get("annotations") or {}).get("io.containerd.image.name"),
+                )
+            ]
             manifests = named or manifests
         desc = manifests[0]
         self.digest = str(desc.get("digest", ""))
@@ -235,7 +255,7 @@ class _OciImage(ResolvedImage):
             @contextlib.contextmanager
             def opener(path: Path = path) -> Iterator[IO[bytes]]:
                 try:
-                    f = open(path, "rb")
+                    f = open(path, "rb")  # noqa: SIM115 (closed by the with below)
                 except OSError as exc:
                     raise SourceError(f"{self.root} is missing the layer blob {path.name}") from exc
                 with f:
@@ -356,8 +376,10 @@ class _RegistryImage(ResolvedImage):
             manifest = registry.get_manifest(repo, str(desc["digest"]))
         doc = manifest.json()
         if not isinstance(doc.get("layers"), list) or not isinstance(doc.get("config"), dict):
-            raise RegistryError(f"{reference}: manifest {manifest.digest} has no config or layers "
-                                f"(schema 1 manifests are not supported)")  # fmt: skip
+            raise RegistryError(
+                f"{reference}: manifest {manifest.digest} has no config or layers "
+                f"(schema 1 manifests are not supported)"
+            )
         self.platform_digest = manifest.digest
         self._layers = doc["layers"]
         config_raw = registry.get_blob(repo, str(doc["config"]["digest"]))
@@ -400,5 +422,10 @@ class RegistrySource(ImageSource):
             raise SourceError(
                 f"{reference!r} is an image id; a registry needs a name (repo:tag or repo@digest)"
             )
-        yield _RegistryImage(self.registry_for(ref.registry), ref.repository, reference,
-                             ref.digest or ref.tag or "latest", self.platform)  # fmt: skip
+        yield _RegistryImage(
+            self.registry_for(ref.registry),
+            ref.repository,
+            reference,
+            ref.digest or ref.tag or "latest",
+            self.platform,
+        )

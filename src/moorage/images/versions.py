@@ -129,7 +129,7 @@ def _apk_key(v: str) -> tuple[Any, ...]:
         for s in m["suffixes"].split("_")[1:]
     )
     # No suffix sorts between the pre-release ones (alpha..rc) and the post ones (p..).
-    return (nums, m["letter"] or "", suffixes + ((4, 0),), m["hash"] or "", int(m["rev"] or 0))
+    return (nums, m["letter"] or "", (*suffixes, (4, 0)), m["hash"] or "", int(m["rev"] or 0))
 
 
 def apk_compare(a: str, b: str) -> int:

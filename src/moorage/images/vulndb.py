@@ -58,11 +58,14 @@ class DBStatus:
 
     def as_dict(self, now: float | None = None) -> dict[str, Any]:
         return {
-            "path": str(self.path), "version": self.version, "built_at": self.built_at,
-            "age_seconds": round(self.age(now), 1), "records": self.records,
+            "path": str(self.path),
+            "version": self.version,
+            "built_at": self.built_at,
+            "age_seconds": round(self.age(now), 1),
+            "records": self.records,
             "sources": [{"source": s, "imported_at": t, "records": n} for s, t, n in self.sources],
             "ecosystems": dict(self.ecosystems),
-        }  # fmt: skip
+        }
 
 
 def _check_record(doc: Any, where: str) -> dict[str, Any]:
@@ -80,8 +83,11 @@ def _check_record(doc: Any, where: str) -> dict[str, Any]:
         if not isinstance(a, dict):
             raise VulnDBError(f"{at} must be an object")
         pkg = a.get("package")
-        if pkg is not None and (not isinstance(pkg, dict) or not isinstance(pkg.get("name"), str)
-                                or not isinstance(pkg.get("ecosystem"), str)):  # fmt: skip
+        if pkg is not None and (
+            not isinstance(pkg, dict)
+            or not isinstance(pkg.get("name"), str)
+            or not isinstance(pkg.get("ecosystem"), str)
+        ):
             raise VulnDBError(f"{at}.package needs string 'ecosystem' and 'name'")
         for j, r in enumerate(a.get("ranges") or []):
             if not isinstance(r, dict) or r.get("type") not in ("ECOSYSTEM", "SEMVER", "GIT"):
@@ -90,11 +96,16 @@ def _check_record(doc: Any, where: str) -> dict[str, Any]:
             if not isinstance(events, list) or not events:
                 raise VulnDBError(f"{at}.ranges[{j}].events must be a non-empty list")
             for k, ev in enumerate(events):
-                if not isinstance(ev, dict) or len(ev) != 1 or next(iter(ev)) not in (
-                        "introduced", "fixed", "last_affected", "limit") or not isinstance(
-                        next(iter(ev.values())), str):  # fmt: skip
-                    raise VulnDBError(f"{at}.ranges[{j}].events[{k}] must be one of introduced, fixed, "
-                                      f"last_affected, limit with a string version")  # fmt: skip
+                if (
+                    not isinstance(ev, dict)
+                    or len(ev) != 1
+                    or next(iter(ev)) not in ("introduced", "fixed", "last_affected", "limit")
+                    or not isinstance(next(iter(ev.values())), str)
+                ):
+                    raise VulnDBError(
+                        f"{at}.ranges[{j}].events[{k}] must be one of introduced, fixed, "
+                        f"last_affected, limit with a string version"
+                    )
         if not isinstance(a.get("versions", []), list):
             raise VulnDBError(f"{at}.versions must be a list")
     return doc
@@ -136,10 +147,7 @@ def _records(source: str, progress: Callable[[int, int], None] | None) -> tuple[
         except OSError as exc:
             raise VulnDBError(f"cannot download {source}: {exc}") from exc
         h.update(data)
-        if data[:2] == b"PK":
-            items = list(_read_zip(data, source))
-        else:
-            items = [(source, data)]
+        items = list(_read_zip(data, source)) if data[:2] == b"PK" else [(source, data)]
     else:
         path = Path(source)
         if path.is_dir():
@@ -185,8 +193,9 @@ class VulnDB:
         try:
             st = self.path.stat()
         except OSError as exc:
-            raise VulnDBError(f"no vulnerability database at {self.path}: run "
-                              f"moorage db update --from PATH|URL") from exc  # fmt: skip
+            raise VulnDBError(
+                f"no vulnerability database at {self.path}: run moorage db update --from PATH|URL"
+            ) from exc
         stamp = (st.st_ino, st.st_mtime_ns)
         if self._conn is None or stamp != self._stamp:  # a new import was renamed in
             if self._conn is not None:
@@ -210,10 +219,16 @@ class VulnDB:
 
     def status(self) -> DBStatus:
         db = self._db()
-        sources = tuple((str(s), float(t), int(n)) for s, t, n in db.execute(
-            "SELECT source, imported_at, records FROM sources ORDER BY source"))  # fmt: skip
-        ecos = tuple((str(e), int(n)) for e, n in db.execute(
-            "SELECT ecosystem, COUNT(DISTINCT id) FROM affected GROUP BY ecosystem ORDER BY ecosystem"))  # fmt: skip
+        sources = tuple(
+            (str(s), float(t), int(n))
+            for s, t, n in db.execute("SELECT source, imported_at, records FROM sources ORDER BY source")
+        )
+        ecos = tuple(
+            (str(e), int(n))
+            for e, n in db.execute(
+                "SELECT ecosystem, COUNT(DISTINCT id) FROM affected GROUP BY ecosystem ORDER BY ecosystem"
+            )
+        )
         total = int(db.execute("SELECT COUNT(*) FROM records").fetchone()[0])
         return DBStatus(self.path, self.version, float(self._meta("built_at") or 0), sources, ecos, total)
 
@@ -224,10 +239,15 @@ class VulnDB:
         ecos = {ecosystem.lower(), base.lower()}
         key = index_name(ecosystem, name)
         marks = ",".join("?" * len(ecos))
-        rows = self._db().execute(
-            f"SELECT DISTINCT r.data FROM affected a JOIN records r ON r.id = a.id "
-            f"WHERE a.name = ? AND a.ecosystem IN ({marks})", (key, *sorted(ecos)),
-        ).fetchall()  # fmt: skip
+        rows = (
+            self._db()
+            .execute(
+                f"SELECT DISTINCT r.data FROM affected a JOIN records r ON r.id = a.id "
+                f"WHERE a.name = ? AND a.ecosystem IN ({marks})",
+                (key, *sorted(ecos)),
+            )
+            .fetchall()
+        )
         return [json.loads(r[0]) for r in rows]
 
     def close(self) -> None:
@@ -236,8 +256,9 @@ class VulnDB:
             self._conn = None
 
     # ---------------------------------------------------------------- import
-    def import_source(self, source: str, progress: Callable[[int, int], None] | None = None,
-                      now: float | None = None) -> DBStatus:  # fmt: skip
+    def import_source(
+        self, source: str, progress: Callable[[int, int], None] | None = None, now: float | None = None
+    ) -> DBStatus:
         """Import one OSV export, all or nothing."""
         name = source if "://" in source else str(Path(source).resolve())
         records, sha = _records(source, progress)
@@ -267,8 +288,10 @@ class VulnDB:
                 for rec in records:
                     rid = rec["id"]
                     conn.execute("DELETE FROM affected WHERE id = ?", (rid,))
-                    conn.execute("INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?)",
-                                 (rid, name, rec["modified"], json.dumps(rec, separators=(",", ":"))))  # fmt: skip
+                    conn.execute(
+                        "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?)",
+                        (rid, name, rec["modified"], json.dumps(rec, separators=(",", ":"))),
+                    )
                     seen = set()
                     for a in rec.get("affected") or []:
                         pkg = a.get("package") or {}
@@ -284,8 +307,11 @@ class VulnDB:
                 )
                 conn.execute("INSERT OR REPLACE INTO meta VALUES ('built_at', ?)", (repr(now),))
                 version = hashlib.sha256(
-                    "".join(f"{s}{h}" for s, h in conn.execute("SELECT source, sha256 FROM sources ORDER BY source"))
-                    .encode()).hexdigest()[:16]  # fmt: skip
+                    "".join(
+                        f"{s}{h}"
+                        for s, h in conn.execute("SELECT source, sha256 FROM sources ORDER BY source")
+                    ).encode()
+                ).hexdigest()[:16]
                 conn.execute("INSERT OR REPLACE INTO meta VALUES ('version', ?)", (version,))
             conn.execute("VACUUM")
             conn.close()

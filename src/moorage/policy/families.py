@@ -308,64 +308,123 @@ def _pkg_matches(pattern: str, name: str, purl: str) -> bool:
     return fnmatch.fnmatchcase(name.lower(), p)
 
 
-def check_image_trust(images: list[tuple[str, str]], spec: dict[str, Any], reports: dict[str, ImageFacts],
-                      trusted: list[str]) -> list[Finding]:  # fmt: skip
+def check_image_trust(
+    images: list[tuple[str, str]], spec: dict[str, Any], reports: dict[str, ImageFacts], trusted: list[str]
+) -> list[Finding]:
     """Signatures, vulnerability gate, packages, SBOM and database freshness."""
     out: list[Finding] = []
     for path, text in images:
         f = reports.get(text)
         if f is None or f.error:
             why = f.error if f is not None else "no report was gathered"
-            out.append(_finding("images.unscanned", path, text, f"the image could not be checked: {why}",
-                                "make the image reachable (pushed, or present on the engine) and retry"))  # fmt: skip
+            out.append(
+                _finding(
+                    "images.unscanned",
+                    path,
+                    text,
+                    f"the image could not be checked: {why}",
+                    "make the image reachable (pushed, or present on the engine) and retry",
+                )
+            )
             continue
         sig = spec.get("signatures") or {}
-        if sig.get("required", True) and sig.get("keys"):
-            if not set(f.signers) & set(trusted):
-                why = f.signature_error or "signed, but not by a key this policy trusts"
-                out.append(_finding("images.signature", path, text, f"not signed by a trusted key: {why}",
-                                    "sign it: moorage image sign IMAGE --key KEY (a key the policy lists)"))  # fmt: skip
+        if sig.get("required", True) and sig.get("keys") and not set(f.signers) & set(trusted):
+            why = f.signature_error or "signed, but not by a key this policy trusts"
+            out.append(
+                _finding(
+                    "images.signature",
+                    path,
+                    text,
+                    f"not signed by a trusted key: {why}",
+                    "sign it: moorage image sign IMAGE --key KEY (a key the policy lists)",
+                )
+            )
         db = spec.get("database") or {}
         vul = spec.get("vulnerabilities") or {}
         if (db or vul) and f.db_age is None:
-            out.append(_finding("images.database-missing", path, text, "no vulnerability database is loaded",
-                                "run moorage db update --from PATH|URL on the gateway host"))  # fmt: skip
+            out.append(
+                _finding(
+                    "images.database-missing",
+                    path,
+                    text,
+                    "no vulnerability database is loaded",
+                    "run moorage db update --from PATH|URL on the gateway host",
+                )
+            )
             vul = {}
         if db.get("maxAge") is not None and f.db_age is not None:
             from moorage.admission.exceptions import parse_duration
 
             limit = parse_duration(db["maxAge"])
             if f.db_age > limit:
-                out.append(_finding("images.database-stale", path, text,
-                                    f"the vulnerability database is {f.db_age / 3600:.0f} h old "
-                                    f"(older than {db['maxAge']})", "run moorage db update"))  # fmt: skip
+                out.append(
+                    _finding(
+                        "images.database-stale",
+                        path,
+                        text,
+                        f"the vulnerability database is {f.db_age / 3600:.0f} h old "
+                        f"(older than {db['maxAge']})",
+                        "run moorage db update",
+                    )
+                )
         if vul.get("maxSeverity"):
             ceiling = _SEV.index(vul["maxSeverity"])
-            over = [x for x in f.findings if _SEV.index(x[3] if x[3] in _SEV else "unknown") > ceiling
-                    and (x[4] or not vul.get("onlyFixed"))]  # fmt: skip
+            over = [
+                x
+                for x in f.findings
+                if _SEV.index(x[3] if x[3] in _SEV else "unknown") > ceiling
+                and (x[4] or not vul.get("onlyFixed"))
+            ]
             if over:
-                shown = "; ".join(f"{i} ({pkg} {ver}, {sev}, " + (f"fixed in {fx})" if fx else "unfixed)")
-                                  for i, pkg, ver, sev, fx in over[:5])  # fmt: skip
+                shown = "; ".join(
+                    f"{i} ({pkg} {ver}, {sev}, " + (f"fixed in {fx})" if fx else "unfixed)")
+                    for i, pkg, ver, sev, fx in over[:5]
+                )
                 more = f" and {len(over) - 5} more" if len(over) > 5 else ""
-                out.append(_finding("images.vulnerabilities", path, text,
-                                    f"{len(over)} finding(s) over {vul['maxSeverity']}: {shown}{more}",
-                                    "upgrade the packages named (moorage image scan IMAGE lists them all)"))  # fmt: skip
+                out.append(
+                    _finding(
+                        "images.vulnerabilities",
+                        path,
+                        text,
+                        f"{len(over)} finding(s) over {vul['maxSeverity']}: {shown}{more}",
+                        "upgrade the packages named (moorage image scan IMAGE lists them all)",
+                    )
+                )
         pk = spec.get("packages") or {}
         for pattern in pk.get("forbidden") or []:
             hits = [p for p in f.packages if _pkg_matches(pattern, p[0], p[2])]
             if hits:
                 names = ", ".join(f"{n} {v} ({where})" for n, v, _, where in hits[:5])
-                out.append(_finding("images.package-forbidden", path, text,
-                                    f"forbidden package {pattern!r} is installed: {names}",
-                                    f"remove {hits[0][0]} from the image"))  # fmt: skip
+                out.append(
+                    _finding(
+                        "images.package-forbidden",
+                        path,
+                        text,
+                        f"forbidden package {pattern!r} is installed: {names}",
+                        f"remove {hits[0][0]} from the image",
+                    )
+                )
         for pattern in pk.get("required") or []:
             if not any(_pkg_matches(pattern, p[0], p[2]) for p in f.packages):
-                out.append(_finding("images.package-required", path, text,
-                                    f"required package {pattern!r} is not installed",
-                                    f"install {pattern} in the image"))  # fmt: skip
+                out.append(
+                    _finding(
+                        "images.package-required",
+                        path,
+                        text,
+                        f"required package {pattern!r} is not installed",
+                        f"install {pattern} in the image",
+                    )
+                )
         if spec.get("sbom") == "required" and not (f.scanned and f.packages):
-            out.append(_finding("images.sbom", path, text, "no SBOM could be made: no package database found",
-                                "build from a base image with a package database (dpkg, apk, rpm)"))  # fmt: skip
+            out.append(
+                _finding(
+                    "images.sbom",
+                    path,
+                    text,
+                    "no SBOM could be made: no package database found",
+                    "build from a base image with a package database (dpkg, apk, rpm)",
+                )
+            )
     return out
 
 
