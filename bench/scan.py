@@ -40,9 +40,16 @@ def _debian_records(folder: Path, archive: Path) -> int:
     sources = sorted({(p.source_name, p.source_version) for p in inv.packages})
     for n, (name, version) in enumerate(sources):
         fixed = version + "+zz1" if n % 2 == 0 else "0.0.1-1"
-        rec = {"id": f"BENCH-DEB-{n}", "modified": "2024-01-01T00:00:00Z", "affected": [
-            {"package": {"ecosystem": "Debian:12", "name": name},
-             "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}]}]}
+        rec = {
+            "id": f"BENCH-DEB-{n}",
+            "modified": "2024-01-01T00:00:00Z",
+            "affected": [
+                {
+                    "package": {"ecosystem": "Debian:12", "name": name},
+                    "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}],
+                }
+            ],
+        }
         (folder / f"BENCH-DEB-{n}.json").write_text(json.dumps(rec))
     return len(sources)
 
@@ -97,7 +104,9 @@ def main() -> int:
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
-    print(f"OSV import: {results['import_records']} records from {Path(source).name} in {results['import_s']:.2f} s")
+    print(
+        f"OSV import: {results['import_records']} records from {Path(source).name} in {results['import_s']:.2f} s"
+    )
     print(f"image: {DEBIAN_REF}, {results['packages']} packages, {results['findings']} findings "
           f"({results['debian_records']} Debian records)")  # fmt: skip
     print(f"{'path':<34}{'median':>12}{'budget':>12}")
