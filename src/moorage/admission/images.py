@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -28,6 +29,13 @@ from moorage.policy.families import ImageFacts, parse_image_ref
 __all__ = ["ImageGate", "NotLocal"]
 
 log = logging.getLogger("moorage.images")
+VERIFIED_TTL = 300.0
+
+
+@functools.lru_cache(maxsize=64)
+def _public_keys(pem: bytes) -> list[Any]:
+    """Parsed once per key, not once per request."""
+    return parse_public_keys(pem, "a trusted key")
 
 
 class NotLocal(Exception):
@@ -54,11 +62,34 @@ class ImageGate:
         self.engine = engine
         self.registry_for = registry_for
         self.ignore_file = ignore_file
+        self._ignore_cache: tuple[float, list[IgnoreEntry]] = (-1.0, [])
+        # Good verifications by (repo, digest, key ids), for VERIFIED_TTL seconds: a
+        # signature for a digest never stops verifying; a revoked key leaves the
+        # policy, which changes the cache key. Failures are never cached.
+        self._verified: dict[tuple[str, str, tuple[str, ...]], tuple[float, tuple[str, ...]]] = {}
 
     def _ignore(self) -> list[IgnoreEntry]:
-        if self.ignore_file is None or not self.ignore_file.exists():
+        """The ignore file, read again only when it changes."""
+        try:
+            mtime = self.ignore_file.stat().st_mtime if self.ignore_file is not None else -1.0
+        except OSError:
             return []
-        return load_ignore(self.ignore_file)
+        if mtime != self._ignore_cache[0]:
+            assert self.ignore_file is not None
+            self._ignore_cache = (mtime, load_ignore(self.ignore_file))
+        return self._ignore_cache[1]
+
+    def _signers(self, name: str, digest: str, keys: list[tuple[str, bytes]]) -> tuple[str, ...]:
+        """Key ids with a valid signature for ``name@digest``; SignatureError if none."""
+        nref = parse_image_ref(name)
+        cache_key = (nref.name, digest, tuple(sorted(kid for kid, _ in keys)))
+        hit = self._verified.get(cache_key)
+        if hit is not None and time.monotonic() - hit[0] < VERIFIED_TTL:
+            return hit[1]
+        pubs = [k for _, pem in keys for k in _public_keys(pem)]
+        v = verify_image(self.registry_for(nref.registry), nref.repository, digest, pubs)
+        self._verified[cache_key] = (time.monotonic(), v.key_ids)
+        return v.key_ids
 
     async def gather(
         self, kind: str, refs: list[str], keys: list[tuple[str, bytes]], scan: bool
@@ -105,11 +136,8 @@ class ImageGate:
                         "and run it by its registry name"
                     )
                 else:
-                    nref = parse_image_ref(name or ref)
-                    pubs = [k for _, pem in keys for k in parse_public_keys(pem, "a trusted key")]
                     try:
-                        v = verify_image(self.registry_for(nref.registry), nref.repository, digest, pubs)
-                        signers = v.key_ids
+                        signers = self._signers(name or ref, digest, keys)
                     except SignatureError as exc:
                         sig_error = str(exc)
             facts = ImageFacts(ref, digest, signers=signers, signature_error=sig_error)

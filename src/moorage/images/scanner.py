@@ -115,7 +115,7 @@ class Scanner:
             )
         inv, cached = self.inventory(source, reference, progress)
         version = self.db.version
-        built_at = self.db.status().built_at if not cached else float(self.db._meta("built_at") or 0)
+        built_at = self.db.built_at
         fpath = self.cache_dir / "findings" / f"{inv.image_id.partition(':')[2]}-{version}.json"
         findings: list[Finding]
         warnings = list(inv.warnings)

@@ -129,7 +129,7 @@ class _ArchiveImage(ResolvedImage):
 
     def _read(self, name: str) -> bytes:
         try:
-            member = self._tar.getmember(name.lstrip("./") if name.startswith("./") else name)
+            member = self._tar.getmember(name.removeprefix("./"))
             f = self._tar.extractfile(member)
         except KeyError as exc:
             raise SourceError(f"{self.path} is missing {name}") from exc

@@ -217,6 +217,10 @@ class VulnDB:
     def version(self) -> str:
         return self._meta("version")
 
+    @property
+    def built_at(self) -> float:
+        return float(self._meta("built_at") or 0)
+
     def status(self) -> DBStatus:
         db = self._db()
         sources = tuple(
@@ -230,7 +234,7 @@ class VulnDB:
             )
         )
         total = int(db.execute("SELECT COUNT(*) FROM records").fetchone()[0])
-        return DBStatus(self.path, self.version, float(self._meta("built_at") or 0), sources, ecos, total)
+        return DBStatus(self.path, self.version, self.built_at, sources, ecos, total)
 
     def records_for(self, ecosystem: str, name: str) -> list[dict[str, Any]]:
         """Records naming ``name`` in ``ecosystem`` (``Debian:12`` also finds

@@ -12,7 +12,6 @@ import hashlib
 import io
 import json
 import os
-import platform
 import shutil
 import subprocess
 import tarfile
@@ -60,8 +59,9 @@ def cache_dir() -> Path:
 
 
 def _arch() -> str:
-    machine = platform.machine().lower()
-    return {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm"}.get(machine, machine)
+    from moorage.images.sources import default_platform
+
+    return default_platform().partition("/")[2]
 
 
 def _sha256_file(path: Path) -> str:
