@@ -229,7 +229,15 @@ def test_an_unwritable_audit_trail_fails_closed(gw: RunningGateway, tmp_path: Pa
               + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)  # fmt: skip
     try:
         assert raw(audited, b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n")[0] == 200
-        trail._db.execute("PRAGMA query_only = ON")  # as a read-only or full store looks to SQLite
+
+        def store_writable(on: bool) -> None:
+            # as a read-only or full store looks to SQLite, on every connection the trail has
+            # (the writer thread's, and the event loop's for read-only records)
+            for db in (trail._db, trail._loop_db):
+                if db is not None:
+                    db.execute(f"PRAGMA query_only = {'OFF' if on else 'ON'}")
+
+        store_writable(False)
         raw(audited, b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n")  # this append fails: trail unhealthy
         status, answer = raw(audited, create)
         assert status == 503 and "audit" in answer["message"]
@@ -237,7 +245,7 @@ def test_an_unwritable_audit_trail_fails_closed(gw: RunningGateway, tmp_path: Pa
         assert raw(audited, b"GET /volumes/must-not-exist HTTP/1.1\r\nHost: d\r\n\r\n")[0] == 404
         # read-only requests keep working while the trail is down
         assert raw(audited, b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n")[0] == 200
-        trail._db.execute("PRAGMA query_only = OFF")
+        store_writable(True)
         raw(audited, b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n")  # a successful append heals it
         status, _ = raw(audited, create)
         assert status == 201

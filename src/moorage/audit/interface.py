@@ -6,6 +6,7 @@ import json
 import os
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,19 @@ class AuditSink(ABC):
         durable write does not hold up other connections. ``durable=False`` (read-only
         requests) may skip the fsync but must still survive the process being killed."""
         self.record(record)
+
+    def record_soon(
+        self, record: AuditRecord, durable: bool, done: Callable[[BaseException | None], None]
+    ) -> None:
+        """Write ``record``, then call ``done(None)`` (or ``done(error)``) on the caller's
+        event loop. The gateway's fast path sends no byte of an answer before ``done``.
+        ``done`` may run before this returns."""
+        try:
+            self.record(record)
+        except AuditError as exc:
+            done(exc)
+            return
+        done(None)
 
 
 class JsonLinesSink(AuditSink):

@@ -37,6 +37,21 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 Done = Callable[[BaseException | None], None]
 
 
+def _busy(exc: BaseException) -> bool:
+    """The store is locked by another writer: try again elsewhere, nothing is broken."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in str(exc)
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop, done: Done) -> Done:
+    """``done``, called from the writer thread, run on ``loop``."""
+
+    def settle(exc: BaseException | None) -> None:
+        loop.call_soon_threadsafe(done, exc)
+
+    return settle
+
+
 class KeyRing:
     """Checkpoint keys in a folder: ``checkpoint.key`` signs; every ``*.pub`` verifies,
     so checkpoints signed before a rotation still verify with the key that signed them."""
@@ -114,16 +129,21 @@ class AuditTrail(AuditSink):
         # None stops the writer
         self._queue: queue.Queue[tuple[dict[str, Any] | None, Done, bool] | None] = queue.Queue()
         self._synchronous = "FULL"
+        # One writer at a time inside this process: the writer thread (durable batches)
+        # or the event loop (read-only batches, through a connection of its own).
+        self._lock = threading.Lock()
+        self._pending: list[tuple[dict[str, Any], Done]] = []
+        self._loop_db: sqlite3.Connection | None = None
         self._writer: threading.Thread | None = None
         if writer:
             self._writer = threading.Thread(target=self._write_loop, name="audit-writer", daemon=True)
             self._writer.start()
 
     @staticmethod
-    def _connect(path: Path) -> sqlite3.Connection:
-        db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=10.0)
+    def _connect(path: Path, synchronous: str = "FULL", timeout: float = 10.0) -> sqlite3.Connection:
+        db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=timeout)
         db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
+        db.execute(f"PRAGMA synchronous={synchronous}")
         db.executescript(_SCHEMA)
         return db
 
@@ -145,24 +165,6 @@ class AuditTrail(AuditSink):
         done.wait()
         if failure[0] is not None:
             raise AuditError(str(failure[0]))
-
-    async def record_async(self, record: AuditRecord, durable: bool = True) -> None:
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
-
-        def finish(exc: BaseException | None) -> None:
-            def settle() -> None:
-                if fut.done():
-                    return
-                if exc is None:
-                    fut.set_result(None)
-                else:
-                    fut.set_exception(AuditError(str(exc)))
-
-            loop.call_soon_threadsafe(settle)
-
-        self._queue.put((record.to_dict(), finish, durable))
-        await fut
 
     def _write_loop(self) -> None:
         while True:
@@ -200,48 +202,117 @@ class AuditTrail(AuditSink):
         # batch holding any state-changing record is fsynced (FULL), which also makes
         # every earlier WAL frame durable.
         mode = "FULL" if durable else "NORMAL"
+        with self._lock:
+            try:
+                if mode != self._synchronous:
+                    self._db.execute(f"PRAGMA synchronous={mode}")
+                    self._synchronous = mode
+                self._append(self._db, [doc for doc, _ in batch])
+            except sqlite3.Error as exc:
+                error = exc
+                self.healthy = False
+        for _, done in batch:
+            done(error)
+
+    def _append(self, db: sqlite3.Connection, docs: list[dict[str, Any]]) -> None:
+        """Chain and insert ``docs`` in one transaction. Call with ``_lock`` held."""
         try:
-            if mode != self._synchronous:
-                self._db.execute(f"PRAGMA synchronous={mode}")
-                self._synchronous = mode
-            self._db.execute("BEGIN IMMEDIATE")
+            db.execute("BEGIN IMMEDIATE")
             # The head is read inside the write lock: another process (the CLI recording
             # an administrative action) may have appended since our last commit.
-            last = self._db.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
+            last = db.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
             seq, head = (int(last[0]), str(last[1])) if last else self.anchor()
             rows = []
-            for doc, _ in batch:
+            for doc in docs:
                 seq += 1
                 body = canonical(doc)
                 digest = link(head, body)
                 rows.append((seq, body, head, digest))
                 head = digest
-            self._db.executemany("INSERT INTO records (seq, body, prev, hash) VALUES (?, ?, ?, ?)", rows)
+            db.executemany("INSERT INTO records (seq, body, prev, hash) VALUES (?, ?, ?, ?)", rows)
             if seq - self._checkpointed >= self.checkpoint_every:
-                self._write_checkpoint(seq, head)
-            self._db.execute("COMMIT")
-            self._seq, self._head = seq, head
-            self.healthy = True
+                self._write_checkpoint(seq, head, db)
+            db.execute("COMMIT")
         except sqlite3.Error as exc:
-            error = exc
-            self.healthy = False
             with contextlib.suppress(sqlite3.Error):
-                self._db.execute("ROLLBACK")
+                db.execute("ROLLBACK")
             self._checkpointed = min(self._checkpointed, self._seq)
-        for _, done in batch:
-            done(error)
+            if not _busy(exc):
+                self.healthy = False
+            raise
+        self._seq, self._head = seq, head
+        self.healthy = True
 
-    def _write_checkpoint(self, size: int, head: str) -> None:
+    # ------------------------------------------------- read records, in the loop
+    def record_soon(
+        self, record: AuditRecord, durable: bool, done: Callable[[BaseException | None], None]
+    ) -> None:
+        """A state-changing record goes to the writer thread (its fsync must not stall
+        the event loop). A read-only one is written by the loop itself at the end of
+        the current iteration, in one transaction with every other record of that
+        iteration: no thread hand-off (about 120 µs a record, measured) and no fsync.
+        If the writer thread or another process holds the store, that batch goes to
+        the thread instead, so the loop never waits on a lock."""
+        loop = asyncio.get_running_loop()
+
+        if durable or self._writer is None:
+            self._queue.put((record.to_dict(), _on_loop(loop, done), durable))
+            return
+        self._pending.append((record.to_dict(), done))
+        if len(self._pending) == 1:
+            loop.call_soon(self._flush_pending, loop)
+
+    def _flush_pending(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch, self._pending = self._pending, []
+        if self._lock.acquire(blocking=False):
+            error: BaseException | None = None
+            try:
+                if self._loop_db is None:
+                    self._loop_db = self._connect(self.path, synchronous="NORMAL", timeout=0.0)
+                self._append(self._loop_db, [doc for doc, _ in batch])
+            except sqlite3.Error as exc:
+                error = exc
+            finally:
+                self._lock.release()
+            if error is None or not _busy(error):
+                for _, done in batch:
+                    done(error)
+                return
+        for doc, done in batch:
+            self._queue.put((doc, _on_loop(loop, done), False))
+
+    async def record_async(self, record: AuditRecord, durable: bool = True) -> None:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+
+        def done(exc: BaseException | None) -> None:
+            if fut.done():
+                return
+            if exc is None:
+                fut.set_result(None)
+            else:
+                fut.set_exception(AuditError(str(exc)))
+
+        self.record_soon(record, durable, done)
+        await fut
+
+    def _write_checkpoint(self, size: int, head: str, db: sqlite3.Connection | None = None) -> None:
         if self._signer is None:
             raise AuditError("this trail was opened read-only")
         note = sign_checkpoint(self.origin, size, head, self.keys.name, self._signer)
-        self._db.execute("INSERT OR REPLACE INTO checkpoints (size, note) VALUES (?, ?)", (size, note))
+        sql = "INSERT OR REPLACE INTO checkpoints (size, note) VALUES (?, ?)"
+        (db or self._db).execute(sql, (size, note))
         self._checkpointed = size
         self._last_checkpoint_time = self.clock()
 
     def _maybe_checkpoint(self, force: bool) -> None:
         due = self.clock() - self._last_checkpoint_time >= self.checkpoint_seconds
         if self._seq > self._checkpointed and (due or force):
+            with self._lock:
+                self._checkpoint_locked()
+
+    def _checkpoint_locked(self) -> None:
+        if self._seq > self._checkpointed:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._write_checkpoint(self._seq, self._head)
@@ -257,9 +328,14 @@ class AuditTrail(AuditSink):
         marker.wait()
 
     def close(self) -> None:
+        batch, self._pending = self._pending, []
+        if batch:  # read records of the last loop iteration
+            self._commit(batch, durable=False)
         if self._writer is not None:
             self._queue.put(None)
             self._writer.join(30)
+        if self._loop_db is not None:
+            self._loop_db.close()
         self._db.close()
 
     def rotate_key(self) -> None:

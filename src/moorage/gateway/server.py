@@ -119,8 +119,14 @@ class Gateway:
         admin_uids: tuple[int, ...] = (0,),
         clock: Callable[[], float] = time.time,
         exceptions: ExceptionStore | None = None,
+        fast_path: bool = True,
     ) -> None:
+        """``fast_path=False`` serves every request on the full path (for comparison)."""
         self.upstream = upstream
+        self.fast_path = fast_path
+        self._fast: set[Any] = set()  # FastClient connections still on the fast path
+        self._fast_pool: list[Any] = []  # idle FastUpstream connections
+        self._sweeper: asyncio.TimerHandle | None = None
         self.users = users or UserDirectory()
         self.admission = admission or AllowAll()
         self.audit = audit
@@ -141,11 +147,38 @@ class Gateway:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        server = await asyncio.start_unix_server(
-            lambda r, w: self._connection(r, w, "unix"), path, limit=self.limits.max_head_bytes
-        )
+        if self.fast_path:
+            from moorage.gateway.fastpath import FastClient  # it imports this module
+
+            server = await asyncio.get_running_loop().create_unix_server(lambda: FastClient(self), path)
+            self._sweep()
+        else:
+            server = await asyncio.start_unix_server(
+                lambda r, w: self._connection(r, w, "unix"), path, limit=self.limits.max_head_bytes
+            )
         os.chmod(path, mode)
         self._servers.append(server)
+
+    async def _fast_connect(self) -> Any:
+        """A new upstream connection for the fast path (a FastUpstream)."""
+        from moorage.gateway.fastpath import FastUpstream
+
+        loop = asyncio.get_running_loop()
+        up = self.upstream
+        if up.path is not None:
+            _, proto = await loop.create_unix_connection(lambda: FastUpstream(self), up.path)
+        else:
+            assert up.host is not None and up.port is not None
+            _, proto = await loop.create_connection(lambda: FastUpstream(self), up.host, up.port, ssl=up.tls)
+        return proto
+
+    def _sweep(self) -> None:
+        """Close fast-path connections idle past the limit (one timer, not one per request)."""
+        now = time.monotonic()
+        for client in list(self._fast):
+            if not client.busy and now - client.last > self.limits.idle_timeout:
+                client.close()
+        self._sweeper = asyncio.get_running_loop().call_later(min(5.0, self.limits.idle_timeout), self._sweep)
 
     async def listen_tls(self, host: str, port: int, ctx: ssl.SSLContext) -> int:
         """Listen on TCP with TLS that requires a client certificate. Returns the port."""
@@ -166,6 +199,13 @@ class Gateway:
     async def close(self) -> None:
         for server in self._servers:
             server.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        for client in list(self._fast):
+            client.close()
+        for up in list(self._fast_pool):
+            up.abandon()
+        self._fast_pool.clear()
         live = [t for t in self._live if t is not asyncio.current_task()]
         for task in live:
             task.cancel()
@@ -175,10 +215,11 @@ class Gateway:
         self.upstream.close()
 
     # ------------------------------------------------------------- identity
-    def _identify(self, writer: asyncio.StreamWriter, how: str, tls_info: dict[str, Any]) -> Principal | str:
-        """The principal behind a connection, or the reason there is none."""
+    def _identify(self, extra: Callable[[str], Any], how: str, tls_info: dict[str, Any]) -> Principal | str:
+        """The principal behind a connection (``extra`` is its transport's
+        ``get_extra_info``), or the reason there is none."""
         if how == "unix":
-            sock: socket.socket = writer.get_extra_info("socket")
+            sock: socket.socket = extra("socket")
             creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
             pid, uid, _ = struct.unpack("3i", creds)
             source = f"unix:uid={uid},pid={pid}"
@@ -217,7 +258,7 @@ class Gateway:
         tls_info: dict[str, Any] | None = None,
     ) -> None:
         self._hold()
-        who = self._identify(writer, how, tls_info or {})
+        who = self._identify(writer.get_extra_info, how, tls_info or {})
         try:
             while True:
                 try:
@@ -668,7 +709,24 @@ class Gateway:
     ) -> None:
         if self.audit is None:
             return
-        record = AuditRecord(
+        record = self._make_record(head, op, p, who, outcome, started)
+        try:
+            await self.audit.record_async(record, durable=not op.reads_only)
+        except AuditError:
+            if not op.reads_only:
+                raise
+            log.error("audit write failed for a read-only request %s %s", head.method, head.path)
+
+    def _make_record(
+        self,
+        head: RequestHead,
+        op: Operation,
+        p: Principal | None,
+        who: Principal | str,
+        outcome: _Outcome,
+        started: float,
+    ) -> AuditRecord:
+        return AuditRecord(
             time=self.clock(),
             request_id=outcome.request_id,
             user=p.user if p else "?",
@@ -690,12 +748,6 @@ class Gateway:
             mutations=outcome.mutations,
             policy_version=outcome.policy_version,
         )
-        try:
-            await self.audit.record_async(record, durable=not op.reads_only)
-        except AuditError:
-            if not op.reads_only:
-                raise
-            log.error("audit write failed for a read-only request %s %s", head.method, head.path)
 
 
 # Changing operations that are still allowed on a shared (team-less) object: using
