@@ -158,7 +158,7 @@ def test_a_chunked_answer_split_byte_by_byte_passes_through_and_the_connection_i
     async def test(sock: str, engine: FakeEngine, gw: Gateway) -> None:
         r, w = await asyncio.open_unix_connection(sock)
         w.write(b"GET /events?since=1&until=2 HTTP/1.1\r\nHost: d\r\n\r\n")
-        status, headers, body = await read_answer(r)
+        status, _, body = await read_answer(r)
         assert (status, body) == (200, b"hello world")
         # the trailer was passed through; the next answer starts cleanly after it
         assert await r.readuntil(b"\r\n\r\n") == b"X-Trailer: t\r\n\r\n"
