@@ -35,7 +35,7 @@ from moorage.gateway.http import (
     RequestHead,
     error_response,
     parse_request_head,
-    parse_response_head,
+    scan_response_head,
 )
 from moorage.gateway.server import FILTERED_LISTS, Gateway, _Outcome
 from moorage.identity import Principal
@@ -377,27 +377,27 @@ class FastUpstream(asyncio.Protocol):
         """Read the answer's head; hold it and return its audit record."""
         assert client.head is not None
         try:
-            resp = parse_response_head(raw, self.gw.limits)
+            status, te, length, close = scan_response_head(raw, self.gw.limits)
         except HttpError as exc:
             self.abandon()
             client._refuse(502, f"moorage: {exc.message}")
             return None
         self.in_head = False
-        if resp.status == 101 or 100 <= resp.status < 200:
+        if 100 <= status < 200:
             # nobody asked to switch protocols: the engine is not answering this request
             self.abandon()
-            client._refuse(502, f"moorage: the Docker engine answered {resp.status} to a plain read")
+            client._refuse(502, f"moorage: the Docker engine answered {status} to a plain read")
             return None
-        self.keep = "close" not in (resp.get("connection") or "").lower()
-        if client.head.method == "HEAD" or resp.status in _NO_BODY:
+        self.keep = not close
+        if client.head.method == "HEAD" or status in _NO_BODY:
             self.mode = "none"
-        elif resp.chunked:
+        elif "chunked" in te:
             self.mode, self.chunk_state = "chunked", "size"
-        elif (length := resp.get("content-length")) is not None and length.isdigit():
-            self.mode, self.remaining = "fixed", int(length)
+        elif length is not None:
+            self.mode, self.remaining = "fixed", length
         else:
             self.mode, self.keep = "close", False
-        rid, record = client.record(resp.status, "allow", "")
+        rid, record = client.record(status, "allow", "")
         self.held = [raw[:-2] + b"X-Moorage-Request-Id: " + rid.encode() + b"\r\n\r\n"]
         if self.mode == "none" or (self.mode == "fixed" and self.remaining == 0):
             self.complete = True

@@ -21,6 +21,7 @@ __all__ = [
     "error_response",
     "parse_request_head",
     "parse_response_head",
+    "scan_response_head",
 ]
 
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
@@ -210,6 +211,46 @@ def parse_response_head(raw: bytes, limits: Limits | None = None) -> ResponseHea
     headers = tuple((k, v.strip(" \t")) for k, _, v in (ln.partition(":") for ln in lines[1:]))
     lower = {k.lower(): v for k, v in headers}
     return ResponseHead(parts[0], int(parts[1]), parts[2] if len(parts) > 2 else "", headers, lower)
+
+
+def scan_response_head(raw: bytes, limits: Limits | None = None) -> tuple[int, str, int | None, bool]:
+    """What a relay needs of a response head, without building it: (status,
+    transfer-encoding, content-length, connection close). For the fast path; the
+    checks are those of :func:`parse_response_head` that bear on framing."""
+    limits = limits or _DEFAULT
+    if (
+        raw[:7] != b"HTTP/1."
+        or raw[8:9] != b" "
+        or not raw[9:12].isdigit()
+        or raw[12:13] not in (b" ", b"\r")
+    ):
+        raise HttpError(502, f"upstream sent a malformed status line {raw[:80]!r}")
+    if raw.count(b"\r\n") - 2 > limits.max_headers:
+        raise HttpError(502, "upstream sent too many headers")
+    low = raw.lower()
+    te = _only(low, b"\r\ntransfer-encoding:")
+    cl = _only(low, b"\r\ncontent-length:")
+    conn = _only(low, b"\r\nconnection:")
+    if cl is not None and not cl.isdigit():
+        raise HttpError(502, f"upstream sent an invalid Content-Length {cl[:20]!r}")
+    return (
+        int(raw[9:12]),
+        (te or b"").decode("latin-1"),
+        None if cl is None else int(cl),
+        b"close" in (conn or b""),
+    )
+
+
+def _only(low: bytes, name: bytes) -> bytes | None:
+    """The value of a header that must appear at most once (``low`` is lower-cased)."""
+    at = low.find(name)
+    if at < 0:
+        return None
+    start = at + len(name)
+    end = low.find(b"\r\n", start)
+    if low.find(name, end) >= 0:
+        raise HttpError(502, f"upstream sent {name[2:-1].decode()} twice")
+    return low[start:end].strip(b" \t")
 
 
 _REASONS = {400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -83,6 +84,16 @@ _USE = Operation("reference.use", "container.read")
 _REF_SEGMENT = re.compile(r"^(/[a-z]+/)([^/]+)")
 
 
+_ID_PREFIX = secrets.token_hex(4)  # this process; the counter after it, this request
+_ID_COUNTER = itertools.count(1)
+
+
+def _next_request_id() -> str:
+    """Unique per request (8 random hex digits per gateway process, then a counter):
+    a correlation id, not a secret, so no random bytes per request."""
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
+
+
 @dataclass
 class _Outcome:
     """What happened to one request, for its audit record."""
@@ -90,7 +101,7 @@ class _Outcome:
     decision: str = "allow"
     reason: str = ""
     status: int = 0
-    request_id: str = field(default_factory=lambda: secrets.token_hex(8))
+    request_id: str = field(default_factory=lambda: _next_request_id())
     object_id: str | None = None
     summary: dict[str, Any] | None = None
     rules: tuple[str, ...] = ()

@@ -61,3 +61,19 @@ def test_upstream_garbage_is_a_502() -> None:
     with pytest.raises(HttpError) as err:
         parse_response_head(b"SSH-2.0-OpenSSH\r\n\r\n")
     assert err.value.status == 502
+
+
+def test_scan_response_head_reads_the_framing_and_refuses_ambiguity() -> None:
+    from moorage.gateway.http import scan_response_head
+
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: Close\r\n\r\n"
+    assert scan_response_head(head) == (200, "", 2, True)
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n"
+    assert scan_response_head(chunked) == (200, "chunked", None, False)
+    assert scan_response_head(b"HTTP/1.0 204\r\n\r\n") == (204, "", None, False)
+    for bad in (b"HTTP/2 200 OK\r\n\r\n", b"HTTP/1.1 2x0 OK\r\n\r\n",
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\ncontent-length: 3\r\n\r\n",
+                b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n"):  # fmt: skip
+        with pytest.raises(HttpError) as err:
+            scan_response_head(bad)
+        assert err.value.status == 502
