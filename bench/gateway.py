@@ -2,8 +2,9 @@
 
     python bench/gateway.py [--quick]
 
-Starts its own lab engine, `moorage up` in front of it and HAProxy configured as
-a path-filtering Docker socket proxy (the common "socket proxy" pattern), then
+Starts its own lab engine, `moorage up` in front of it, HAProxy configured as
+a path-filtering Docker socket proxy (the common "socket proxy" pattern) and a
+bare byte relay in Python (bench/relay.py: the floor for a Python proxy), then
 measures, for each target:
   - /_ping, GET /containers/json and a create+start+wait+remove cycle:
     median and p99 latency with 1 client;
@@ -221,6 +222,11 @@ def main() -> int:
             procs.append(subprocess.Popen(["haproxy", "-f", str(work / "haproxy.cfg")],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # fmt: skip
             targets["haproxy"] = str(hap_sock)
+        # the floor for a proxy in Python: a bare byte relay that parses and checks nothing
+        relay_sock = work / "relay.sock"
+        procs.append(subprocess.Popen([sys.executable, str(Path(__file__).with_name("relay.py")), engine,
+                                       str(relay_sock)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # fmt: skip
+        targets["relay"] = str(relay_sock)
         deadline = time.monotonic() + 20
         while not all(Path(s).exists() for s in targets.values()):
             assert time.monotonic() < deadline, "a proxy did not start"
@@ -237,7 +243,7 @@ def main() -> int:
                 r[f"{label}_p99_ms"] = p(xs, 0.99)
             r["ping_rps_32"] = throughput(path, "/_ping", seconds=secs)
             r["list_rps_32"] = throughput(path, "/v1.41/containers/json?all=1", seconds=secs)
-            if name != "haproxy":
+            if name in ("direct", "moorage"):
                 r["docker_run_ms"] = statistics.median(docker_run(path, n_run))
             results[name] = r
             print(f"measured {name}", file=sys.stderr)
@@ -279,6 +285,14 @@ def main() -> int:
         print(
             f"  vs haproxy, /_ping throughput           moorage {m['ping_rps_32']:.0f}/s, haproxy {h['ping_rps_32']:.0f}/s"
         )
+    for name in ("haproxy", "relay"):
+        if name in results:
+            x = results[name]
+            print(
+                f"  {name:<8} against the same budgets: +{x['ping_median_ms'] - d['ping_median_ms']:.3f} ms /_ping,"
+                f" +{x['list_median_ms'] - d['list_median_ms']:.3f} ms list, {x['ping_rps_32'] / d['ping_rps_32']:.2f}x"
+                f" /_ping and {x['list_rps_32'] / d['list_rps_32']:.2f}x list at 32 clients"
+            )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0
