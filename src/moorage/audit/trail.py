@@ -307,12 +307,11 @@ class AuditTrail(AuditSink):
 
     def _maybe_checkpoint(self, force: bool) -> None:
         due = self.clock() - self._last_checkpoint_time >= self.checkpoint_seconds
-        if self._seq > self._checkpointed and (due or force):
-            with self._lock:
-                self._checkpoint_locked()
-
-    def _checkpoint_locked(self) -> None:
-        if self._seq > self._checkpointed:
+        if not (due or force):
+            return
+        with self._lock:  # the loop may be appending; read the head under the lock
+            if self._seq <= self._checkpointed:
+                return
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._write_checkpoint(self._seq, self._head)

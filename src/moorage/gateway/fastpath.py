@@ -143,9 +143,12 @@ class FastClient(asyncio.Protocol):
             return
         limits = self.gw.limits
         end = self.buf.find(b"\r\n\r\n")
-        if end < 0 or end + 4 > limits.max_head_bytes:
-            if (self.buf.strip() and (self.eof or len(self.buf) > limits.max_head_bytes)) or (end >= 0):
-                self._hand_off()  # the full path names what is wrong
+        if end + 4 > limits.max_head_bytes:  # a whole head, over the limit
+            self._hand_off()  # the full path names what is wrong
+            return
+        if end < 0:  # no whole head yet
+            if self.buf.strip() and (self.eof or len(self.buf) > limits.max_head_bytes):
+                self._hand_off()  # cut short or oversized: the full path answers 400 or 431
             elif self.eof:
                 self.close()
             return
