@@ -3,14 +3,13 @@
 Every endpoint of API 1.24-1.47 is listed with the class of action it belongs to
 (the unit roles are granted in) and the object it names. A path may carry a
 version prefix (``/v1.43/containers/json``); it is reported, never dropped.
-Anything not in the table is ``unknown``, which only ``admin`` may call.
+Anything not in the table is ``unknown``, which the gateway refuses for everyone.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import unquote
 
 __all__ = ["OBJECT_TYPES", "READ_CLASSES", "Operation", "classify"]
 
@@ -163,7 +162,7 @@ _TABLE: list[tuple[str, str, str, str, str | None, bool]] = [
 
 _COMPILED: dict[str, list[tuple[re.Pattern[str], str, str, str | None, bool]]] = {}
 for _m, _p, _k, _c, _o, _h in _TABLE:
-    _COMPILED.setdefault(_m, []).append((re.compile(f"^{_p}/?$"), _k, _c, _o, _h))
+    _COMPILED.setdefault(_m, []).append((re.compile(f"^{_p}$"), _k, _c, _o, _h))
 # a few exact paths answer the hot path without regex work
 _FAST: dict[tuple[str, str], Operation] = {}
 for _m, _p, _k, _c, _o, _h in _TABLE:
@@ -172,14 +171,16 @@ for _m, _p, _k, _c, _o, _h in _TABLE:
 
 
 def classify(method: str, path: str, query: dict[str, list[str]] | None = None) -> Operation:
-    """Name the operation of a request. ``path`` is the URL path without the query."""
+    """Name the operation of a request. ``path`` is the percent-decoded URL path
+    without the query (:func:`moorage.engine_api.canonical.read_target` decodes it);
+    a trailing slash is not stripped, because the engine's router doesn't either."""
     version = None
     route = path
     m = _VERSION.match(path)
     if m:
         version, route = m.group(1), m.group(2)
     method = method.upper()
-    fast = _FAST.get((method, route.rstrip("/") or "/"))
+    fast = _FAST.get((method, route))
     if fast is not None:
         if version is None:
             return fast
@@ -191,7 +192,7 @@ def classify(method: str, path: str, query: dict[str, list[str]] | None = None) 
         groups = hit.groupdict()
         if "verb" in groups:
             kind = kind.format(verb=groups["verb"])
-        ref = unquote(groups["ref"]) if groups.get("ref") else None
+        ref = groups["ref"] if groups.get("ref") else None
         if kind == "image.commit":
             ref = (query or {}).get("container", [None])[0]
         return Operation(kind, cls, otype, ref, version, route, hijack)
