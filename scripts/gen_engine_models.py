@@ -102,7 +102,8 @@ def main(paths: list[str]) -> None:
     digests = []
     roots: dict[str, Spec] = {}
     for path in paths:
-        raw = open(path, "rb").read()
+        with open(path, "rb") as f:
+            raw = f.read()
         doc = yaml.safe_load(raw)
         digests.append((doc["info"]["version"], hashlib.sha256(raw).hexdigest()))
         defs = doc["definitions"]
