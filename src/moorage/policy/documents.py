@@ -20,34 +20,51 @@ keeps its previous set on error. Parsing is pure except for reading the files.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
+import math
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from moorage.policy.custom import CelRule, RegoRule, compile_cel
+from moorage.policy.runtime import DEFAULT_ALLOW, RuntimeAllow
+
 __all__ = [
+    "PLUGIN_PRIVILEGES",
     "SCHEMA",
+    "Compiled",
     "Document",
     "PolicyError",
     "PolicySet",
     "builtin_set",
+    "compile_document",
     "load_folder",
     "parse_cpus",
+    "parse_digest",
     "parse_document",
+    "parse_duration",
     "parse_size",
 ]
 
 API_VERSION = "moorage.dev/v1"
 _NAME = "^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$"
-_SIZE = "^[0-9]+(\\.[0-9]+)?\\s*([bkmgt]i?b?)?$"
+_SIZE = "^[0-9]+(\\.[0-9]+)?\\s*([bkmgtBKMGT][iI]?[bB]?)?$"
 _STRINGS = {"type": "array", "items": {"type": "string", "minLength": 1}}
 _SIZE_VALUE = {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": _SIZE}]}
 _CPU_VALUE = {"type": "number", "exclusiveMinimum": 0}
+
+# spec.runtime: what a document adds to the packs' runtime allow-lists (RuntimeAllow)
+_RUNTIME_KEYS = ("seccompProfiles", "appArmorProfiles", "selinuxTypes", "runtimes", "logDrivers")
+# The privilege names the engine asks a client to grant a plugin
+# (plugin/backend_linux.go, computePrivileges).
+PLUGIN_PRIVILEGES = ("network", "mount", "device", "capabilities", "allow-all-devices",
+                     "host pid namespace", "host ipc namespace")  # fmt: skip
 
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -168,6 +185,21 @@ SCHEMA: dict[str, Any] = {
                         },
                     },
                 },
+                "runtime": {
+                    # what a document adds to the packs' runtime allow-lists; the values
+                    # are checked by RuntimeAllow.from_spec when the document loads
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {k: _STRINGS for k in _RUNTIME_KEYS},
+                },
+                "plugins": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        # NAME=VALUE, e.g. "mount=/var/lib/app" or "capabilities=CAP_NET_ADMIN"
+                        "privileges": _STRINGS,
+                    },
+                },
                 "placement": {
                     "type": "object",
                     "additionalProperties": False,
@@ -229,8 +261,23 @@ class PolicyError(Exception):
 
 
 @dataclass(frozen=True)
+class Compiled:
+    """A document's compiled state, typed: its CEL rules, its Rego policies, the
+    image-signing keys it trusts (id, PEM) and what it adds to the runtime allow-lists.
+    ``ready`` is set by :func:`compile_document` only, so a document that was never
+    compiled can't pass for one without rules."""
+
+    cel: tuple[CelRule, ...] = ()
+    rego: tuple[RegoRule, ...] = ()
+    trusted_keys: tuple[tuple[str, bytes], ...] = ()
+    runtime_allow: RuntimeAllow = DEFAULT_ALLOW
+    ready: bool = False
+
+
+@dataclass(frozen=True)
 class Document:
-    """One validated policy document. ``spec`` keeps the YAML's own structure."""
+    """One validated policy document. ``spec`` keeps the YAML's own structure;
+    ``compiled`` holds what was built from it at load."""
 
     name: str
     version: str
@@ -239,6 +286,7 @@ class Document:
     spec: dict[str, Any]
     source: str = "(built in)"
     folder: Path | None = None
+    compiled: Compiled = field(default_factory=Compiled, compare=False, repr=False)
 
     def applies_to(self, user: str, teams: Iterable[str], labels: dict[str, str]) -> bool:
         scope = self.scope
@@ -254,11 +302,17 @@ class Document:
 
 @dataclass(frozen=True)
 class PolicySet:
-    """The documents in force, and a version that changes whenever any of them does."""
+    """The documents in force, each compiled, and a version that changes whenever any
+    of them does. A document handed in uncompiled is compiled here, so no set can
+    hold a document whose CEL, Rego or keys were silently left out."""
 
     documents: tuple[Document, ...]
     version: str
-    extra: dict[str, Any] = field(default_factory=dict)  # compiled rules, keyed by document
+
+    def __post_init__(self) -> None:
+        if not all(d.compiled.ready for d in self.documents):
+            docs = tuple(d if d.compiled.ready else compile_document(d) for d in self.documents)
+            object.__setattr__(self, "documents", docs)
 
 
 _SIZE_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([bkmgt]?)i?b?\s*$", re.IGNORECASE)
@@ -278,7 +332,46 @@ def parse_size(value: Any) -> int:
 
 
 def parse_cpus(value: Any) -> float:
-    return float(value)
+    """A CPU count: a finite number above 0 (``1``, ``0.5``)."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a CPU count: {value!r}")
+    try:
+        cpus = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"not a CPU count: {value!r} (use e.g. 0.5 or 2)") from None
+    if not math.isfinite(cpus) or cpus <= 0:
+        raise ValueError(f"not a CPU count: {value!r} (a number above 0, e.g. 0.5 or 2)")
+    return cpus
+
+
+_DURATION_RE = re.compile(r"^\s*([0-9]+)\s*([smhdw])\s*$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(value: Any) -> int:
+    """``90s``, ``30m``, ``12h``, ``7d``, ``2w`` or a number of seconds, as seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    if isinstance(value, int):
+        seconds = value
+    else:
+        m = _DURATION_RE.match(str(value))
+        if not m:
+            raise ValueError(f"not a duration: {value!r} (use e.g. 12h, 7d or 2w)")
+        seconds = int(m.group(1)) * _SECONDS[m.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"not a duration: {value!r} (must be more than 0)")
+    return seconds
+
+
+_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+def parse_digest(value: Any) -> str:
+    """A content digest, ``sha256:`` and 64 lower-case hex digits."""
+    if not isinstance(value, str) or not _DIGEST_RE.match(value):
+        raise ValueError(f"not a digest: {value!r} (use sha256: and 64 hex digits)")
+    return value
 
 
 @cache
@@ -369,19 +462,100 @@ def _explain(err: Any) -> str:
     return str(err.message)
 
 
+def _ports(value: Any) -> None:
+    low, _, high = str(value).partition("-")
+    a, b = int(low), int(high or low)
+    if not 1 <= a <= b <= 65535:
+        raise ValueError(f"not a port range: {value!r} (ports 1-65535, low-high with low <= high)")
+
+
+def _ip(value: Any) -> None:
+    try:
+        ipaddress.ip_address(str(value))
+    except ValueError:
+        raise ValueError(f"not an IP address: {value!r} (e.g. 127.0.0.1 or 0.0.0.0)") from None
+
+
+def _name_pattern(value: Any) -> None:
+    text = str(value)
+    rest = text.replace("{team}", "")
+    if "{" in rest or "}" in rest:
+        raise ValueError(f"unknown placeholder in {text!r}: only {{team}} is replaced")
+    if any(c.isspace() for c in text):
+        raise ValueError(f"{text!r} contains white space, which no name has")
+
+
+def _registry(value: Any) -> None:
+    text = str(value)
+    if "://" in text or any(c.isspace() for c in text) or text.strip("/") == "":
+        raise ValueError(f"not a registry pattern: {text!r} (a host[:port] pattern, optionally with a "
+                         "path, without a scheme: 127.0.0.1:*, docker.io/library)")  # fmt: skip
+
+
+def _package(value: Any) -> None:
+    text = str(value)
+    if text.lower().startswith("pkg:") and not re.match(r"^pkg:[a-z0-9.+-]+/.+", text.lower()):
+        raise ValueError(f"not a package URL prefix: {text!r} (e.g. pkg:pypi/pyyaml)")
+
+
+def _constraint(value: Any) -> None:
+    text = str(value)
+    key, op, expected = text.partition("==") if "==" in text else text.partition("!=")
+    if not op or not key.strip() or not expected.strip():
+        raise ValueError(f"not a placement constraint: {text!r} (use node.labels.NAME==VALUE)")
+
+
+def _privilege(value: Any) -> None:
+    name, eq, _ = str(value).partition("=")
+    if not eq or name not in PLUGIN_PRIVILEGES:
+        raise ValueError(f"not a plugin privilege: {value!r} (NAME=VALUE, NAME one of "
+                         f"{', '.join(PLUGIN_PRIVILEGES)}; e.g. mount=/var/lib/app)")  # fmt: skip
+
+
+def _value_checks(spec: dict[str, Any]) -> Iterable[tuple[list[Any], Any, Callable[[Any], Any]]]:
+    """(field path, value, validator) for every value the schema can't fully check."""
+
+    def at(*path: Any) -> Any:
+        node: Any = spec
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        return node
+
+    def each(path: tuple[Any, ...], check: Callable[[Any], Any]) -> Iterable[tuple[list[Any], Any, Any]]:
+        values = at(*path)
+        for i, v in enumerate(values if isinstance(values, list) else []):
+            yield ["spec", *path, i], v, check
+
+    scalars: list[tuple[tuple[Any, ...], Callable[[Any], Any]]] = [
+        (("resources", "max", "memory"), parse_size), (("resources", "max", "cpus"), parse_cpus),
+        (("quotas", "memory"), parse_size), (("quotas", "cpus"), parse_cpus),
+        (("mutations", "memory"), parse_size), (("mutations", "cpus"), parse_cpus),
+        (("images", "database", "maxAge"), parse_duration),
+    ]  # fmt: skip
+    for path, check in scalars:
+        if at(*path) is not None:
+            yield ["spec", *path], at(*path), check
+    yield from each(("network", "publish", "ports"), _ports)
+    yield from each(("network", "publish", "hostIPs"), _ip)
+    yield from each(("network", "create"), _name_pattern)
+    yield from each(("network", "join"), _name_pattern)
+    yield from each(("images", "registries"), _registry)
+    yield from each(("images", "packages", "forbidden"), _package)
+    yield from each(("images", "packages", "required"), _package)
+    yield from each(("plugins", "privileges"), _privilege)
+    for cls, constraints in (at("placement", "classes") or {}).items():
+        yield from each(("placement", "classes", cls), _constraint)
+        del constraints
+
+
 def _check_values(spec: dict[str, Any], node: yaml.Node, source: str) -> None:
-    """What the schema can't say: sizes parse, CEL compiles, Rego files exist."""
-    sizes: list[tuple[list[Any], Any]] = [
-        (["spec", "resources", "max", "memory"], (spec.get("resources") or {}).get("max", {}).get("memory")),
-        (["spec", "quotas", "memory"], (spec.get("quotas") or {}).get("memory")),
-        (["spec", "mutations", "memory"], (spec.get("mutations") or {}).get("memory")),
-    ]
-    for path, value in sizes:
-        if value is not None:
-            try:
-                parse_size(value)
-            except ValueError as exc:
-                raise PolicyError(f"{source}:{_line_of(node, path)}: {_field(path)}: {exc}") from exc
+    """What the schema can't say: every size, CPU count, duration, port range,
+    address and pattern parses; CEL compiles; placement classes exist."""
+    for path, value, check in _value_checks(spec):
+        try:
+            check(value)
+        except ValueError as exc:
+            raise PolicyError(f"{source}:{_line_of(node, path)}: {_field(path)}: {exc}") from exc
     placement = spec.get("placement") or {}
     for team, cls in (placement.get("teams") or {}).items():
         if cls not in (placement.get("classes") or {}):
@@ -390,8 +564,14 @@ def _check_values(spec: dict[str, Any], node: yaml.Node, source: str) -> None:
                 f"{source}:{_line_of(node, path)}: {_field(path)}: class {cls!r} is not "
                 "defined under placement.classes"
             )
-    from moorage.policy.custom import compile_cel
-
+    if spec.get("runtime") is not None:
+        try:
+            RuntimeAllow.from_spec(spec["runtime"])
+        except ValueError as exc:
+            where = str(exc).partition(":")[0]  # "runtime.seccompProfiles[0]"
+            path = ["spec", *re.split(r"[.\[\]]+", where.strip("]"))]
+            path = [int(p) if p.isdigit() else p for p in path if p]
+            raise PolicyError(f"{source}:{_line_of(node, path)}: spec.{exc}") from exc
     seen: set[str] = set()
     for i, rule in enumerate(spec.get("custom") or []):
         at: list[Any] = ["spec", "custom", i, "expr"]
@@ -402,6 +582,38 @@ def _check_values(spec: dict[str, Any], node: yaml.Node, source: str) -> None:
         if rule["id"] in seen:
             raise PolicyError(f"{source}:{_line_of(node, at[:3])}: custom id {rule['id']!r} repeats")
         seen.add(rule["id"])
+
+
+def compile_document(doc: Document) -> Document:
+    """The document with its CEL and Rego compiled and its trusted keys read (from its
+    folder), as typed state. Raises :class:`PolicyError` naming the file and field."""
+    spec = doc.spec
+    cel = tuple(
+        CelRule(r["id"], r["expr"], r["message"], r.get("fix", "change the request so the rule holds"),
+                tuple(r.get("kinds") or ()), compile_cel(r["expr"]))
+        for r in spec.get("custom") or []
+    )  # fmt: skip
+    rego: list[RegoRule] = []
+    for i, r in enumerate(spec.get("rego") or []):
+        where = f"{doc.source}: spec.rego[{i}]"
+        if doc.folder is None:
+            raise PolicyError(f"{where}: policy {doc.name}: a Rego file needs a policy folder")
+        message = r.get("message", "the Rego policy does not allow this request")
+        try:
+            rego.append(RegoRule(r["id"], doc.folder / r["file"], r.get("query", "data.docker.authz.allow"),
+                                 message))  # fmt: skip
+        except OSError as exc:
+            raise PolicyError(f"{where}.file: cannot read {doc.folder / r['file']}: {exc.strerror}") from exc
+        except ValueError as exc:
+            raise PolicyError(f"{where}.file: {exc}") from exc
+    keys: tuple[tuple[str, bytes], ...] = ()
+    if ((spec.get("images") or {}).get("signatures") or {}).get("keys"):
+        keys = tuple(_trusted_keys(doc, doc.folder or Path(".")))
+    try:
+        runtime_allow = RuntimeAllow.from_spec(spec.get("runtime"))
+    except ValueError as exc:
+        raise PolicyError(f"{doc.source}: spec.{exc}") from exc
+    return replace(doc, compiled=Compiled(cel, tuple(rego), keys, runtime_allow, ready=True))
 
 
 def load_folder(folder: Path) -> PolicySet:
@@ -427,34 +639,31 @@ def load_folder(folder: Path) -> PolicySet:
             if doc.name in names:
                 raise PolicyError(f"{path}: policy name {doc.name!r} is also used in {names[doc.name]}")
             names[doc.name] = str(path)
-            docs.append(doc)
-            for rego in doc.spec.get("rego") or []:
+            for i, rego in enumerate(doc.spec.get("rego") or []):
                 rego_path = base / rego["file"]
                 try:
                     digest.update(rego_path.read_bytes())
                 except OSError as exc:
-                    raise PolicyError(f"{path}: rego {rego['id']}: cannot read {rego_path}: "
-                                      f"{exc.strerror}") from exc  # fmt: skip
+                    raise PolicyError(f"{path}: spec.rego[{i}].file: rego {rego['id']}: cannot read "
+                                      f"{rego_path}: {exc.strerror}") from exc  # fmt: skip
+            doc = compile_document(doc)
+            for _, pem in doc.compiled.trusted_keys:
+                digest.update(pem)
+            docs.append(doc)
     if not docs:
         raise PolicyError(f"{folder}: no policy documents (*.yaml) found")
-    keys = {doc.name: _trusted_keys(doc, base, digest) for doc in docs
-            if ((doc.spec.get("images") or {}).get("signatures") or {}).get("keys")}  # fmt: skip
-    pset = PolicySet(tuple(docs), digest.hexdigest()[:12])
-    from moorage.policy.engine import compile_set
-
-    pset = compile_set(pset)
-    pset.extra["keys"] = keys
-    return pset
+    return PolicySet(tuple(docs), digest.hexdigest()[:12])
 
 
-def _trusted_keys(doc: Document, base: Path, digest: Any) -> list[tuple[str, bytes]]:
+def _trusted_keys(doc: Document, base: Path) -> list[tuple[str, bytes]]:
     """(key id, PEM) of each key a document trusts: a path (relative to the policy
     folder) or an inline PEM block. Read at load, so a bad key fails the load."""
     from moorage.images.interface import SignatureError
     from moorage.images.sign import key_id, parse_public_keys
 
     out = []
-    for entry in doc.spec["images"]["signatures"]["keys"]:
+    for i, entry in enumerate(doc.spec["images"]["signatures"]["keys"]):
+        where = f"{doc.source}: spec.images.signatures.keys[{i}]"
         if entry.lstrip().startswith("-----BEGIN"):
             pem = entry.encode()
         else:
@@ -462,13 +671,11 @@ def _trusted_keys(doc: Document, base: Path, digest: Any) -> list[tuple[str, byt
             try:
                 pem = path.read_bytes()
             except OSError as exc:
-                raise PolicyError(f"{doc.source}: spec.images.signatures.keys: cannot read {path}: "
-                                  f"{exc.strerror}") from exc  # fmt: skip
+                raise PolicyError(f"{where}: cannot read {path}: {exc.strerror}") from exc
         try:
             parsed = parse_public_keys(pem, entry if not entry.startswith("-----") else "an inline key")
         except SignatureError as exc:
-            raise PolicyError(f"{doc.source}: spec.images.signatures.keys: {exc}") from exc
-        digest.update(pem)
+            raise PolicyError(f"{where}: {exc}") from exc
         out += [(key_id(k), pem) for k in parsed]
     return out
 
@@ -481,6 +688,4 @@ def builtin_set(enforce: str | None = "baseline", audit: str | None = "restricte
     if audit:
         docs.append(Document(f"builtin-{audit}-audit", "1", "audit", {}, {"packs": [audit]}))
     version = hashlib.sha256(json.dumps([enforce, audit]).encode()).hexdigest()[:12]
-    from moorage.policy.engine import compile_set
-
-    return compile_set(PolicySet(tuple(docs), f"builtin-{version}"))
+    return PolicySet(tuple(docs), f"builtin-{version}")

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from moorage.policy import families as fam
-from moorage.policy.custom import CelRule, RegoRule, compile_cel
 from moorage.policy.documents import Document, PolicySet, parse_size
+from moorage.policy.operations import OperationFacts, check_operation
 from moorage.policy.runtime import (
     Finding,
     RuntimeView,
@@ -30,8 +30,8 @@ from moorage.policy.runtime import (
     view_volume,
 )
 
-__all__ = ["ExceptionGrant", "Facts", "PolicyDecision", "Request", "Violation", "compile_set", "evaluate",
-           "needs_usage", "request_labels"]  # fmt: skip
+__all__ = ["ExceptionGrant", "Facts", "PolicyDecision", "Request", "Violation", "evaluate", "needs_usage",
+           "request_labels"]  # fmt: skip
 
 RUNTIME_VIEWS: dict[str, Callable[[Any], RuntimeView]] = {
     "container.create": view_container,
@@ -95,6 +95,15 @@ class Facts:
     images: tuple[str, ...] = ()  # digests and ids the request's image resolves to
     exceptions: tuple[ExceptionGrant, ...] = ()
     image_reports: Mapping[str, fam.ImageFacts] = field(default_factory=dict)  # by reference text
+    # Engine state the packs compare against (see operations.OperationFacts): the ids of
+    # host-driver networks, a node's current labels (node.update), a plugin's Config
+    # (plugin.set, plugin.enable). Empty / None: the stricter reading applies.
+    host_networks: tuple[str, ...] = ()
+    node_labels: Mapping[str, str] | None = None
+    plugin_config: Mapping[str, Any] | None = None
+
+    def operation(self) -> OperationFacts:
+        return OperationFacts(self.host_networks, self.node_labels, self.plugin_config)
 
 
 @dataclass(frozen=True)
@@ -144,28 +153,7 @@ class PolicyDecision:
         return out
 
 
-# ------------------------------------------------------------------- compile
-def compile_set(pset: PolicySet) -> PolicySet:
-    """Compile each document's CEL and Rego once, into ``pset.extra``."""
-    for doc in pset.documents:
-        cel = [
-            CelRule(r["id"], r["expr"], r["message"], r.get("fix", "change the request so the rule holds"),
-                    tuple(r.get("kinds") or ()), compile_cel(r["expr"]))
-            for r in doc.spec.get("custom") or []
-        ]  # fmt: skip
-        rego = []
-        for r in doc.spec.get("rego") or []:
-            base = doc.folder
-            if base is None:
-                raise ValueError(f"policy {doc.name}: rego needs a folder")
-            message = r.get("message", "the Rego policy does not allow this request")
-            rego.append(
-                RegoRule(r["id"], base / r["file"], r.get("query", "data.docker.authz.allow"), message)
-            )
-        pset.extra[doc.name] = {"cel": cel, "rego": rego}
-    return pset
-
-
+# ------------------------------------------------------------------ requests
 def request_labels(kind: str, body: Any) -> dict[str, str]:
     if not isinstance(body, dict):
         return {}
@@ -193,7 +181,7 @@ def trust_needs(pset: PolicySet, req: Request) -> tuple[list[tuple[str, bytes]],
         if not fam.needs_trust(spec):
             continue
         any_trust = True
-        keys += (pset.extra.get("keys") or {}).get(d.name, [])
+        keys += list(d.compiled.trusted_keys)
         scan = scan or any(spec.get(k) for k in ("vulnerabilities", "packages", "sbom", "database"))
     return (keys, scan) if any_trust else None
 
@@ -215,9 +203,18 @@ def _findings(doc: Document, pset: PolicySet, req: Request, body: Any, facts: Fa
         make_view = RUNTIME_VIEWS.get(kind)
         view = (make_view(body) if make_view is not None and body is not None
                 else view_build(dict(req.query)) if kind == "image.build" else None)  # fmt: skip
+        runtime: list[Finding] = []
         if view is not None:
             for pack in spec["packs"]:
-                out += check(view, pack)
+                runtime += check(view, pack, doc.compiled.runtime_allow)
+        out += runtime
+        # Every operation, not only the workload creates: an allow-list of operations
+        # and of the fields that reach the host. A field the runtime view already
+        # reported (HostConfig.NetworkMode=host, a build's networkmode) isn't repeated.
+        seen = {f.path for f in runtime}
+        allow = frozenset((spec.get("plugins") or {}).get("privileges") or ())
+        out += [f for f in check_operation(kind, body, req.query, req.object_ref, allow, facts.operation())
+                if f.path not in seen]  # fmt: skip
     rview = fam.view_resources(kind, body) if body is not None else None
     if rview is not None and spec.get("resources"):
         out += fam.check_resources(rview, spec["resources"])
@@ -227,15 +224,15 @@ def _findings(doc: Document, pset: PolicySet, req: Request, body: Any, facts: Fa
         named = fam.view_images(kind, body, dict(req.query), req.object_ref)
         out += fam.check_images(kind, named, spec["images"])
         if kind in fam.TRUST_KINDS and fam.needs_trust(spec["images"]):
-            trusted = [kid for kid, _ in (pset.extra.get("keys") or {}).get(doc.name, [])]
+            trusted = [kid for kid, _ in doc.compiled.trusted_keys]
             out += fam.check_image_trust(named, spec["images"], dict(facts.image_reports), trusted)
     if spec.get("network"):
         out += fam.check_network(fam.view_network(kind, body, req.object_ref), spec["network"], req.team)
     if spec.get("placement"):
         out += fam.check_placement(kind, body, spec["placement"], req.team, labels, mutating)
-    compiled = pset.extra.get(doc.name) or {}
+    compiled = doc.compiled
     variables: dict[str, Any] | None = None
-    for rule in compiled.get("cel", []):
+    for rule in compiled.cel:
         if rule.kinds and kind not in rule.kinds:
             continue
         if variables is None:
@@ -251,7 +248,7 @@ def _findings(doc: Document, pset: PolicySet, req: Request, body: Any, facts: Fa
             out.append(Finding(f"custom.{rule.id}", "(request)", rule.expr,
                                f"the rule could not be evaluated ({exc}), so it fails closed",
                                "guard optional fields with has(...)"))  # fmt: skip
-    for rego in compiled.get("rego", []):
+    for rego in compiled.rego:
         rego_input = {
             "Method": req.method, "Path": req.path, "Query": {k: list(v) for k, v in req.query.items()},
             "Headers": dict(req.headers), "Body": body, "User": req.user, "AuthMethod": req.auth,

@@ -10,7 +10,7 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import Any
 
-from moorage.policy.documents import parse_size
+from moorage.policy.documents import parse_duration, parse_size
 from moorage.policy.runtime import Finding, _get
 
 __all__ = [
@@ -208,6 +208,12 @@ def parse_image_ref(ref: str) -> ImageRef:
     return ImageRef(registry.lower(), repo, tag, digest or None)
 
 
+def _first(query: dict[str, list[str]], name: str) -> str:
+    """A single-valued parameter as the engine reads it (``r.FormValue``: the first)."""
+    values = query.get(name) or []
+    return values[0] if values else ""
+
+
 def view_images(kind: str, body: Any, query: dict[str, list[str]], object_ref: str | None
                 ) -> list[tuple[str, str]]:  # fmt: skip
     """(field, image reference) pairs the request names."""
@@ -221,19 +227,19 @@ def view_images(kind: str, body: Any, query: dict[str, list[str]], object_ref: s
         if isinstance(image, str):
             out.append(("TaskTemplate.ContainerSpec.Image", image))
     elif kind == "image.pull":
-        src = (query.get("fromImage") or [""])[-1]
+        src = _first(query, "fromImage")
         if src:
-            tag = (query.get("tag") or [""])[-1]
+            tag = _first(query, "tag")
             if tag and "@" not in src:
                 src = f"{src}@{tag}" if tag.startswith("sha256:") else f"{src}:{tag}"
             out.append(("fromImage", src))
     elif kind == "image.push" and object_ref:
-        tag = (query.get("tag") or [""])[-1]
+        tag = _first(query, "tag")
         out.append(("name", f"{object_ref}:{tag}" if tag else object_ref))
     elif kind == "image.tag":
-        repo = (query.get("repo") or [""])[-1]
+        repo = _first(query, "repo")
         if repo:
-            tag = (query.get("tag") or [""])[-1]
+            tag = _first(query, "tag")
             out.append(("repo", f"{repo}:{tag}" if tag else repo))
     elif kind == "image.build":
         for t in query.get("t") or []:
@@ -353,9 +359,7 @@ def check_image_trust(
             )
             vul = {}
         if db.get("maxAge") is not None and f.db_age is not None:
-            from moorage.admission.exceptions import parse_duration
-
-            limit = parse_duration(db["maxAge"])
+            limit = parse_duration(db["maxAge"])  # validated when the policy loaded
             if f.db_age > limit:
                 out.append(
                     _finding(
@@ -476,10 +480,11 @@ def view_network(kind: str, body: Any, object_ref: str | None) -> NetworkView:
                     v.joins.append((f"{where}[{i}].Target", target))
         ports = _get(_get(body, "EndpointSpec"), "Ports")
         for i, port in enumerate(ports if isinstance(ports, list) else []):
+            # Every entry publishes: ingress and host mode (PublishMode=host) both
+            # listen on every address of the node, and without a PublishedPort the
+            # swarm (ingress) or the node (host mode) picks one.
             published = _get(port, "PublishedPort")
-            if published:
-                # ingress and host mode both listen on every address of the node
-                v.publishes.append((f"EndpointSpec.Ports[{i}]", "", str(published)))
+            v.publishes.append((f"EndpointSpec.Ports[{i}]", "", str(published) if published else ""))
     elif kind == "network.create":
         v.creates.append(("Name", str(_get(body, "Name") or "")))
     elif kind == "network.connect" and object_ref:

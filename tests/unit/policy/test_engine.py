@@ -218,19 +218,25 @@ def test_mutations_fix_what_they_can_and_never_widen(tmp_path: Path) -> None:
         "  packs: [restricted]\n  mutations: {noNewPrivileges: true, pidsLimit: 256, "
         "memory: 256m, capDrop: [ALL], readOnlyRootfs: true}\n",
     )
-    body = create({"PidsLimit": 100, "securityopt": ["label=type:x"]}, User="1000")
+    body = create({"PidsLimit": 100, "securityopt": ["label=type:container_t"]}, User="1000")
     d = evaluate(pset, Request("container.create", body, **ALICE), Facts())
     assert d.allowed, d.reason()
     host = d.body["HostConfig"]
     assert host["PidsLimit"] == 100  # the caller's own, tighter value is kept
     assert host["Memory"] == 256 << 20 and host["CapDrop"] == ["ALL"] and host["ReadonlyRootfs"] is True
-    assert host["securityopt"] == ["label=type:x", "no-new-privileges:true"]  # same key, any spelling
+    assert host["securityopt"] == [
+        "label=type:container_t",
+        "no-new-privileges:true",
+    ]  # same key, any spelling
     assert sorted(v.finding.rule for v in d.fixed) == [
         "runtime.capabilities.drop-all",
         "runtime.no-new-privileges",
         "runtime.read-only-rootfs",
     ]
-    assert body["HostConfig"] == {"PidsLimit": 100, "securityopt": ["label=type:x"]}  # input untouched
+    assert body["HostConfig"] == {
+        "PidsLimit": 100,
+        "securityopt": ["label=type:container_t"],
+    }  # input untouched
     # what mutations can't cure is still denied
     d = evaluate(
         pset, Request("container.create", create({"Privileged": True}, User="1000"), **ALICE), Facts()
