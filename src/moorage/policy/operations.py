@@ -266,7 +266,7 @@ def _build(query: Mapping[str, list[str]]) -> list[Finding]:
             )
         )
     isolation = _first(query, "isolation")
-    if isolation not in BUILD_ISOLATION:
+    if isolation.lower() not in BUILD_ISOLATION:  # the engine's IsDefault folds case
         out.append(
             _f(
                 "build.isolation",
