@@ -30,8 +30,8 @@ from moorage.policy.runtime import (
     view_volume,
 )
 
-__all__ = ["ExceptionGrant", "Facts", "PolicyDecision", "Request", "Violation", "evaluate", "needs_usage",
-           "request_labels"]  # fmt: skip
+__all__ = ["ExceptionGrant", "Facts", "PolicyDecision", "Request", "Violation", "evaluate", "fact_needs",
+           "needs_usage", "request_labels"]  # fmt: skip
 
 RUNTIME_VIEWS: dict[str, Callable[[Any], RuntimeView]] = {
     "container.create": view_container,
@@ -184,6 +184,28 @@ def trust_needs(pset: PolicySet, req: Request) -> tuple[list[tuple[str, bytes]],
         keys += list(d.compiled.trusted_keys)
         scan = scan or any(spec.get(k) for k in ("vulnerabilities", "packages", "sbom", "database"))
     return (keys, scan) if any_trust else None
+
+
+_FACT_NEEDS: dict[str, frozenset[str]] = {
+    "container.create": frozenset({"host_networks"}),
+    "service.create": frozenset({"host_networks"}),
+    "service.update": frozenset({"host_networks"}),
+    "network.connect": frozenset({"host_networks"}),
+    "node.update": frozenset({"node_labels"}),
+    "plugin.set": frozenset({"plugin_config"}),
+    "plugin.enable": frozenset({"plugin_config"}),
+}
+
+
+def fact_needs(pset: PolicySet, req: Request) -> frozenset[str]:
+    """The engine facts (names of :class:`Facts` fields) the packs compare this request
+    against: ``host_networks`` (ids of host-driver networks), ``node_labels`` (the
+    node's current labels), ``plugin_config`` (the plugin's ``Config``). Without them
+    the stricter reading applies (see :mod:`moorage.policy.operations`)."""
+    wanted = _FACT_NEEDS.get(req.kind, frozenset())
+    if not wanted or not any(d.spec.get("packs") for d in applicable(pset, req)):
+        return frozenset()
+    return wanted
 
 
 def needs_usage(pset: PolicySet, req: Request) -> bool:

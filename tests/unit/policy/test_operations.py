@@ -273,3 +273,15 @@ def test_swarm_operations() -> None:
     ) == ["swarm.ca"]
     assert denied("swarm.join", {"RemoteAddrs": ["127.0.0.1:2377"], "JoinToken": "t"}) == ["swarm.join"]
     assert denied("swarm.leave", None) == []
+
+
+def test_admission_is_told_which_engine_facts_a_decision_compares_against() -> None:
+    from moorage.policy.engine import fact_needs
+
+    def needs(kind: str) -> frozenset[str]:
+        return fact_needs(BASELINE, Request(kind, {}, **DEV))
+
+    assert needs("service.create") == {"host_networks"} and needs("network.connect") == {"host_networks"}
+    assert needs("node.update") == {"node_labels"} and needs("plugin.set") == {"plugin_config"}
+    assert needs("container.start") == frozenset()
+    assert fact_needs(builtin_set(None, None), Request("node.update", {}, **DEV)) == frozenset()
