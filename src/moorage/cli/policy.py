@@ -20,7 +20,8 @@ from typing import Any
 import yaml
 
 from moorage.cli._output import emit_json, error, paint, table
-from moorage.engine_api.endpoints import classify
+from moorage.engine_api.canonical import RequestError, read_body, read_target
+from moorage.engine_api.models import body_type
 from moorage.policy.catalog import RULES, lookup
 from moorage.policy.compose import compose_requests
 from moorage.policy.documents import SCHEMA, PolicyError, PolicySet, builtin_set, load_folder
@@ -210,7 +211,7 @@ def _dry_run(command: list[str]) -> list[tuple[str, str, dict[str, list[str]], A
     state-changing requests it builds and answers them with an error."""
     from http.server import BaseHTTPRequestHandler
     from socketserver import ThreadingMixIn, UnixStreamServer
-    from urllib.parse import parse_qs, urlsplit
+    from urllib.parse import urlsplit
 
     captured: list[tuple[str, str, dict[str, list[str]], Any]] = []
 
@@ -239,7 +240,11 @@ def _dry_run(command: list[str]) -> list[tuple[str, str, dict[str, list[str]], A
 
         def do_GET(self) -> None:
             url = urlsplit(self.path)
-            op = classify("GET", url.path)
+            try:
+                op = read_target("GET", self.path).op
+            except RequestError:
+                self._send(400, {"message": "moorage dry run: a target the engine would not read"})
+                return
             if op.kind == "system.ping":
                 self._send(200, "OK")
             elif op.kind == "system.version":
@@ -251,15 +256,16 @@ def _dry_run(command: list[str]) -> list[tuple[str, str, dict[str, list[str]], A
                 self._send(404, {"message": f"moorage dry run: no such object ({url.path})"})
 
         def do_POST(self) -> None:
-            url = urlsplit(self.path)
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
-            op = classify("POST", url.path)
+            # the gateway's own reading: the same decoder judges in CI and at the gateway
             try:
-                body = json.loads(raw) if raw.strip() else None
-            except ValueError:
-                body = None
-            captured.append((op.kind, url.path, parse_qs(url.query), body))
+                t = read_target(self.command, self.path)
+                body = read_body(t.op.kind, raw).value if body_type(t.op.kind) else None
+            except RequestError as exc:
+                self._send(400, {"message": f"moorage dry run: {exc.message}"})
+                return
+            captured.append((t.op.kind, t.route, t.query, body))
             self._send(
                 400, {"message": "moorage policy check: request captured (dry run, nothing was created)"}
             )
