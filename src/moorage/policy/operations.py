@@ -20,7 +20,7 @@ the engine reads. Field lookups still fold case, so a hand-made request in a tes
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,6 +107,9 @@ class OperationFacts:
     host_networks: tuple[str, ...] = ()
     node_labels: Mapping[str, str] | None = None
     plugin_config: Mapping[str, Any] | None = None
+
+
+_NO_FACTS = OperationFacts()
 
 
 def _f(rule: str, path: str, value: Any, message: str, fix: str) -> Finding:
@@ -510,10 +513,9 @@ def check_operation(
     ``plugin_allow`` holds ``NAME=VALUE`` privileges a policy allows plugins to be
     granted (``plugins.privileges``); empty by default.
     """
-    facts = facts or OperationFacts()
-    if kind.startswith("moorage.") or kind in READS:
-        return []  # Moorage's own API (RBAC decides) and reads
-    if kind not in MODELLED and kind not in PLAIN:
+    if kind in PLAIN or kind in READS or kind.startswith("moorage."):
+        return []  # nothing that reaches the host; Moorage's own API is RBAC's
+    if kind not in MODELLED:
         return [
             _f(
                 "runtime.unknown-operation",
@@ -523,11 +525,15 @@ def check_operation(
                 "use a documented Engine API endpoint; if this one is needed, ask for it to be modelled",
             )
         ]
-    checks: dict[str, Callable[[], list[Finding]]] = {
-        "image.build": lambda: _build(query),
-        "container.update": lambda: _update(body),
-        "node.update": lambda: _node(body, facts),
-        "build.grpc": lambda: [
+    facts = facts or _NO_FACTS
+    if kind == "image.build":
+        return _build(query)
+    if kind == "container.update":
+        return _update(body)
+    if kind == "node.update":
+        return _node(body, facts)
+    if kind == "build.grpc":
+        return [
             _f(
                 "build.grpc",
                 "(stream)",
@@ -537,10 +543,7 @@ def check_operation(
                 "build with the classic API (DOCKER_BUILDKIT=0 docker build, or docker-compose); or an "
                 "operator disables the engine's network-host build entitlement and grants an exception",
             )
-        ],
-    }
-    if kind in checks:
-        return checks[kind]()
+        ]
     if kind.startswith("plugin."):
         return _plugins(kind, body, plugin_allow, facts)
     if kind.startswith("swarm."):
