@@ -16,6 +16,12 @@ requests for which the full path's decision is "forward, maybe with a team filte
 
 The record is written before the first byte of the answer leaves, as on the
 full path.
+
+Framing is the full path's: heads are found with ``http.head_length``, read with
+``http.parse_request_head`` and refused by the full path; an engine's answer is
+read with ``http.scan_response_head`` and ``http.ChunkedScanner``. A head that
+is still incomplete ``Limits.head_timeout`` after its first byte goes to the full
+path too, which answers 408 and records it.
 """
 
 from __future__ import annotations
@@ -31,9 +37,11 @@ from moorage.audit import AuditRecord
 from moorage.engine_api.endpoints import Operation, classify
 from moorage.gateway import tenancy
 from moorage.gateway.http import (
+    ChunkedScanner,
     HttpError,
     RequestHead,
     error_response,
+    head_length,
     parse_request_head,
     scan_response_head,
 )
@@ -88,6 +96,8 @@ class FastClient(asyncio.Protocol):
         self.paused_reading = False
         self.paused_writing = False
         self.last = time.monotonic()
+        self.head_timer: asyncio.TimerHandle | None = None  # only while a head is incomplete
+        self.head_since: float | None = None  # loop time of that head's first byte
         self.up: FastUpstream | None = None
         # the request in flight
         self.head: RequestHead | None = None
@@ -123,6 +133,7 @@ class FastClient(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.gw._fast.discard(self)
+        self._stop_head_timer()
         if self.busy and self.up is not None:
             self.up.abandon()  # a half-relayed answer: that upstream connection can't be reused
             self.up = None
@@ -142,26 +153,33 @@ class FastClient(asyncio.Protocol):
         if self.busy or self.closed or self.handed:
             return
         limits = self.gw.limits
-        end = self.buf.find(b"\r\n\r\n")
-        if end + 4 > limits.max_head_bytes:  # a whole head, over the limit
-            self._hand_off()  # the full path names what is wrong
+        try:
+            size = head_length(self.buf, limits)
+        except HttpError:
+            self._hand_off()  # over the limit: the full path answers 431
             return
-        if end < 0:  # no whole head yet
-            if self.buf.strip() and (self.eof or len(self.buf) > limits.max_head_bytes):
-                self._hand_off()  # cut short or oversized: the full path answers 400 or 431
+        if size < 0:  # no whole head yet
+            if self.buf.strip() and self.eof:
+                self._hand_off()  # cut short: the full path answers 400
             elif self.eof:
                 self.close()
+            elif self.buf and self.head_since is None:
+                # Heads normally arrive whole; only one that doesn't costs a timer.
+                self.head_since = self.loop.time()
+                self.head_timer = self.loop.call_at(self.head_since + limits.head_timeout, self._head_late)
             return
-        raw = bytes(self.buf[: end + 4])
+        raw = bytes(self.buf[:size])
         try:
             head = parse_request_head(raw, limits)
             planned = plan(self.gw, self.who, head)
         except HttpError:
             planned = None
         if planned is None:
-            self._hand_off()
+            self._hand_off()  # the full path refuses it, names the problem and records it
             return
-        del self.buf[: end + 4]
+        del self.buf[:size]
+        if self.head_since is not None:
+            self._stop_head_timer()
         op, target = planned
         self.busy, self.head, self.op, self.retried = True, head, op, False
         self.started = time.perf_counter()
@@ -250,8 +268,21 @@ class FastClient(asyncio.Protocol):
     def close(self) -> None:
         self.closed = True
         self.gw._fast.discard(self)
+        self._stop_head_timer()
         if self.transport is not None:
             self.transport.close()
+
+    def _head_late(self) -> None:
+        """A head still incomplete at the head timeout: the full path answers 408."""
+        self.head_timer = None
+        if not (self.closed or self.handed or self.busy):
+            self._hand_off()
+
+    def _stop_head_timer(self) -> None:
+        self.head_since = None
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
 
     # ----------------------------------------------------- to the full path
     def _hand_off(self) -> None:
@@ -259,6 +290,9 @@ class FastClient(asyncio.Protocol):
         assert self.transport is not None
         self.handed = True
         self.gw._fast.discard(self)
+        # A head begun here keeps its deadline: the head timeout runs from its first byte.
+        since = self.head_since
+        self._stop_head_timer()
         reader = asyncio.StreamReader(limit=self.gw.limits.max_head_bytes, loop=self.loop)
         protocol = asyncio.StreamReaderProtocol(reader, loop=self.loop)
         self.transport.set_protocol(protocol)
@@ -273,7 +307,7 @@ class FastClient(asyncio.Protocol):
             protocol.pause_writing()
         if self.paused_reading:
             self.transport.resume_reading()
-        self.loop.create_task(self.gw._connection(reader, writer, "unix"))
+        self.loop.create_task(self.gw._connection(reader, writer, "unix", head_since=since))
 
 
 class FastUpstream(asyncio.Protocol):
@@ -287,9 +321,9 @@ class FastUpstream(asyncio.Protocol):
         self.reused = False
         self.got = False  # any byte of the current answer
         self.in_head = True
-        self.remaining = 0  # body bytes left (fixed length), or of the current chunk
+        self.remaining = 0  # body bytes left (fixed length)
         self.mode = ""  # "none" | "fixed" | "chunked" | "close"
-        self.chunk_state = "size"  # "size" | "data" | "trailer"
+        self.chunks = ChunkedScanner(gw.limits, 502)  # reset for each chunked answer
         self.keep = True
         self.held: list[bytes] | None = None  # answer bytes waiting for the record
         self.held_size = 0
@@ -395,7 +429,8 @@ class FastUpstream(asyncio.Protocol):
         if client.head.method == "HEAD" or status in _NO_BODY:
             self.mode = "none"
         elif "chunked" in te:
-            self.mode, self.chunk_state = "chunked", "size"
+            self.mode = "chunked"
+            self.chunks.reset()
         elif length is not None:
             self.mode, self.remaining = "fixed", length
         else:
@@ -423,47 +458,17 @@ class FastUpstream(asyncio.Protocol):
             self.keep = False  # bytes after an answer without a body
 
     def _chunked(self, data: bytes) -> None:
-        """Pass chunked framing through verbatim, watching for its end."""
-        view = memoryview(data)
-        pos = 0
-        n = len(data)
-        while pos < n and not self.complete:
-            if self.chunk_state == "data":
-                take = min(self.remaining, n - pos)
-                pos += take
-                self.remaining -= take
-                if self.remaining == 0:
-                    self.chunk_state = "size"
-                continue
-            # a size line or a trailer line: gather it whole in self.buf
-            nl = data.find(b"\n", pos)
-            if nl < 0:
-                self.buf += view[pos:]
-                pos = n
-                if len(self.buf) > 4096:
-                    self._broken()
-                    return
-                break
-            line = bytes(self.buf) + bytes(view[pos : nl + 1])
-            self.buf.clear()
-            pos = nl + 1
-            if self.chunk_state == "trailer":
-                if line in (b"\r\n", b"\n"):
-                    self.complete = True
-                continue
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                self._broken()
-                return
-            if size == 0:
-                self.chunk_state = "trailer"
-            else:
-                self.chunk_state, self.remaining = "data", size + 2
-        if pos < n:
+        """Pass chunked framing through verbatim, checking it and watching for its end."""
+        try:
+            used = self.chunks.feed(data)
+        except HttpError:
+            self._broken()
+            return
+        if used < len(data):
             self.keep = False  # bytes after the last chunk
-        self._emit(data if pos == n else data[:pos])
-        if self.complete:
+            data = data[:used]
+        self._emit(data)
+        if self.chunks.done:
             self._complete()
 
     def _broken(self) -> None:

@@ -267,31 +267,65 @@ class Gateway:
         writer: asyncio.StreamWriter,
         how: str,
         tls_info: dict[str, Any] | None = None,
+        head_since: float | None = None,
     ) -> None:
+        """Serve one client connection. A request head must reach its blank line
+        within ``head_timeout`` of its first byte (``head_since``: the loop time of
+        that byte, when the fast path hands over a head already begun); between
+        requests the connection may idle for ``idle_timeout``. A head that is
+        refused is answered with a 4xx that names the problem and recorded, and the
+        connection ends."""
         self._hold()
         who = self._identify(writer.get_extra_info, how, tls_info or {})
+        limits = self.limits
+        loop = asyncio.get_running_loop()
         try:
             while True:
+                raw = b""
+                started = time.perf_counter()
                 try:
-                    raw = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self.limits.idle_timeout)
+                    async with asyncio.timeout(None) as deadline:
+                        if head_since is None:
+                            deadline.reschedule(loop.time() + limits.idle_timeout)
+                            raw = await reader.readexactly(1)
+                            head_since = loop.time()
+                        deadline.reschedule(head_since + limits.head_timeout)
+                        raw += await reader.readuntil(b"\r\n\r\n")
+                    head = parse_request_head(raw, limits)
                 except asyncio.IncompleteReadError as exc:
-                    if exc.partial.strip():
-                        writer.write(error_response(400, "moorage: incomplete request head", False))
-                    return
+                    raw += exc.partial
+                    if not raw.strip():
+                        return  # closed between requests
+                    error = HttpError(400, "incomplete request head: the connection closed before its end")
                 except asyncio.LimitOverrunError:
-                    writer.write(error_response(
-                        431, f"moorage: request head is over the limit of "
-                        f"{self.limits.max_head_bytes} bytes", False))  # fmt: skip
-                    return
+                    error = HttpError(
+                        431, f"request head is larger than the limit of {limits.max_head_bytes} bytes"
+                    )
                 except TimeoutError:
-                    return
-                try:
-                    head = parse_request_head(raw, self.limits)
+                    if not raw and head_since is None:
+                        return  # idle past the limit
+                    error = HttpError(408, f"request head not complete {limits.head_timeout:g} s after its "
+                                           "first byte: send the whole head at once")  # fmt: skip
                 except HttpError as exc:
-                    writer.write(error_response(exc.status, f"moorage: {exc.message}", False))
-                    return
-                if not await self._request(head, reader, writer, who):
-                    return
+                    error = exc
+                else:
+                    head_since = None
+                    if not await self._request(head, reader, writer, who):
+                        return
+                    continue
+                # Bad input: answered, recorded, and the end of the connection.
+                message = f"moorage: {error.message}"
+                outcome = _Outcome(decision="deny", reason=message, status=error.status)
+                if self.audit is not None:
+                    p = who if isinstance(who, Principal) else None
+                    record = self._make_record(RequestHead.salvage(raw), Operation("malformed", "unknown"),
+                                               p, who, outcome, started)  # fmt: skip
+                    try:
+                        await self.audit.record_async(record, durable=False)
+                    except AuditError as exc:
+                        log.error("audit write failed for a malformed request (%s): %s", message, exc)
+                writer.write(error_response(error.status, message, False, outcome.request_id))
+                return
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         except asyncio.CancelledError:
