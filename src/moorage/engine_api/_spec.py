@@ -3,6 +3,7 @@
 Sources (API version, sha256 of the swagger file):
   1.41 96836d5337c49da56509d8436b87fcb944cfc793b70b30cf8a554a7a5b94ba43
   1.47 f44c4514b5893e043cbe3e1675b67b9eed86fc26b6c15144bddcb02c46d2ca7e
+  1.51 2afceffc4138e3f4a030140c14f27d4118cec99024695f53d4884c79f3a10138
 """
 
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 SOURCES: tuple[tuple[str, str], ...] = (
     ("1.41", "96836d5337c49da56509d8436b87fcb944cfc793b70b30cf8a554a7a5b94ba43"),
     ("1.47", "f44c4514b5893e043cbe3e1675b67b9eed86fc26b6c15144bddcb02c46d2ca7e"),
+    ("1.51", "2afceffc4138e3f4a030140c14f27d4118cec99024695f53d4884c79f3a10138"),
 )
 
 # model name -> {JSON field name: type}; types: ('s',) string, ('b',) bool, ('i',) int64,
@@ -157,6 +159,7 @@ MODELS: dict[str, dict[str, Any]] = {
         "Gateway": ("s",),
         "GlobalIPv6Address": ("s",),
         "GlobalIPv6PrefixLen": ("i",),
+        "GwPriority": ("i",),
         "IPAMConfig": ("obj", "EndpointIPAMConfig"),
         "IPAddress": ("s",),
         "IPPrefixLen": ("i",),
@@ -281,6 +284,7 @@ MODELS: dict[str, dict[str, Any]] = {
     "Mount": {
         "BindOptions": ("obj", "Mount.BindOptions"),
         "Consistency": ("s",),
+        "ImageOptions": ("obj", "Mount.ImageOptions"),
         "ReadOnly": ("b",),
         "Source": ("s",),
         "Target": ("s",),
@@ -295,6 +299,7 @@ MODELS: dict[str, dict[str, Any]] = {
         "ReadOnlyForceRecursive": ("b",),
         "ReadOnlyNonRecursive": ("b",),
     },
+    "Mount.ImageOptions": {"Subpath": ("s",)},
     "Mount.TmpfsOptions": {"Mode": ("i",), "Options": ("list", ("list", ("s",))), "SizeBytes": ("i",)},
     "Mount.VolumeOptions": {
         "DriverConfig": ("obj", "Mount.VolumeOptions.DriverConfig"),
@@ -311,6 +316,7 @@ MODELS: dict[str, dict[str, Any]] = {
         "ConfigFrom": ("obj", "ConfigReference"),
         "ConfigOnly": ("b",),
         "Driver": ("s",),
+        "EnableIPv4": ("b",),
         "EnableIPv6": ("b",),
         "IPAM": ("obj", "IPAM"),
         "Ingress": ("b",),
@@ -429,7 +435,7 @@ MODELS: dict[str, dict[str, Any]] = {
     "SwarmUnlockRequest": {"UnlockKey": ("s",)},
     "TaskSpec": {
         "ContainerSpec": ("obj", "TaskSpec.ContainerSpec"),
-        "ForceUpdate": ("i",),
+        "ForceUpdate": ("u",),
         "LogDriver": ("obj", "TaskSpec.LogDriver"),
         "NetworkAttachmentSpec": ("obj", "TaskSpec.NetworkAttachmentSpec"),
         "Networks": ("list", ("obj", "NetworkAttachmentConfig")),

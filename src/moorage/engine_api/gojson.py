@@ -202,6 +202,8 @@ class _Decoder:
         """Decode ``node`` as ``typ`` into ``existing`` (Go's zero is ``_ZERO``).
         Returns the new value; ``_ZERO`` when the field stays unset."""
         tag = typ[0]
+        if tag == "ignore":  # a field old clients send that no engine reads any more
+            return _ZERO
         if node is None:
             # null: nil for pointers, slices, maps, interfaces; no-op for the rest
             if tag in ("list", "map", "set", "any", "bytes", "strs") or (nullable and tag != "arr"):

@@ -1,7 +1,7 @@
 """The engine's request body types, as data. Pure.
 
 The field names and types come from the Engine API's specification (moby's
-``api/swagger.yaml`` for API 1.41 and 1.47, generated into :mod:`._spec` by
+``api/swagger.yaml`` for API 1.41, 1.47 and 1.51, generated into :mod:`._spec` by
 ``scripts/gen_engine_models.py``). The specification doesn't say everything Go's
 decoder does with them, so the facts below were read from the engine's own types
 (moby v20.10.24, ``api/types/...`` and ``runconfig/config_unix.go``):
@@ -45,6 +45,17 @@ def _build() -> dict[str, dict[str, Any]]:
     models["ConfigSpec"]["Data"] = ("bytes",)
     models["TaskSpec.ContainerSpec.Privileges.Seccomp"]["Profile"] = ("bytes",)
     models["Empty"] = {}
+    # fields the engine's Go types have and the specification leaves out
+    models["ExecConfig"]["Detach"] = ("b",)
+    models["SwarmInitRequest"]["AutoLockManagers"] = ("b",)
+    models["SwarmInitRequest"]["Availability"] = ("s",)
+    models["SwarmJoinRequest"]["Availability"] = ("s",)
+    for name in ("auth", "identitytoken", "registrytoken"):
+        models["AuthConfig"].setdefault(name, ("s",))
+    models["Mount"]["ClusterOptions"] = ("obj", "Empty")
+    # fields clients still send that the engines we support no longer read: known,
+    # so not refused, and dropped, so they never reach the engine
+    models["ExecConfig"]["Container"] = ("ignore",)  # docker-py
     models["ServiceSpec.Mode"]["Global"] = ("obj", "Empty")
     models["ServiceSpec.Mode"]["GlobalJob"] = ("obj", "Empty")
     # The 20.10 create wrapper: the config, the inner host config, the networking
@@ -116,6 +127,7 @@ BODY_TYPES: dict[str, tuple[Any, ...]] = {
     "secret.update": ("obj", "SecretSpec"),
     "config.create": ("obj", "ConfigSpec"),
     "config.update": ("obj", "ConfigSpec"),
+    "system.auth": ("obj", "AuthConfig"),
 }
 
 
