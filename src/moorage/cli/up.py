@@ -24,6 +24,8 @@ from moorage.identity.pki import Pki
 from moorage.lab import EngineClient, LabError
 from moorage.policy.documents import builtin_set
 
+log = logging.getLogger("moorage.up")
+
 
 def default_data_dir() -> Path:
     if os.geteuid() == 0:
@@ -43,6 +45,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="vulnerability suppressions, .trivyignore.yaml shape (default: DATA_DIR/ignore.yaml)",
     )
     p.add_argument("--users", type=Path, help="users file (default: DATA_DIR/users.yaml if present)")
+    p.add_argument(
+        "--allow-unknown-fields",
+        action="store_true",
+        help="forward request body fields Moorage's Engine API models don't know (each is named in the "
+        "audit record); by default a change that carries one is refused",
+    )
     p.add_argument("--context", default="moorage", help="docker context to create or update ('' to skip)")
     p.add_argument(
         "--policy",
@@ -132,8 +140,10 @@ def _up(args: argparse.Namespace) -> int:
                             None if args.audit_pack == "off" else args.audit_pack)  # fmt: skip
         admission = PolicyAdmission(packs, exceptions=exceptions, images=gate)
         policy_note = f"{args.enforce} enforced, {args.audit_pack} in audit"
+    if args.allow_unknown_fields:
+        log.warning("--allow-unknown-fields: body fields Moorage doesn't know pass unjudged (recorded)")
     gateway = Gateway(upstream, users, admission=admission, audit=trail, admin_uids=tuple({0, os.geteuid()}),
-                      exceptions=exceptions)  # fmt: skip
+                      exceptions=exceptions, allow_unknown_fields=args.allow_unknown_fields)  # fmt: skip
 
     async def main() -> None:
         await gateway.listen_unix(listen)
