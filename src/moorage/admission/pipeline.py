@@ -21,7 +21,15 @@ from moorage.admission.exceptions import ExceptionStore
 from moorage.admission.images import ImageGate, NotLocal, Resolved
 from moorage.admission.interface import Admission, AdmissionError, AdmissionRequest, Decision
 from moorage.policy.documents import PolicyError, PolicySet, builtin_set, load_folder
-from moorage.policy.engine import Facts, PolicyDecision, Request, evaluate, needs_usage, trust_needs
+from moorage.policy.engine import (
+    Facts,
+    PolicyDecision,
+    Request,
+    evaluate,
+    fact_needs,
+    needs_usage,
+    trust_needs,
+)
 from moorage.policy.families import Usage, container_limits, parse_image_ref, view_images
 
 __all__ = ["PolicyAdmission", "to_request"]
@@ -121,8 +129,10 @@ class PolicyAdmission(Admission):
             except NotLocal as exc:
                 return Decision(False, reason=f"No such image: {exc}", status=404)
             images = images + tuple(r.digest for r in resolved.values() if r.digest)
+        extra = await _engine_facts(engine, req, fact_needs(self.policies, req))
         facts = Facts(now=self.clock(), usage=usage, replaced_replicas=replaced, images=images,
-                      exceptions=grants, image_reports={k: r.facts for k, r in resolved.items()})  # fmt: skip
+                      exceptions=grants, image_reports={k: r.facts for k, r in resolved.items()},
+                      **extra)  # fmt: skip
         decision = self._decide(req, facts)
         if decision.allowed and resolved:
             decision = _pin(request, req, decision, resolved)
@@ -182,6 +192,32 @@ async def _usage(engine: Any, req: Request) -> tuple[Usage, int]:
         if req.kind == "service.update" and ref and named:
             replaced = n
     return Usage(replicas=total), replaced
+
+
+async def _engine_facts(engine: Any, req: Request, wanted: frozenset[str]) -> dict[str, Any]:
+    """The engine state the packs compare a request against. A fact that can't be
+    gathered is left out, and the policy core then applies its stricter reading."""
+    out: dict[str, Any] = {}
+    try:
+        if "host_networks" in wanted:
+            status, nets = await engine.call_json("GET", "/networks")
+            if status == 200 and isinstance(nets, list):
+                out["host_networks"] = tuple(
+                    str(n.get("Id", "")) for n in nets if isinstance(n, dict) and n.get("Driver") == "host"
+                )
+        if "node_labels" in wanted and req.object_ref:
+            status, node = await engine.call_json("GET", f"/nodes/{quote(req.object_ref, safe='')}")
+            if status == 200 and isinstance(node, dict):
+                labels = (node.get("Spec") or {}).get("Labels") or {}
+                out["node_labels"] = {str(k): str(v) for k, v in labels.items()}
+        if "plugin_config" in wanted and req.object_ref:
+            ref = quote(req.object_ref, safe="/:")
+            status, plugin = await engine.call_json("GET", f"/plugins/{ref}/json")
+            if status == 200 and isinstance(plugin, dict) and isinstance(plugin.get("Config"), dict):
+                out["plugin_config"] = plugin["Config"]
+    except Exception as exc:  # the core reads the absence strictly
+        log.error("could not gather engine facts %s for %s: %s", sorted(wanted), req.kind, exc)
+    return out
 
 
 async def _image_ids(engine: Any, req: Request) -> tuple[str, ...]:
