@@ -74,7 +74,8 @@ def escape(draw: st.DrawFn) -> tuple[dict[str, Any], set[str]]:
         rules = {"runtime.devices"}
     elif kind == "secopt":
         host[draw(spell("SecurityOpt"))] = [draw(st.sampled_from(SECOPTS))]
-        rules = {"runtime.unconfined"}
+        # The engine's keys are exact: SECCOMP=... is an unknown option, refused as such.
+        rules = {"runtime.unconfined", "runtime.security-opt"}
     else:
         host[draw(spell("Sysctls"))] = {draw(st.sampled_from(["kernel.core_pattern", "kernel.modprobe",
                                                               "net.ipv4.ip_forward"])): "1"}  # fmt: skip
