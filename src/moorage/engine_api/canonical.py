@@ -11,6 +11,7 @@ reading where the first value of a parameter wins), bodies the way Go's
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,12 +58,9 @@ class Target:
     version: tuple[int, int] | None  # from the path's /vX.Y prefix
     route: str  # the percent-decoded path without the version prefix
     query: dict[str, list[str]] = field(default_factory=dict)  # what the engine reads
-
-    @property
-    def encoded(self) -> str:
-        """The canonical target to forward: one spelling of the path, one value per
-        single-valued parameter."""
-        return encode_target(self.version, self.route, self.query)
+    # The canonical target to forward: one spelling of the path, one value per
+    # single-valued parameter.
+    encoded: str = ""
 
     def first(self, name: str) -> str | None:
         values = self.query.get(name)
@@ -121,6 +119,21 @@ def _read_query(raw: str) -> dict[str, list[str]]:
 
 
 def read_target(method: str, target: str, max_version: tuple[int, int] = (1, 47)) -> Target:
+    """Decode a request target as the engine's router does (see :func:`_read_target`).
+    Targets repeat (``/_ping``, list calls): readings are cached, and each caller gets
+    its own copy of the query."""
+    t = _cached_target(method, target, max_version)
+    if not t.query:
+        return t
+    return Target(t.op, t.version, t.route, {k: list(v) for k, v in t.query.items()}, t.encoded)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_target(method: str, target: str, max_version: tuple[int, int]) -> Target:
+    return _read_target(method, target, max_version)
+
+
+def _read_target(method: str, target: str, max_version: tuple[int, int]) -> Target:
     """Decode a request target as the engine's router does and name its operation.
 
     Refuses (400) what the engine would read differently or redirect: bytes outside
@@ -128,20 +141,20 @@ def read_target(method: str, target: str, max_version: tuple[int, int] = (1, 47)
     and ``..`` segments, which the engine answers with a redirect), and API versions
     outside 1.24 to the engine's maximum.
     """
-    if not target.startswith("/") or any(not (0x21 <= ord(c) <= 0x7E) for c in target) or "#" in target:
+    visible = target.isascii() and target.isprintable() and " " not in target
+    if not (target[:1] == "/" and visible) or "#" in target:
         raise RequestError(400, f"malformed request target {target[:80]!r}")
     raw_path, _, raw_query = target.partition("?")
     path = _unescape(raw_path, False, "path")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
+    if path is not raw_path and not path.isprintable():
         raise RequestError(400, "the path holds a control character")
-    segments = path.split("/")[1:]
-    if any(s in (".", "..") for s in segments) or "" in segments[:-1]:
+    if "//" in path or "/./" in path or "/../" in path or path.endswith(("/.", "/..")):
         raise RequestError(
             400, f"the path {path[:80]!r} is not in canonical form (empty, '.' or '..' segments)"
         )
     version = None
     route = path
-    m = _VERSION.match(path)
+    m = _VERSION.match(path) if path.startswith("/v") else None
     if m:
         version = parse_version(m.group(1))
         route = m.group(2)
@@ -162,7 +175,7 @@ def read_target(method: str, target: str, max_version: tuple[int, int] = (1, 47)
     if version is not None:
         op = Operation(op.kind, op.action_class, op.object_type, op.object_ref,
                        f"{version[0]}.{version[1]}", op.route, op.hijack)  # fmt: skip
-    return Target(op, version, route, query)
+    return Target(op, version, route, query, encode_target(version, route, query))
 
 
 def _canonical_query(query: dict[str, list[str]]) -> dict[str, list[str]]:
