@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from moorage.lab import Lab
+from moorage.lab.engine import EngineClient
 from moorage.lab.images import BUSYBOX_REF
 from tests.gateway_harness import DOCKER_CLIS, RunningGateway, docker, gateway_for, ok
 
@@ -68,13 +69,13 @@ def test_services_belong_to_their_team(sgw: tuple[RunningGateway, str], cli: str
         # ownership stays with the creator even when an admin updates it
         ok(docker(gw, "service", "update", "--detach", "--replicas", "3", "pay-web", user="alice", cli=cli))
         ok(docker(gw, "service", "update", "--detach", "--env-add", "X=1", "pay-web", user="root", cli=cli))
-        spec = json.loads(
-            ok(
-                docker(
-                    gw, "service", "inspect", "--format", "{{json .Spec}}", "pay-web", user="alice", cli=cli
-                )
-            )
+        shown = ok(
+            docker(gw, "service", "inspect", "--format", "{{json .Spec}}", "pay-web", user="alice", cli=cli)
         )
+        assert "io.moorage." not in shown  # clients never see the bookkeeping; the engine has it
+        assert json.loads(shown)["Mode"]["Replicated"]["Replicas"] == 3
+        assert gw.gateway.upstream.path is not None
+        spec = EngineClient(gw.gateway.upstream.path).call("GET", "/services/pay-web")["Spec"]
         assert spec["Labels"]["io.moorage.owner"] == "alice"
         assert spec["Labels"]["io.moorage.team"] == "payments"
         assert spec["TaskTemplate"]["ContainerSpec"]["Labels"]["io.moorage.team"] == "payments"
@@ -98,6 +99,9 @@ def test_secrets_are_for_operators_and_per_team(sgw: tuple[RunningGateway, str])
     try:
         labels = json.loads(ok(docker(gw, "secret", "inspect", "--format", "{{json .Spec.Labels}}", "pay-db",
                                       user="olga")))  # fmt: skip
+        assert labels == {}  # the owner labels are the engine's to keep, not the client's to see
+        assert gw.gateway.upstream.path is not None
+        labels = EngineClient(gw.gateway.upstream.path).call("GET", "/secrets/pay-db")["Spec"]["Labels"]
         assert labels == {"io.moorage.owner": "olga", "io.moorage.team": "payments"}
         assert "pay-db" not in ok(docker(gw, "secret", "ls", "--format", "{{.Name}}", user="sam"))
         other = docker(gw, "secret", "inspect", "pay-db", user="sam")

@@ -68,6 +68,8 @@ def plan(gw: Gateway, who: Principal | str, head: RequestHead) -> tuple[Operatio
         return None
     if not who.may(op.action_class):
         return None
+    if op.kind in tenancy.STRIPPED_ANSWERS:
+        return None  # the answer may carry Moorage's labels: the full path takes them out
     target = head.target
     if not who.sees_all:
         if op.kind == "task.list":

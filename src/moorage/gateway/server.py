@@ -44,6 +44,7 @@ from moorage.gateway.http import (
     relay_chunked,
     relay_fixed,
 )
+from moorage.gateway.owners import ImageOwners
 from moorage.gateway.tls import terminate_tls
 from moorage.gateway.upstream import Conn, Upstream, UpstreamError
 from moorage.identity import Principal, UserDirectory
@@ -131,8 +132,12 @@ class Gateway:
         clock: Callable[[], float] = time.time,
         exceptions: ExceptionStore | None = None,
         fast_path: bool = True,
+        shared: tenancy.SharedObjects | None = None,
+        owners: ImageOwners | None = None,
     ) -> None:
-        """``fast_path=False`` serves every request on the full path (for comparison)."""
+        """``fast_path=False`` serves every request on the full path (for comparison).
+        ``shared`` names the networks and volumes no team owns that every team may use;
+        ``owners`` keeps who built which image (memory only when not given)."""
         self.upstream = upstream
         self.fast_path = fast_path
         self._fast: set[Any] = set()  # FastClient connections still on the fast path
@@ -151,6 +156,11 @@ class Gateway:
         self._live: set[asyncio.Task[Any]] = set()
         self._serial: dict[str, asyncio.Lock] = {}
         self.exceptions = exceptions
+        self.shared = shared or tenancy.SharedObjects()
+        self.owners = owners or ImageOwners()
+        # The engine's identifying headers (Api-Version, Ostype, ...), learnt once, so
+        # the gateway's own answers carry them as the engine's do.
+        self.engine_headers: tuple[tuple[str, str], ...] | None = None
 
     # ------------------------------------------------------------ listeners
     async def listen_unix(self, path: str, mode: int = 0o666) -> None:
@@ -364,7 +374,8 @@ class Gateway:
             keep = head.keep_alive and not head.has_body
             with contextlib.suppress(AuditError):  # already a refusal; the log has the failure
                 await self._record(head, op, principal, who, outcome, started)
-            writer.write(error_response(status, message, keep, outcome.request_id))
+            answer = error_response(status, message, keep, outcome.request_id)
+            writer.write(_as_engine(answer, await self._learn_engine_headers()))
             return keep
 
     async def _authorised(
@@ -422,8 +433,8 @@ class Gateway:
                         # 400, not 404: the CLI takes a 404 on create for a missing image
                         # and would try to pull it. Same answer for absent and foreign.
                         raise HttpError(400, f"{exc.message} (named in {where})") from exc
-        if op.kind == "image.build":
-            target = self._stamp_build_labels(target, p)
+        if op.kind in ("image.build", "image.tag", "image.commit") and not p.sees_all:
+            await self._check_targets(op, p, target)
         if not p.sees_all and op.kind in FILTERED_LISTS:
             target = tenancy.inject_team_filter(target, p.team)
         self._require_audit(op)
@@ -478,8 +489,7 @@ class Gateway:
         out_head = head.with_target(target)
         if raw_body is not None:
             out_head = out_head.with_body_length(len(raw_body))
-        if op.kind == "task.list" and not p.sees_all:
-            post_filter = await self._task_filter(p)
+        post_filter = await self._answer_filter(op, p, outcome, post_filter)
         result = await self._forward(out_head, op, p, reader, writer, raw_body, outcome, post_filter)
         for method, path in after:
             try:
@@ -555,7 +565,8 @@ class Gateway:
         return await self.upstream.call_json("GET", path.format(quote(ref, safe="")))
 
     async def _check_owner(self, op: Operation, p: Principal, obj_type: str, ref: str) -> _Owned:
-        """Resolve the object; answer 404 for another team's, as if it did not exist."""
+        """Resolve the object; answer 404 for another team's, as if it did not exist,
+        and refuse what nobody owns unless it is usable by every team."""
         status, doc = await self._inspect(obj_type, ref)
         if status == 404 or not isinstance(doc, dict):
             raise HttpError(404, tenancy.not_found(obj_type, ref))
@@ -573,26 +584,36 @@ class Gateway:
         labels = tenancy.object_labels(obj_type, doc)
         if p.sees_all:
             return _Owned(full_id, labels)
-        team = labels.get(tenancy.TEAM)
-        if team is None:
-            # Objects no team owns (pulled images, the default networks) are shared:
-            # everyone may read and use them, nobody but admins may change them.
-            if op.reads_only or op.kind in _SHARED_USE:
-                return _Owned(full_id, labels)
-            raise HttpError(
-                403,
-                f"moorage: {obj_type} {ref} belongs to no team, so only an admin may "
-                f"{op.kind.split('.', 1)[1]} it",
-            )
-        if team not in p.teams and team != p.team:
+        use = op.kind == _USE.kind or op.kind in _SHARED_USE
+        name = str(doc.get("Name") or ref)
+        if self.shared.shares(obj_type, name, labels) and (op.reads_only or use):
+            return _Owned(full_id, labels)
+        teams = self._teams(obj_type, full_id, labels)
+        if not teams:
+            _check_unowned(op, obj_type, ref, name, use)
+            return _Owned(full_id, labels)
+        if not set(teams) & {*p.teams, p.team}:
             raise HttpError(404, tenancy.not_found(obj_type, ref))
         return _Owned(full_id, labels)
 
+    def _teams(self, obj_type: str, full_id: str, labels: dict[str, str]) -> tuple[str, ...]:
+        """The teams an object belongs to: for images, the builds the gateway saw first,
+        then the owner label (committed images); for the rest, the owner label."""
+        if obj_type == "image":
+            built = self.owners.teams(full_id)
+            if built:
+                return built
+        team = labels.get(tenancy.TEAM)
+        return (team,) if team else ()
+
     async def _check_use(self, p: Principal, obj_type: str, ref: str) -> None:
-        """A create that reaches another object (joins, mounts, links, attaches) may
-        reach the caller's own or shared ones; another team's answers 404. A volume
-        that does not exist yet is created by the engine, as it would be directly."""
+        """A create that reaches another object (joins, mounts, links, attaches, runs
+        an image) may reach the caller's own or shared ones; another team's answers
+        404. A volume that does not exist yet is created by the engine, as it would be
+        directly; a missing image is the engine's to report (the CLI then pulls)."""
         status, _ = await self._inspect(obj_type, ref)
+        if status == 404 and obj_type == "image":
+            return
         if status == 404 and obj_type == "volume":
             # The engine would create it unlabelled, and so shared with every team:
             # create it here first, owned by the caller.
@@ -606,11 +627,49 @@ class Gateway:
             return
         await self._check_owner(_USE, p, obj_type, ref)
 
+    async def _check_targets(self, op: Operation, p: Principal, target: str) -> None:
+        """A tag, build or commit writes an image name, and what a build's RUN steps
+        join. A name may be written over only when it is free or the caller's team's:
+        never onto another team's image, nor onto one nobody owns (a base image)."""
+        query = parse_qs(target.partition("?")[2], keep_blank_values=True)
+        names: list[str] = []
+        if op.kind == "image.build":
+            names = [tenancy.image_name(t) for t in query.get("t", []) if t]
+            for obj_type, ref, where in tenancy.build_references(query):
+                try:
+                    await self._check_use(p, obj_type, ref)
+                except HttpError as exc:
+                    if exc.status != 404:
+                        raise
+                    raise HttpError(400, f"{exc.message} (named in the build's {where})") from exc
+        else:
+            repo = (query.get("repo") or [""])[0]
+            if repo:
+                names = [tenancy.image_name(repo, (query.get("tag") or [""])[0])]
+        for name in names:
+            status, doc = await self._inspect("image", name)
+            if status == 404 or not isinstance(doc, dict):
+                continue  # a new name: free to take
+            if status >= 400:
+                raise HttpError(status, str(doc.get("message") or f"inspecting image {name} failed"))
+            teams = self._teams("image", str(doc.get("Id", "")), tenancy.object_labels("image", doc))
+            if not teams:
+                raise HttpError(403, f"moorage: the image name {name} is taken by an image no team owns "
+                                     "(loaded or pulled by an operator), so only an admin may write "
+                                     "over it. Choose a name of your own.")  # fmt: skip
+            if not set(teams) & {*p.teams, p.team}:
+                raise HttpError(403, f"moorage: the image name {name} belongs to another team's image, "
+                                     "so you may not write over it. Choose a name of your own.")  # fmt: skip
+
     def _rewrite_ref(self, target: str, op: Operation, owned: _Owned) -> str:
         """Name the object by full id upstream, so a name or prefix can't be re-pointed
         between the ownership check and the action."""
         if op.object_type == "image":
             return target  # push and tag need the name the client gave
+        if op.kind == "network.inspect":
+            # The engine's lookup depends on the reference and `scope` together (by full
+            # id it ignores scope): pass both through; the answer's id is checked instead.
+            return target
         path, sep, query = target.partition("?")
         if op.kind == "image.commit":
             params = parse_qs(query, keep_blank_values=True)
@@ -620,13 +679,24 @@ class Gateway:
         route = _REF_SEGMENT.sub(lambda m: m.group(1) + quote(owned.full_id, safe=""), op.route, 1)
         return prefix + route + sep + query
 
-    def _stamp_build_labels(self, target: str, p: Principal) -> str:
-        path, _, query = target.partition("?")
-        params = parse_qs(query, keep_blank_values=True)
-        raw = params.get("labels", [""])[-1]
-        labels = tenancy.parse_json_strict(raw.encode(), "build labels") if raw else None
-        params["labels"] = [_dump(tenancy.stamp_labels(labels, p, None, "build labels")).decode()]
-        return f"{path}?{urlencode(params, doseq=True)}"
+    async def _answer_filter(
+        self, op: Operation, p: Principal, outcome: _Outcome, inner: Callable[[Any], Any] | None
+    ) -> Callable[[Any], Any] | None:
+        """What to do to a JSON answer before it leaves (None: pass it as it is, except
+        that Moorage's labels are always taken out of answers that can carry them)."""
+        if op.kind == "task.list" and not p.sees_all:
+            return await self._task_filter(p)
+        if op.kind == "network.inspect" and op.object_ref and outcome.object_id:
+            expected, ref = outcome.object_id, op.object_ref
+
+            def same_network(doc: Any) -> Any:
+                # the reference was passed through: it must still name the checked network
+                if isinstance(doc, dict) and doc.get("Id") != expected:
+                    raise HttpError(404, tenancy.not_found("network", ref))
+                return doc
+
+            return same_network
+        return inner
 
     async def _task_filter(self, p: Principal) -> Callable[[Any], Any]:
         target = tenancy.inject_team_filter("/services", p.team)
@@ -637,6 +707,32 @@ class Gateway:
             return [t for t in tasks if t.get("ServiceID") in mine] if isinstance(tasks, list) else []
 
         return keep
+
+    async def _record_short_ids(self, watch: _BuildIds) -> None:
+        """Builds on API versions before 1.30 name their image only as ``Successfully
+        built <12 hex digits>``: resolve those to full ids for the owner store."""
+        for short in watch.short_ids:
+            status, doc = await self._inspect("image", short)
+            if status == 200 and isinstance(doc, dict):
+                self.owners.record(str(doc.get("Id", "")), watch.team)
+
+    async def _learn_engine_headers(self) -> tuple[tuple[str, str], ...]:
+        """The engine's identifying headers, from its ``/_ping`` answer, asked once."""
+        if self.engine_headers is None:
+            try:
+                conn = await self.upstream.connect()
+                try:
+                    conn.writer.write(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
+                    await conn.writer.drain()
+                    raw = await asyncio.wait_for(conn.reader.readuntil(b"\r\n\r\n"), 5)
+                finally:
+                    conn.close()
+                self.engine_headers = _engine_headers(parse_response_head(raw, self.limits))
+            except (OSError, UpstreamError, HttpError, TimeoutError, asyncio.IncompleteReadError,
+                    asyncio.LimitOverrunError) as exc:  # fmt: skip
+                log.debug("could not learn the engine's headers: %s", exc)
+                return ()
+        return self.engine_headers
 
     # ------------------------------------------------------------- forward
     async def _forward(
@@ -666,14 +762,20 @@ class Gateway:
             resp_raw = await self._send(conn, head, reader, body)
         resp = parse_response_head(resp_raw, self.limits)
         outcome.status = resp.status
+        if self.engine_headers is None:
+            self.engine_headers = _engine_headers(resp) or None
         # The record is durable before the first byte of the answer leaves.
         await self._record(head, op, p, p, outcome, started)
         resp = resp.with_header("X-Moorage-Request-Id", outcome.request_id)
+        watch = _BuildIds(self.owners, p.team) if op.kind == "image.build" and resp.status == 200 else None
         try:
-            return await self._relay(head, op, resp, conn, reader, writer, post_filter)
+            result = await self._relay(head, op, resp, conn, reader, writer, post_filter, watch)
         except BaseException:
             conn.close()
             raise
+        if watch is not None:
+            await self._record_short_ids(watch)
+        return result
 
     async def _send(
         self, conn: Conn, head: RequestHead, reader: asyncio.StreamReader, body: bytes | None
@@ -700,6 +802,7 @@ class Gateway:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         post_filter: Callable[[Any], Any] | None,
+        watch: _BuildIds | None = None,
     ) -> bool:
         ctype = (resp.get("content-type") or "").lower()
         if resp.status == 101 or (op.hijack and resp.status == 200 and ctype.startswith(HIJACK_TYPES)):
@@ -708,16 +811,26 @@ class Gateway:
             await _splice(reader, writer, conn)
             return False
         upstream_keep = "close" not in (resp.get("connection") or "").lower()
+        strip = op.kind in tenancy.STRIPPED_ANSWERS
         if head.method == "HEAD" or resp.status in (204, 304) or 100 <= resp.status < 200:
             writer.write(resp.encode())
-        elif post_filter is not None and resp.status in (200, 201):
+        elif watch is not None or (op.kind == "system.events" and resp.status == 200):
+            # streams: build progress is watched for the image id, events lose our labels
+            feed = watch if watch is not None else _Lines(_strip_line)
+            upstream_keep = await _relay_stream(resp, conn.reader, writer, feed) and upstream_keep
+        elif (post_filter is not None or strip) and resp.status in (200, 201):
             raw = await read_body(conn.reader, resp.chunked, int(resp.get("content-length") or 0),
                                   64 << 20)  # fmt: skip
-            data = _dump(post_filter(tenancy.parse_json_strict(raw, "engine")))
-            headers = tuple(
-                (k, v) for k, v in resp.headers if k.lower() not in ("content-length", "transfer-encoding")
-            )
-            writer.write(resp.encode((*headers, ("Content-Length", str(len(data))))) + data)
+            if post_filter is not None:
+                # the engine's own JSON: no duplicate-key check (label keys may differ in case)
+                doc = post_filter(json.loads(raw) if raw.strip() else None)
+                data = _dump(tenancy.strip_labels(doc) if strip else doc)
+            else:
+                data = tenancy.strip_answer(raw)
+            if data is raw and not resp.chunked:
+                writer.write(resp.encode() + data)
+            else:
+                writer.write(resp.encode((*_without_length(resp), ("Content-Length", str(len(data))))) + data)
         elif resp.chunked:
             writer.write(resp.encode())
             await relay_chunked(conn.reader, writer)
@@ -795,10 +908,187 @@ class Gateway:
         )
 
 
-# Changing operations that are still allowed on a shared (team-less) object: using
-# a shared image or network is normal; deleting or altering one is not.
-_SHARED_USE = frozenset({"image.tag", "image.push", "network.connect", "network.disconnect",
-                         "exec.create"})  # fmt: skip
+# Changing operations that still count as using (not altering) an object: tagging or
+# pushing an image nobody owns (a base image), attaching to a shared network.
+# Deleting or altering a shared object is not among them; nor is exec, which runs a
+# process inside a container.
+_SHARED_USE = frozenset({"image.tag", "image.push", "network.connect", "network.disconnect"})
+# Networks that no team owns and every team may join: the engine's defaults.
+_JOINABLE = frozenset({"bridge", "none"})
+
+
+def _check_unowned(op: Operation, obj_type: str, ref: str, name: str, use: bool) -> None:
+    """Refuse what a developer may not do to an object no team owns (one made on the
+    engine directly by an operator). Containers and volumes: nothing, not even read
+    them (their files, logs and environment are the operator's). Networks: read them,
+    join only the default ones. Images and the rest: read and use, never change."""
+    if obj_type in ("container", "volume"):
+        hint = (" An admin can declare a volume shared (label io.moorage.shared=true, or the "
+                "gateway's shared volumes)." if obj_type == "volume" else "")  # fmt: skip
+        raise HttpError(403, f"moorage: {obj_type} {ref} belongs to no team (it was made on the engine "
+                             f"directly), so only an admin may use or read it.{hint}")  # fmt: skip
+    if obj_type == "network":
+        if use and name in _JOINABLE:
+            return
+        if op.reads_only and not use:
+            return
+        if use:
+            raise HttpError(403, f"moorage: network {ref} belongs to no team and is not declared "
+                                 "shared, so only an admin may attach to it. Use a network of your "
+                                 "team's (docker network create) or ask an admin to share it "
+                                 "(label io.moorage.shared=true).")  # fmt: skip
+    elif op.reads_only or use:
+        return
+    raise HttpError(403, f"moorage: {obj_type} {ref} belongs to no team, so only an admin may "
+                         f"{op.kind.split('.', 1)[1]} it")  # fmt: skip
+
+
+# The headers that say which engine answers (the engine sends them on every answer).
+_ENGINE_HEADERS = ("api-version", "docker-experimental", "ostype", "server")
+
+
+def _engine_headers(resp: ResponseHead) -> tuple[tuple[str, str], ...]:
+    return tuple((k, v) for k, v in resp.headers if k.lower() in _ENGINE_HEADERS)
+
+
+def _as_engine(answer: bytes, headers: tuple[tuple[str, str], ...]) -> bytes:
+    """A gateway answer with the engine's identifying headers (its ``Server`` replacing
+    the gateway's), so a client sees the same headers whoever answered."""
+    if not headers:
+        return answer
+    head, sep, body = answer.partition(b"\r\n\r\n")
+    first, *lines = head.split(b"\r\n")
+    names = {k.lower().encode() for k, _ in headers}
+    kept = [ln for ln in lines if ln.split(b":", 1)[0].strip().lower() not in names]
+    ours = [f"{k}: {v}".encode("latin-1", "replace") for k, v in headers]
+    return b"\r\n".join([first, *ours, *kept]) + sep + body
+
+
+def _without_length(resp: ResponseHead) -> tuple[tuple[str, str], ...]:
+    return tuple((k, v) for k, v in resp.headers if k.lower() not in ("content-length", "transfer-encoding"))
+
+
+class _Lines:
+    """Cut a stream into lines and pass each through ``each`` (JSON streams: one
+    document a line). A line past 1 MiB passes through untouched."""
+
+    def __init__(self, each: Callable[[bytes], bytes]) -> None:
+        self.each = each
+        self.buf = b""
+
+    def __call__(self, data: bytes) -> bytes:
+        self.buf += data
+        if b"\n" not in data:
+            if len(self.buf) > 1 << 20:
+                out, self.buf = self.buf, b""
+                return out
+            return b""
+        *lines, self.buf = self.buf.split(b"\n")
+        return b"".join(self.each(line) + b"\n" for line in lines)
+
+    def end(self) -> bytes:
+        rest, self.buf = self.buf, b""
+        return self.each(rest) if rest else b""
+
+
+def _strip_line(line: bytes) -> bytes:
+    out = tenancy.strip_answer(line)
+    return out if out is line else out.rstrip(b"\n")
+
+
+_IMAGE_ID = re.compile(r"^sha256:[0-9a-f]{64}$")
+_BUILT = re.compile(r"^Successfully built ([0-9a-f]{12,64})$")
+
+
+class _BuildIds(_Lines):
+    """Watch a build's progress stream, passing it on unchanged, and record the image
+    ids it produces as the caller's team's: from the aux ``{"ID": ...}`` messages, a
+    quiet build's final ``sha256:...`` line, or (API < 1.30) ``Successfully built``."""
+
+    def __init__(self, owners: ImageOwners, team: str) -> None:
+        super().__init__(self._see)
+        self.owners = owners
+        self.team = team
+        self.short_ids: list[str] = []
+
+    def __call__(self, data: bytes) -> bytes:
+        super().__call__(data)  # the lines are only looked at
+        return data
+
+    def end(self) -> bytes:
+        super().end()
+        return b""
+
+    def _see(self, line: bytes) -> bytes:
+        if b"sha256:" not in line and b"Successfully built" not in line:
+            return line
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            return line
+        if not isinstance(msg, dict):
+            return line
+        aux = msg.get("aux")
+        stream = msg.get("stream")
+        if isinstance(aux, dict) and isinstance(aux.get("ID"), str) and _IMAGE_ID.match(aux["ID"]):
+            self.owners.record(aux["ID"], self.team)
+        elif isinstance(stream, str):
+            text = stream.strip()
+            if _IMAGE_ID.match(text):
+                self.owners.record(text, self.team)
+            elif m := _BUILT.match(text):
+                self.short_ids.append(m.group(1))
+        return line
+
+
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+async def _relay_stream(
+    resp: ResponseHead, src: asyncio.StreamReader, dst: asyncio.StreamWriter, feed: _Lines
+) -> bool:
+    """Relay a streamed answer through ``feed`` (bytes in, bytes out, as they come).
+    Returns whether the upstream connection can be used again."""
+    if resp.chunked:
+        dst.write(resp.encode())
+        while True:
+            line = await src.readuntil(b"\r\n")
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError as exc:
+                raise UpstreamError("the Docker engine sent a malformed chunk size") from exc
+            if size == 0:
+                while await src.readuntil(b"\r\n") != b"\r\n":
+                    pass  # trailers: none that matter here
+                tail = feed.end()
+                dst.write((_chunk(tail) if tail else b"") + b"0\r\n\r\n")
+                await dst.drain()
+                return True
+            remaining = size
+            while remaining:
+                data = await src.read(min(remaining, 1 << 16))
+                if not data:
+                    raise asyncio.IncompleteReadError(b"", remaining)
+                remaining -= len(data)
+                out = feed(data)
+                if out:
+                    dst.write(_chunk(out))
+            if await src.readexactly(2) != b"\r\n":
+                raise UpstreamError("the Docker engine sent a malformed chunk")
+            await dst.drain()
+    length = resp.get("content-length")
+    if length is not None:
+        body = await read_body(src, False, int(length), 64 << 20)
+        data = feed(body) + feed.end()
+        dst.write(resp.encode((*_without_length(resp), ("Content-Length", str(len(data))))) + data)
+        return True
+    dst.write(resp.encode())
+    while data := await src.read(1 << 16):
+        dst.write(feed(data))
+        await dst.drain()
+    dst.write(feed.end())
+    return False
 
 
 async def _splice(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: Conn) -> None:

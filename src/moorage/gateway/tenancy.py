@@ -1,8 +1,11 @@
-"""Tenancy as data: owner labels, list filters and not-found answers. Pure."""
+"""Tenancy as data: owner labels, shared objects, list filters, hidden bookkeeping
+and not-found answers. Pure."""
 
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -12,18 +15,56 @@ from moorage.identity import Principal
 __all__ = [
     "OWNER",
     "PREFIX",
+    "SHARED",
+    "STRIPPED_ANSWERS",
     "TEAM",
+    "SharedObjects",
+    "build_references",
     "get_ci",
+    "image_name",
     "inject_team_filter",
     "not_found",
     "object_labels",
     "parse_json_strict",
     "stamp_labels",
+    "strip_answer",
+    "strip_labels",
 ]
 
 PREFIX = "io.moorage."
 OWNER = "io.moorage.owner"
 TEAM = "io.moorage.team"
+# An object labelled ``io.moorage.shared=true`` is usable by every team. Only an admin
+# may set it through the gateway; operators set it on objects they make on the engine.
+SHARED = "io.moorage.shared"
+
+
+@dataclass(frozen=True)
+class SharedObjects:
+    """Networks and volumes that every team may use (join, mount, read), by name or
+    label. Nothing else that no team owns is usable by developers.
+
+    ``labels`` are selectors, ``key`` or ``key=value``; ``io.moorage.shared=true``
+    always counts. Sharing never lets a team change or delete the object.
+    """
+
+    networks: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
+
+    def shares(self, obj_type: str, name: str, labels: dict[str, str]) -> bool:
+        """Whether the network or volume ``name`` (with ``labels``) is declared shared."""
+        if obj_type not in ("network", "volume"):
+            return False
+        if labels.get(SHARED) == "true":
+            return True
+        if name in (self.networks if obj_type == "network" else self.volumes):
+            return True
+        for selector in self.labels:
+            key, sep, value = selector.partition("=")
+            if key in labels and (not sep or labels[key] == value):
+                return True
+        return False
 
 
 def parse_json_strict(raw: bytes, what: str) -> Any:
@@ -79,8 +120,10 @@ def stamp_labels(
     """The labels to forward: the caller's, plus the gateway's owner labels.
 
     A label in the ``io.moorage.`` namespace from the caller is refused, except
-    that a spec read back and sent again unchanged (``docker service update``)
-    may carry the very owner labels the gateway would write anyway.
+    that a spec read back and sent again unchanged may carry the very owner labels
+    the gateway would write anyway, and an admin may set ``io.moorage.shared``.
+    An update keeps the object's existing owner labels (and its shared mark),
+    whether or not the client sent them back: clients never see them.
     """
     if labels is None:
         labels = {}
@@ -90,16 +133,23 @@ def stamp_labels(
         OWNER: (existing or {}).get(OWNER, principal.user),
         TEAM: (existing or {}).get(TEAM, principal.team),
     }
+    admin = "admin" in principal.roles
+    if existing and SHARED in existing:
+        want[SHARED] = existing[SHARED]  # kept across updates; an admin may send another value
     out: dict[str, str] = {}
     for key, value in labels.items():
         if not isinstance(key, str):
             raise HttpError(400, f"moorage: {where} has a non-string label key")
+        if key == SHARED and admin:
+            want[SHARED] = value
+            continue
         if key.lower().startswith(PREFIX):
             if want.get(key) != value:
                 raise HttpError(
                     403,
                     f"moorage: label {key!r} in {where} is reserved: the gateway sets "
-                    f"{OWNER} and {TEAM} itself. Remove it from the request.",
+                    f"{OWNER} and {TEAM} itself, and only an admin may set {SHARED}. "
+                    "Remove it from the request.",
                 )
             continue
         out[key] = value
@@ -186,7 +236,9 @@ def not_found(obj_type: str, ref: str) -> str:
     return _NOT_FOUND.get(obj_type, "{} not found").format(ref)
 
 
-_BUILTIN_NETWORKS = frozenset({"", "default", "bridge", "host", "none", "ingress"})
+# Network modes that name no network object a team could own. ``host`` is not here:
+# it is a network nobody owns, joinable only if declared shared (and policy allows).
+_BUILTIN_NETWORKS = frozenset({"", "default", "bridge", "none"})
 
 
 def references(kind: str, body: Any) -> list[tuple[str, str, str]]:
@@ -200,6 +252,9 @@ def references(kind: str, body: Any) -> list[tuple[str, str, str]]:
     if not isinstance(body, dict):
         return out
     if kind == "container.create":
+        image = get_ci(body, "Image")
+        if isinstance(image, str) and image:
+            out.append(("image", image, "Image"))
         host = get_ci(body, "HostConfig")
         host = host if isinstance(host, dict) else {}
         for i, ref in enumerate(get_ci(host, "VolumesFrom") or []):
@@ -226,6 +281,9 @@ def references(kind: str, body: Any) -> list[tuple[str, str, str]]:
     elif kind in ("service.create", "service.update"):
         task = get_ci(body, "TaskTemplate")
         task = task if isinstance(task, dict) else {}
+        image = get_ci(get_ci(task, "ContainerSpec"), "Image")
+        if isinstance(image, str) and image:
+            out.append(("image", image, "TaskTemplate.ContainerSpec.Image"))
         out += _mounts(get_ci(get_ci(task, "ContainerSpec"), "Mounts"), "TaskTemplate.ContainerSpec.Mounts")
         for where, nets in (("TaskTemplate.Networks", get_ci(task, "Networks")),
                             ("Networks", get_ci(body, "Networks"))):  # fmt: skip
@@ -246,3 +304,66 @@ def _mounts(mounts: Any, where: str) -> list[tuple[str, str, str]]:
         if kind == "volume" and isinstance(source, str) and source:
             out.append(("volume", source, f"{where}[{i}].Source"))
     return out
+
+
+def build_references(query: dict[str, list[str]]) -> list[tuple[str, str, str]]:
+    """Objects a build reaches through its query: the network its RUN steps join."""
+    mode = (query.get("networkmode") or [""])[0]
+    if mode.lower().startswith("container:"):
+        return [("container", mode.split(":", 1)[1], "networkmode")]
+    if mode not in _BUILTIN_NETWORKS:
+        return [("network", mode, "networkmode")]
+    return []
+
+
+def image_name(repo: str, tag: str = "") -> str:
+    """The name a tag, build or commit writes, as the engine's tag store keys it:
+    ``repo:tag``, with ``latest`` when no tag is given (a digest is kept as is)."""
+    if tag:
+        return f"{repo}:{tag}"
+    last = repo.rsplit("/", 1)[-1]
+    return repo if ":" in last or "@" in repo else f"{repo}:latest"
+
+
+# Answers that can carry labels (owner bookkeeping to hide), by operation kind.
+STRIPPED_ANSWERS = frozenset({
+    "container.inspect", "container.list", "image.inspect", "image.list", "network.inspect",
+    "network.list", "volume.inspect", "volume.list", "volume.create", "service.inspect",
+    "service.list", "task.inspect", "task.list", "secret.inspect", "secret.list",
+    "config.inspect", "config.list", "system.df", "system.events",
+})  # fmt: skip
+# Where labels live in engine answers: every ``Labels`` map (containers, images'
+# Config and ContainerConfig, networks, volumes, specs, task specs, mounts'
+# VolumeOptions), and the ``Attributes`` of an event's ``Actor``.
+_LABEL_MAPS = frozenset({"Labels", "Attributes"})
+
+
+def strip_labels(doc: Any) -> Any:
+    """``doc`` with every ``io.moorage.*`` label removed, in place (returned too)."""
+    if isinstance(doc, list):
+        for item in doc:
+            strip_labels(item)
+    elif isinstance(doc, dict):
+        for key, value in doc.items():
+            if key in _LABEL_MAPS and isinstance(value, dict):
+                for label in [k for k in value if isinstance(k, str) and k.lower().startswith(PREFIX)]:
+                    del value[label]
+            else:
+                strip_labels(value)
+    return doc
+
+
+_MARK = re.compile(rb"(?i)io\.moorage\.")
+
+
+def strip_answer(raw: bytes) -> bytes:
+    """An engine JSON answer without Moorage's labels. Unchanged, byte for byte, when
+    it carries none (the common case: no decode, no re-encode)."""
+    if _MARK.search(raw) is None:
+        return raw
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return raw  # not JSON: nothing of ours in a form we could find
+    # the engine's encoder ends each document with a newline; keep that shape
+    return json.dumps(strip_labels(doc), ensure_ascii=False, separators=(",", ":")).encode() + b"\n"

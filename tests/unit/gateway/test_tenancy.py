@@ -103,3 +103,92 @@ def test_references_in_a_service_spec() -> None:
             "Networks": [{"Target": "n2"}]}  # fmt: skip
     assert {(t, r) for t, r, _ in tenancy.references("service.create", spec)} == {
         ("volume", "v1"), ("network", "n1"), ("network", "n2")}  # fmt: skip
+
+
+# --------------------------------------------------------------- shared objects
+ADMIN = Principal("root", (), ("admin",), "peercred")
+
+
+def test_shared_objects_by_name_and_label() -> None:
+    shared = tenancy.SharedObjects(
+        networks=("ops-net",), volumes=("tools",), labels=("com.example.share=yes",)
+    )
+    assert shared.shares("network", "ops-net", {})
+    assert not shared.shares("volume", "ops-net", {})
+    assert shared.shares("volume", "tools", {})
+    assert shared.shares("volume", "x", {"com.example.share": "yes"})
+    assert not shared.shares("volume", "x", {"com.example.share": "no"})
+    assert shared.shares("network", "x", {tenancy.SHARED: "true"})
+    # containers are never shared, whatever their labels
+    assert not shared.shares("container", "ops-net", {tenancy.SHARED: "true"})
+    assert tenancy.SharedObjects(labels=("team-tools",)).shares("network", "n", {"team-tools": ""})
+
+
+def test_only_an_admin_may_mark_an_object_shared() -> None:
+    with pytest.raises(HttpError) as err:
+        tenancy.stamp_labels({tenancy.SHARED: "true"}, ALICE, None, "Labels")
+    assert err.value.status == 403 and "only an admin" in err.value.message
+    labels = tenancy.stamp_labels({tenancy.SHARED: "true"}, ADMIN, None, "Labels")
+    assert labels[tenancy.SHARED] == "true" and labels[tenancy.TEAM] == "user-root"
+
+
+def test_an_update_keeps_owner_labels_the_client_never_saw() -> None:
+    existing = {tenancy.OWNER: "bob", tenancy.TEAM: "payments", tenancy.SHARED: "true", "app": "old"}
+    labels = tenancy.stamp_labels({"app": "new"}, ALICE, existing, "Labels")
+    assert labels == {"app": "new", tenancy.OWNER: "bob", tenancy.TEAM: "payments", tenancy.SHARED: "true"}
+
+
+# ------------------------------------------------------------ references, names
+def test_a_create_names_its_image_and_a_build_its_network() -> None:
+    refs = tenancy.references("container.create", {"Image": "app:1", "HostConfig": {"NetworkMode": "host"}})
+    assert ("image", "app:1", "Image") in refs
+    assert ("network", "host", "HostConfig.NetworkMode") in refs  # nobody's network, not a builtin
+    refs = tenancy.references("container.create", {"Image": "x", "HostConfig": {"NetworkMode": "bridge"}})
+    assert all(t != "network" for t, _, _ in refs)
+    spec = {"TaskTemplate": {"ContainerSpec": {"Image": "svc:2"}}}
+    assert ("image", "svc:2", "TaskTemplate.ContainerSpec.Image") in tenancy.references(
+        "service.create", spec
+    )
+    assert tenancy.build_references({"networkmode": ["container:abc"]}) == [
+        ("container", "abc", "networkmode")
+    ]
+    assert tenancy.build_references({"networkmode": ["ops"]}) == [("network", "ops", "networkmode")]
+    assert tenancy.build_references({"networkmode": ["default"]}) == []
+    assert tenancy.build_references({}) == []
+
+
+@pytest.mark.parametrize(
+    ("repo", "tag", "name"),
+    [("app", "", "app:latest"), ("app", "v1", "app:v1"), ("127.0.0.1:5000/app", "", "127.0.0.1:5000/app:latest"),
+     ("127.0.0.1:5000/app:2", "", "127.0.0.1:5000/app:2"), ("app@sha256:ab", "", "app@sha256:ab")],
+)  # fmt: skip
+def test_image_names_as_the_tag_store_keys_them(repo: str, tag: str, name: str) -> None:
+    assert tenancy.image_name(repo, tag) == name
+
+
+# ------------------------------------------------------------ hidden bookkeeping
+def test_owner_labels_are_taken_out_of_every_answer_shape() -> None:
+    mine = {"app": "web", tenancy.OWNER: "alice", tenancy.TEAM: "payments", "IO.Moorage.x": "1"}
+    service = {"Spec": {"Labels": dict(mine), "TaskTemplate": {"ContainerSpec": {"Labels": dict(mine),
+               "Mounts": [{"VolumeOptions": {"Labels": dict(mine)}}]}}}, "PreviousSpec": {"Labels": dict(mine)}}  # fmt: skip
+    out = tenancy.strip_labels(service)
+    spec = out["Spec"]
+    assert spec["Labels"] == {"app": "web"} and out["PreviousSpec"]["Labels"] == {"app": "web"}
+    assert spec["TaskTemplate"]["ContainerSpec"]["Labels"] == {"app": "web"}
+    assert spec["TaskTemplate"]["ContainerSpec"]["Mounts"][0]["VolumeOptions"]["Labels"] == {"app": "web"}
+    event = {"Type": "container", "Actor": {"ID": "x", "Attributes": {"name": "c", tenancy.TEAM: "payments"}}}
+    assert tenancy.strip_labels(event)["Actor"]["Attributes"] == {"name": "c"}
+    listing = [{"Id": "1", "Labels": dict(mine)}, {"Id": "2", "Labels": None}]
+    assert [c["Labels"] for c in tenancy.strip_labels(listing)] == [{"app": "web"}, None]
+    # a label value or another field that merely mentions the prefix is left alone
+    doc = {"Config": {"Labels": {"note": "io.moorage.team"}, "Env": ["X=io.moorage.team"]}}
+    assert tenancy.strip_labels(json.loads(json.dumps(doc))) == doc
+
+
+def test_an_answer_without_our_labels_passes_byte_for_byte() -> None:
+    raw = b'{"Name":"v","Labels":{"a":"b"},"Weird":1.50}\n'
+    assert tenancy.strip_answer(raw) is raw
+    raw = b'{"Name":"v","Labels":{"a":"\xc3\xa9","io.moorage.team":"payments"}}\n'
+    assert json.loads(tenancy.strip_answer(raw)) == {"Name": "v", "Labels": {"a": "\u00e9"}}
+    assert tenancy.strip_answer(raw).endswith(b"}\n")
+    assert tenancy.strip_answer(b"io.moorage. not json") == b"io.moorage. not json"

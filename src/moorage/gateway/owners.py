@@ -1,0 +1,69 @@
+"""Who owns a built image, kept by the gateway instead of in the image.
+
+A build's owner could be stamped with the build's ``labels`` parameter, but the
+classic builder turns those into extra ``LABEL`` steps: step counts change and the
+cache is missed. So the gateway leaves the build alone and, once it has succeeded,
+records the resulting image ids and the team here. Image ownership checks ask this store first,
+then the image's own ``io.moorage.team`` label (committed images carry one).
+
+The store is a small JSON file, rewritten whole on each change (builds are rare),
+or memory only when no path is given. Losing it makes built images nobody's:
+usable by every team, and no team may tag onto their names.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+
+__all__ = ["ImageOwners"]
+
+log = logging.getLogger("moorage.gateway")
+
+
+class ImageOwners:
+    """Image id (``sha256:...``) -> the teams whose builds produced it.
+
+    The same build by two teams gives the same id (the builder's cache), so an id
+    may have several teams; each may use it. Nobody else may.
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._teams: dict[str, list[str]] = {}
+        if path is not None and path.exists():
+            try:
+                data = json.loads(path.read_text())
+            except (OSError, ValueError) as exc:
+                log.error("image owner store %s is unreadable, starting empty: %s", path, exc)
+                data = {}
+            if isinstance(data, dict):
+                self._teams = {
+                    str(k): [str(t) for t in v] for k, v in data.items() if isinstance(v, list) and v
+                }
+
+    def teams(self, image_id: str) -> tuple[str, ...]:
+        """The teams that built ``image_id`` through the gateway (none if it saw no build)."""
+        return tuple(self._teams.get(image_id, ()))
+
+    def record(self, image_id: str, team: str) -> None:
+        """Note that ``team`` built ``image_id``."""
+        if not image_id.startswith("sha256:") or team in self._teams.get(image_id, ()):
+            return
+        with self._lock:
+            self._teams.setdefault(image_id, []).append(team)
+            self._save()
+
+    def _save(self) -> None:
+        if self.path is None:
+            return
+        tmp = self.path.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps(self._teams, sort_keys=True))
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            log.error("could not save the image owner store %s: %s", self.path, exc)

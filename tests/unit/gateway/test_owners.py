@@ -1,0 +1,142 @@
+"""The image owner store, build watching, streamed label stripping, engine headers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from moorage.engine_api.endpoints import Operation
+from moorage.gateway import server
+from moorage.gateway.http import HttpError, parse_response_head
+from moorage.gateway.owners import ImageOwners
+
+ID_A = "sha256:" + "a" * 64
+ID_B = "sha256:" + "b" * 64
+
+
+def test_the_store_keeps_every_team_that_built_an_id_and_survives_a_restart(tmp_path: Path) -> None:
+    store = ImageOwners(tmp_path / "owners.json")
+    store.record(ID_A, "payments")
+    store.record(ID_A, "search")  # the same build by another team: the builder's cache
+    store.record(ID_A, "payments")
+    store.record("not-an-id", "payments")
+    assert store.teams(ID_A) == ("payments", "search")
+    assert ImageOwners(tmp_path / "owners.json").teams(ID_A) == ("payments", "search")
+    assert ImageOwners(tmp_path / "owners.json").teams(ID_B) == ()
+    (tmp_path / "bad.json").write_text("{not json")
+    assert ImageOwners(tmp_path / "bad.json").teams(ID_A) == ()
+    assert ImageOwners().teams(ID_A) == ()
+
+
+def test_a_build_stream_passes_unchanged_and_names_its_images() -> None:
+    store = ImageOwners()
+    watch = server._BuildIds(store, "payments")
+    lines = [
+        {"stream": "Step 1/2 : FROM busybox\n"},
+        {"aux": {"ID": ID_A}},
+        {"stream": ID_B + "\n"},  # a quiet build's answer
+        {"stream": "Successfully built 0123456789ab\n"},
+    ]
+    data = b"".join(json.dumps(m).encode() + b"\r\n" for m in lines)
+    out = watch(data[:17]) + watch(data[17:]) + watch.end()
+    assert out == data
+    assert store.teams(ID_A) == ("payments",) and store.teams(ID_B) == ("payments",)
+    assert watch.short_ids == ["0123456789ab"]
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.data = b""
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    async def drain(self) -> None:
+        return None
+
+
+def _dechunk(body: bytes) -> bytes:
+    out = b""
+    while True:
+        size_line, _, body = body.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0:
+            return out
+        out, body = out + body[:size], body[size + 2 :]
+
+
+def test_events_lose_our_labels_across_chunk_boundaries() -> None:
+    events = [
+        {"Type": "container", "Actor": {"ID": "1", "Attributes": {"name": "c", "io.moorage.team": "p"}}},
+        {"Type": "network", "Actor": {"ID": "2", "Attributes": {"name": "n"}}},
+    ]
+    payload = b"".join(json.dumps(e).encode() + b"\n" for e in events)
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in (payload[:30], payload[30:]))
+    resp = parse_response_head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+
+    async def run() -> bytes:
+        reader = asyncio.StreamReader()
+        reader.feed_data(chunks + b"0\r\n\r\n")
+        reader.feed_eof()
+        sink = _Sink()
+        keep = await server._relay_stream(resp, reader, sink, server._Lines(server._strip_line))  # type: ignore[arg-type]
+        assert keep
+        return sink.data
+
+    out = asyncio.run(run())
+    body = _dechunk(out.partition(b"\r\n\r\n")[2])
+    got = [json.loads(line) for line in body.splitlines()]
+    assert got[0]["Actor"]["Attributes"] == {"name": "c"}
+    assert got[1] == events[1]
+
+
+def test_gateway_answers_carry_the_engines_headers() -> None:
+    answer = b'HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nServer: moorage\r\n\r\n{"m":1}'
+    engine = (("Api-Version", "1.41"), ("Ostype", "linux"), ("Server", "Docker/20.10.24 (linux)"))
+    out = server._as_engine(answer, engine)
+    head, _, body = out.partition(b"\r\n\r\n")
+    assert body == b'{"m":1}'
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"HTTP/1.1 404 Not Found"
+    assert b"Api-Version: 1.41" in lines and b"Ostype: linux" in lines
+    assert b"Server: Docker/20.10.24 (linux)" in lines and b"Server: moorage" not in lines
+    assert server._as_engine(answer, ()) == answer
+
+
+def _op(kind: str, cls: str) -> Operation:
+    return Operation(kind, cls)
+
+
+@pytest.mark.parametrize(
+    ("op", "obj_type", "name", "use", "allowed"),
+    [
+        (_op("container.inspect", "container.read"), "container", "c", False, False),
+        (_op("container.archive.get", "container.read"), "container", "c", False, False),
+        (_op("exec.create", "exec"), "container", "c", False, False),
+        (server._USE, "container", "c", True, False),
+        (server._USE, "volume", "v", True, False),
+        (_op("volume.inspect", "volume.read"), "volume", "v", False, False),
+        (server._USE, "network", "bridge", True, True),
+        (server._USE, "network", "none", True, True),
+        (server._USE, "network", "ops-net", True, False),
+        (server._USE, "network", "host", True, False),
+        (_op("network.connect", "network.write"), "network", "ops-net", True, False),
+        (_op("network.inspect", "network.read"), "network", "ops-net", False, True),
+        (_op("network.delete", "network.write"), "network", "bridge", False, False),
+        (server._USE, "image", "busybox", True, True),
+        (_op("image.tag", "image.write"), "image", "busybox", True, True),
+        (_op("image.delete", "image.write"), "image", "busybox", False, False),
+    ],
+)
+def test_what_a_developer_may_do_with_what_nobody_owns(
+    op: Operation, obj_type: str, name: str, use: bool, allowed: bool
+) -> None:
+    if allowed:
+        server._check_unowned(op, obj_type, name, name, use)
+        return
+    with pytest.raises(HttpError) as err:
+        server._check_unowned(op, obj_type, name, name, use)
+    assert err.value.status == 403 and "belongs to no team" in err.value.message
