@@ -314,6 +314,9 @@ class Gateway:
                 except TimeoutError:
                     if not raw and head_since is None:
                         return  # idle past the limit
+                    with contextlib.suppress(TimeoutError):  # the part that came, for the record
+                        async with asyncio.timeout(0):  # only what is buffered: never waits
+                            raw += await reader.read(limits.max_head_bytes)
                     error = HttpError(408, f"request head not complete {limits.head_timeout:g} s after its "
                                            "first byte: send the whole head at once")  # fmt: skip
                 except HttpError as exc:

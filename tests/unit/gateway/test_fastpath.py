@@ -43,7 +43,7 @@ class FakeEngine:
         try:
             while True:
                 head = await r.readuntil(b"\r\n\r\n")
-                lines = head.decode().split("\r\n")
+                lines = head.decode("latin-1").split("\r\n")
                 method, target, _ = lines[0].split(" ")
                 length = next(
                     (int(x.split(":")[1]) for x in lines if x.lower().startswith("content-length:")), 0
