@@ -181,6 +181,94 @@ _R = [
             "A writable root lets an intruder change binaries the workload runs.",
             "HostConfig.ReadonlyRootfs; TaskTemplate.ContainerSpec.ReadOnly",
             "Add --read-only, with --tmpfs for the paths that must be written."),
+    RuleDoc("runtime.update-field", "runtime", "baseline, restricted",
+            "docker update changes only what the engine applies: CpuShares, Memory, NanoCpus, CpuPeriod, "
+            "CpuQuota, CpuRealtimePeriod, CpuRealtimeRuntime, CpusetCpus, CpusetMems, MemorySwap, "
+            "MemoryReservation, KernelMemory, BlkioWeight, PidsLimit and RestartPolicy. Any other field "
+            "set to a non-zero value is refused.",
+            "The engines ignore the other fields today; a newer engine that starts honouring one "
+            "(Devices, CgroupParent, Ulimits...) would change a running container past the create checks.",
+            "container update body",
+            "Recreate the container to change anything but its limits and restart policy."),
+    RuleDoc("runtime.unknown-operation", "runtime", "baseline, restricted",
+            "The operation is one the packs know: read by them, or known to carry nothing that reaches "
+            "the host, or a read. Any other, including one Moorage can't classify, is refused, for "
+            "administrators too.",
+            "An allow-list of operations: an endpoint nobody has modelled is not passed.",
+            "(operation)",
+            "Use a documented Engine API endpoint; if this one is needed, ask for it to be modelled."),
+    RuleDoc("build.network-mode", "build", "baseline, restricted",
+            "A build's networkmode is empty, default, bridge or none (the first value, as the engine "
+            "reads it). host is reported as runtime.host-namespace.",
+            "RUN steps would share another container's network namespace (container:ID), or join a "
+            "network tenancy can't see (a network name).",
+            "build networkmode",
+            "Build with --network default, bridge or none."),
+    RuleDoc("build.cgroup-parent", "build", "baseline, restricted",
+            "A build's cgroupparent is empty.",
+            "Build steps would run under a host cgroup the caller picks, outside the engine's limits.",
+            "build cgroupparent",
+            "Remove --cgroup-parent."),
+    RuleDoc("build.isolation", "build", "baseline, restricted",
+            "A build's isolation is empty or default (any case, as the engine compares it).",
+            "Only the default isolation exists on Linux; anything else is an option nobody has reviewed.",
+            "build isolation",
+            "Remove --isolation."),
+    RuleDoc("build.security-opt", "build", "baseline, restricted",
+            "A build carries no securityopt.",
+            "Security options on a build change the confinement of its steps (20.10 on Linux refuses "
+            "them too).",
+            "build securityopt",
+            "Remove --security-opt."),
+    RuleDoc("build.grpc", "build", "baseline, restricted",
+            "BuildKit's gRPC API (POST /grpc) is refused. The POST /session it pairs with is allowed.",
+            "Inside that stream a client can grant its build steps the network.host entitlement, which "
+            "the engine allows by default, and Moorage can't read the stream.",
+            "(stream)",
+            "Build with the classic API (DOCKER_BUILDKIT=0 docker build, docker-compose, the SDK); or an "
+            "operator turns the engine's network-host entitlement off and grants an exception."),
+    RuleDoc("plugin.privilege", "plugin", "baseline, restricted",
+            "Every privilege a plugin is granted (plugin pull and upgrade: each NAME=VALUE of the body; "
+            "plugin enable: what the plugin's config needs, when admission has it) is listed in "
+            "plugins.privileges, which is empty by default. A plugin that needs nothing passes.",
+            "A plugin runs on the host with what it is granted: the host network, host namespaces, "
+            "mounts, devices, capabilities.",
+            "plugin pull/upgrade body [].Name, [].Value; plugin Config (enable)",
+            "Use a plugin that needs no host access, or ask an operator to allow NAME=VALUE under "
+            "plugins.privileges."),
+    RuleDoc("plugin.create", "plugin", "baseline, restricted",
+            "A plugin is not made from an uploaded archive (POST /plugins/create).",
+            "Such a plugin gets whatever host access its config.json asks for, and the engine asks "
+            "nobody to grant it.",
+            "(body)",
+            "Push the plugin to a registry and install it with docker plugin install, which grants its "
+            "privileges explicitly."),
+    RuleDoc("plugin.set", "plugin", "baseline, restricted",
+            "Each plugin set entry changes a variable or the arguments: NAME.value=VALUE is allowed; "
+            "NAME.source= (a mount) and NAME.path= (a device) are refused; a bare NAME=VALUE is allowed "
+            "only when the plugin's config shows NAME is a variable or the arguments.",
+            "A mount's source or a device's path repoints the plugin at a host path.",
+            "plugin set body []",
+            "Set environment variables as NAME.value=VALUE; plugin mounts and devices can't be changed."),
+    RuleDoc("node.labels", "node", "baseline, restricted",
+            "A node update carries labels under io.moorage. only unchanged from the node's current "
+            "labels (without them, not at all). Other labels, Role and Availability pass.",
+            "Those labels are Moorage's, projected from attestation: placement trusts them to decide "
+            "where a workload class may run.",
+            "node update Labels",
+            "Remove the label; enrol and attest the node to earn it."),
+    RuleDoc("swarm.join", "swarm", "baseline, restricted",
+            "The engine does not join a swarm.",
+            "A node that joins a swarm runs whatever that swarm's managers schedule, past Moorage.",
+            "swarm join RemoteAddrs",
+            "Join nodes with Moorage's cluster enrolment, or ask for an exception."),
+    RuleDoc("swarm.ca", "swarm", "baseline, restricted",
+            "swarm init and update carry no SigningCAKey and no ExternalCAs. Everything else is left to "
+            "RBAC.",
+            "A root CA key the caller knows lets its holder mint swarm node certificates; an external CA "
+            "issues them outside the swarm.",
+            "swarm init Spec.CAConfig.SigningCAKey, ExternalCAs; swarm update CAConfig",
+            "Let the swarm generate its own root CA (docker swarm ca --rotate); remove --external-ca."),
     RuleDoc("resources.memory-required", "resources", "", "A memory limit is set.",
             "An unlimited container can take the node's memory from everyone else.",
             "HostConfig.Memory; TaskTemplate.Resources.Limits.MemoryBytes", "Add --memory 512m."),
@@ -225,10 +313,80 @@ _R = [
             "A digest names exactly the bytes that were scanned and signed.",
             "Image; TaskTemplate.ContainerSpec.Image; pull fromImage",
             "Use name@sha256:... (docker inspect --format '{{.RepoDigests}}' NAME)."),
-    RuleDoc("network.host", "network", "", "The host network is not used.",
+    RuleDoc("images.unscanned", "images", "",
+            "When any image-trust setting is on (signatures, vulnerabilities, packages, sbom, "
+            "database), the image could be resolved and read.",
+            "Fail closed: an image that can't be checked can't be trusted.",
+            "Image; TaskTemplate.ContainerSpec.Image; pull fromImage",
+            "Make the image reachable (pushed, or present on the engine) and retry."),
+    RuleDoc("images.signature", "images", "",
+            "The image has a valid cosign-compatible signature by one of the keys in "
+            "images.signatures.keys (several for rotation).",
+            "A signature by a trusted key shows the image is the one your pipeline built and approved.",
+            "as images.unscanned",
+            "Sign it: moorage image sign IMAGE --key KEY (a key the policy lists)."),
+    RuleDoc("images.vulnerabilities", "images", "",
+            "No unsuppressed vulnerability above images.vulnerabilities.maxSeverity (none..critical; "
+            "unknown sorts lowest); with onlyFixed, only findings that have a fix count.",
+            "Known vulnerabilities above the ceiling should not reach your nodes.",
+            "as images.unscanned",
+            "Upgrade the packages named (moorage image scan IMAGE lists them all)."),
+    RuleDoc("images.package-forbidden", "images", "",
+            "No installed package matches images.packages.forbidden (shell patterns, case-insensitive, "
+            "or purl prefixes such as pkg:pypi/pyyaml).",
+            "Some packages (debuggers, shells, known-bad libraries) have no place in production images.",
+            "as images.unscanned",
+            "Remove the package from the image."),
+    RuleDoc("images.package-required", "images", "",
+            "Every pattern in images.packages.required matches an installed package.",
+            "Some packages (an agent, a CA bundle) must be in every image.",
+            "as images.unscanned",
+            "Install the package in the image."),
+    RuleDoc("images.sbom", "images", "",
+            "With sbom: required, a package database was found in the image, so an SBOM exists.",
+            "An image whose packages can't be listed can't be checked for vulnerabilities or licences.",
+            "as images.unscanned",
+            "Build from a base image with a package database (dpkg, apk, rpm)."),
+    RuleDoc("images.database-missing", "images", "",
+            "A vulnerability database is loaded when the policy sets vulnerabilities or database.",
+            "Fail closed: without a database, no vulnerability can be found.",
+            "as images.unscanned",
+            "Run moorage db update --from PATH|URL on the gateway host."),
+    RuleDoc("images.database-stale", "images", "",
+            "The vulnerability database is no older than images.database.maxAge.",
+            "A stale database misses recent vulnerabilities. Use an audit-mode document to only warn.",
+            "as images.unscanned",
+            "Run moorage db update."),
+    RuleDoc("network.host", "network", "baseline, restricted",
+            "The host network is not used: refused by the packs, and by network.hostNetwork: false. "
+            "host counts in any case, and so does the id (or an id prefix) of a host-driver network "
+            "when admission knows the engine's networks. HostConfig.NetworkMode=host itself is "
+            "reported as runtime.host-namespace.",
             "A workload on the host network can listen on and reach every host interface.",
-            "HostConfig.NetworkMode; NetworkingConfig.EndpointsConfig; service Networks; network connect",
+            "HostConfig.NetworkMode; NetworkingConfig.EndpointsConfig keys; TaskTemplate.Networks[].Target "
+            "and the deprecated top-level Networks[].Target; the network of network connect",
             "Use a user-defined network and publish ports."),
+    RuleDoc("network.driver", "network", "baseline, restricted",
+            "A network is created with the bridge or overlay driver (or the default), the default IPAM "
+            "driver, and not from a config-only network (ConfigFrom).",
+            "macvlan, ipvlan and plugin drivers reach the host's own interfaces; an IPAM plugin runs on "
+            "the host; a config-only network brings driver settings the request doesn't show.",
+            "network create Driver, IPAM.Driver, ConfigFrom",
+            "Use the bridge driver (or overlay on a swarm), without --ipam-driver or --config-from."),
+    RuleDoc("network.driver-option", "network", "baseline, restricted",
+            "A network's driver options are only those that tune it: "
+            "com.docker.network.bridge.enable_icc, com.docker.network.bridge.enable_ip_masquerade, "
+            "com.docker.network.bridge.host_binding_ipv4, com.docker.network.driver.mtu, "
+            "com.docker.network.container_iface_prefix, com.docker.network.enable_ipv6, encrypted.",
+            "An allow-list: com.docker.network.bridge.name names an existing host bridge and attaches "
+            "the network's containers to it; an option nobody has reviewed is refused.",
+            "network create Options",
+            "Remove the --opt."),
+    RuleDoc("network.ingress", "network", "baseline, restricted",
+            "A network is not created as the swarm's ingress network (Ingress: true).",
+            "The ingress network carries every published port of the swarm.",
+            "network create Ingress",
+            "Leave the ingress network to operators."),
     RuleDoc("network.create", "network", "", "A team creates only networks whose names match its patterns.",
             "Keeps teams' networks apart and recognisable; {team} stands for the caller's team.",
             "network create Name", "Name the network to match the pattern."),
