@@ -22,6 +22,7 @@ from moorage.engine_api.endpoints import Operation, classify
 from moorage.engine_api.models import CREATE_HOST_FIELDS, SCHEMA, SCHEMA_KEEP_UNKNOWN, body_type
 
 __all__ = [
+    "MAX_KNOWN_VERSION",
     "MIN_VERSION",
     "Body",
     "RequestError",
@@ -34,6 +35,7 @@ __all__ = [
 ]
 
 MIN_VERSION = (1, 24)
+MAX_KNOWN_VERSION = (1, 51)  # the newest specification the models are generated from
 _VERSION = re.compile(r"^/v([0-9.]+)(/.*)$")
 _HEX = frozenset("0123456789abcdefABCDEF")
 # Query parameters the engine reads as lists (``r.Form["t"]``); every other one is
@@ -118,7 +120,7 @@ def _read_query(raw: str) -> dict[str, list[str]]:
     return out
 
 
-def read_target(method: str, target: str, max_version: tuple[int, int] = (1, 47)) -> Target:
+def read_target(method: str, target: str, max_version: tuple[int, int] = MAX_KNOWN_VERSION) -> Target:
     """Decode a request target as the engine's router does (see :func:`_read_target`).
     Targets repeat (``/_ping``, list calls): readings are cached, and each caller gets
     its own copy of the query."""

@@ -34,7 +34,8 @@ from collections.abc import Callable
 from typing import cast
 
 from moorage.audit import AuditRecord
-from moorage.engine_api.endpoints import Operation, classify
+from moorage.engine_api.canonical import MAX_KNOWN_VERSION, RequestError, read_target
+from moorage.engine_api.endpoints import Operation
 from moorage.gateway import tenancy
 from moorage.gateway.http import (
     ChunkedScanner,
@@ -63,14 +64,20 @@ def plan(gw: Gateway, who: Principal | str, head: RequestHead) -> tuple[Operatio
         return None
     if head.get("upgrade") is not None or head.get("expect") is not None:
         return None
-    op = classify(head.method, head.path)
+    try:
+        # Until the full path has asked the engine, its newest version is assumed to be
+        # Moorage's: a newer prefix is then refused by the engine itself.
+        t = read_target(head.method, head.target, gw._api_max or MAX_KNOWN_VERSION)
+    except RequestError:
+        return None  # the full path gives the refusal
+    op = t.op
     if not op.reads_only or op.hijack or op.object_ref is not None or op.kind.startswith("moorage."):
         return None
     if not who.may(op.action_class):
         return None
     if op.kind in tenancy.STRIPPED_ANSWERS:
         return None  # the answer may carry Moorage's labels: the full path takes them out
-    target = head.target
+    target = t.encoded
     if not who.sees_all:
         if op.kind == "task.list":
             return None  # filtered after the answer: the full path does that

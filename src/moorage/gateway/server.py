@@ -30,7 +30,16 @@ from urllib.parse import parse_qs, quote, urlencode
 from moorage.admission import Admission, AdmissionError, AdmissionRequest, AllowAll
 from moorage.admission.exceptions import ExceptionsError, ExceptionStore
 from moorage.audit import AuditError, AuditRecord, AuditSink
-from moorage.engine_api.endpoints import Operation, classify
+from moorage.engine_api.canonical import (
+    MAX_KNOWN_VERSION,
+    RequestError,
+    Target,
+    parse_version,
+    read_target,
+)
+from moorage.engine_api.canonical import read_body as read_json_body
+from moorage.engine_api.endpoints import Operation
+from moorage.engine_api.models import body_type
 from moorage.gateway import tenancy
 from moorage.gateway.http import (
     HttpError,
@@ -67,6 +76,12 @@ LABELLED_CREATES = frozenset({
 FILTERED_LISTS = frozenset({"container.list", "network.list", "volume.list", "service.list",
                             "secret.list", "config.list", "system.events"})  # fmt: skip
 _SMALL_BODY = 64 * 1024
+# Bodies the engine reads as a stream (archives, build contexts, image tarballs):
+# they pass through with bounded memory, their meaning set by the canonical query.
+STREAMED_BODIES = frozenset({"image.build", "image.load", "image.pull", "container.archive.put",
+                             "plugin.create", "build.session", "build.grpc", "container.attach"})  # fmt: skip
+# The operation of a request whose target could not be read.
+_UNREAD = Operation("malformed", "unknown")
 HIJACK_TYPES = ("application/vnd.docker.raw-stream", "application/vnd.docker.multiplexed-stream")
 # type -> (inspect path, field with the full id)
 _INSPECT = {
@@ -134,6 +149,7 @@ class Gateway:
         fast_path: bool = True,
         shared: tenancy.SharedObjects | None = None,
         owners: ImageOwners | None = None,
+        allow_unknown_fields: bool = False,
     ) -> None:
         """``fast_path=False`` serves every request on the full path (for comparison).
         ``shared`` names the networks and volumes no team owns that every team may use;
@@ -156,6 +172,8 @@ class Gateway:
         self._live: set[asyncio.Task[Any]] = set()
         self._serial: dict[str, asyncio.Lock] = {}
         self.exceptions = exceptions
+        self.allow_unknown_fields = allow_unknown_fields
+        self._api_max: tuple[int, int] | None = None
         self.shared = shared or tenancy.SharedObjects()
         self.owners = owners or ImageOwners()
         # The engine's identifying headers (Api-Version, Ostype, ...), learnt once, so
@@ -360,26 +378,45 @@ class Gateway:
     ) -> bool:
         """Handle one request; return whether the client connection may be reused."""
         started = time.perf_counter()
-        query = head.query if "?" in head.target else {}
-        op = classify(head.method, head.path, query)
         outcome = _Outcome()
         principal = who if isinstance(who, Principal) else None
+        op = _UNREAD
         try:
+            # One reading: the path and query as the engine's router reads them.
+            t = read_target(head.method, head.target, await self._max_version())
+            op = t.op
             if principal is None:
                 raise HttpError(403, f"moorage: {who}")
-            return await self._authorised(head, op, principal, reader, writer, outcome)
+            return await self._authorised(head, op, principal, reader, writer, outcome, t)
+        except RequestError as exc:
+            return await self._refuse(head, op, principal, who, outcome, started, writer,
+                                      HttpError(exc.status, exc.message))  # fmt: skip
         except (HttpError, UpstreamError, AdmissionError, AuditError) as exc:
-            status, message = _refusal(exc)
-            outcome.decision = "deny" if status in (401, 403, 404) or isinstance(
-                exc, AdmissionError | AuditError) else "error"  # fmt: skip
-            outcome.reason, outcome.status = message, status
-            # An unread body would be taken for the next request: close instead.
-            keep = head.keep_alive and not head.has_body
-            with contextlib.suppress(AuditError):  # already a refusal; the log has the failure
-                await self._record(head, op, principal, who, outcome, started)
-            answer = error_response(status, message, keep, outcome.request_id)
-            writer.write(_as_engine(answer, await self._learn_engine_headers()))
-            return keep
+            return await self._refuse(head, op, principal, who, outcome, started, writer, exc)
+
+    async def _refuse(
+        self,
+        head: RequestHead,
+        op: Operation,
+        principal: Principal | None,
+        who: Principal | str,
+        outcome: _Outcome,
+        started: float,
+        writer: asyncio.StreamWriter,
+        exc: Exception,
+    ) -> bool:
+        """Answer a refusal in Docker's error shape, after its audit record."""
+        status, message = _refusal(exc)
+        outcome.decision = "deny" if status in (401, 403, 404) or isinstance(
+            exc, AdmissionError | AuditError) else "error"  # fmt: skip
+        outcome.reason, outcome.status = message, status
+        # An unread body would be taken for the next request: close instead.
+        keep = head.keep_alive and not head.has_body
+        with contextlib.suppress(AuditError):  # already a refusal; the log has the failure
+            await self._record(head, op, principal, who, outcome, started)
+        answer = error_response(status, message, keep, outcome.request_id)
+        writer.write(_as_engine(answer, await self._learn_engine_headers()))
+        return keep
 
     async def _authorised(
         self,
@@ -389,7 +426,15 @@ class Gateway:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         outcome: _Outcome,
+        t: Target,
     ) -> bool:
+        if op.kind == "unknown":
+            # Fail closed for every role: an endpoint Moorage can't classify can't be judged.
+            raise HttpError(
+                403,
+                f"moorage: {head.method} {op.route} is not an Engine API endpoint Moorage knows, so it "
+                "is refused for every role. If a newer engine added it, upgrade Moorage.",
+            )
         if not p.may(op.action_class):
             what = "an endpoint Moorage does not know" if op.kind == "unknown" else op.kind
             if op.reads_only and op.object_ref:
@@ -406,17 +451,17 @@ class Gateway:
             )
         if op.kind.startswith("moorage."):
             return await self._moorage_api(head, op, p, reader, writer, outcome)
-        target = head.target
+        target = t.encoded  # never the client's spelling of the path or query
         owned: _Owned | None = None
         if op.object_type and op.object_ref:
             owned = await self._check_owner(op, p, op.object_type, op.object_ref)
             outcome.object_id = owned.full_id
-            target = self._rewrite_ref(head.target, op, owned)
+            target = self._rewrite_ref(target, op, owned)
         body: Any = None
         raw_body: bytes | None = None
-        if op.kind in BODY_KINDS:
+        if body_type(op.kind) is not None:
             raw_body = await read_body(reader, head.chunked, head.content_length, self.limits.max_body_bytes)
-            body = tenancy.parse_json_strict(raw_body, op.kind)
+            body = self._decode_body(op, raw_body, outcome)
             outcome.summary = summarise(op.kind, body)
             if op.kind in LABELLED_CREATES:
                 existing = owned.labels if owned and op.kind.endswith(".update") else None
@@ -436,6 +481,11 @@ class Gateway:
                         # 400, not 404: the CLI takes a 404 on create for a missing image
                         # and would try to pull it. Same answer for absent and foreign.
                         raise HttpError(400, f"{exc.message} (named in {where})") from exc
+        if raw_body is None and head.has_body and op.kind not in STREAMED_BODIES:
+            # The engine doesn't read this endpoint's body (API >= 1.24): drop it, so no
+            # client bytes reach the engine unread by Moorage.
+            await read_body(reader, head.chunked, head.content_length, self.limits.max_body_bytes)
+            raw_body = b""
         if op.kind in ("image.build", "image.tag", "image.commit") and not p.sees_all:
             await self._check_targets(op, p, target)
         if not p.sees_all and op.kind in FILTERED_LISTS:
@@ -443,7 +493,7 @@ class Gateway:
         self._require_audit(op)
         if op.reads_only:
             return await self._carry_out(head, target, op, p, reader, writer, body, raw_body, outcome, None)
-        request = AdmissionRequest(p, op, head.method, target, head.query, body)
+        request = AdmissionRequest(p, op, head.method, target, t.query, body)
         key = self.admission.serial_key(request)
         if key is None:
             return await self._carry_out(
@@ -502,6 +552,40 @@ class Gateway:
             if status >= 300 or status == 0:
                 log.warning("follow-up %s %s answered %s: %s", method, path, status, answer)
         return result
+
+    def _decode_body(self, op: Operation, raw: bytes, outcome: _Outcome) -> Any:
+        """The body as the engine reads it (Go's decoder, the engine's types). A field
+        Moorage doesn't know is refused on a change, unless an admin setting lets it
+        through; then it is forwarded as sent and named in the audit record."""
+        try:
+            decoded = read_json_body(op.kind, raw, keep_unknown=self.allow_unknown_fields)
+        except RequestError as exc:
+            raise HttpError(exc.status, f"moorage: {exc.message}") from exc
+        if decoded.unknown and not op.reads_only:
+            if not self.allow_unknown_fields:
+                raise HttpError(
+                    400,
+                    f"moorage: the {op.kind} body has fields the Docker Engine API (as Moorage knows it) "
+                    f"does not define: {', '.join(decoded.unknown[:10])}. Moorage can't judge what it "
+                    "doesn't know: remove them, or ask an administrator (moorage up "
+                    "--allow-unknown-fields).",
+                )
+            outcome.reason = f"unknown fields passed by setting: {', '.join(decoded.unknown[:10])}"
+        return decoded.value
+
+    async def _max_version(self) -> tuple[int, int]:
+        """The newest API version the engine serves (asked once, from /version)."""
+        if self._api_max is None:
+            try:
+                status, doc = await self.upstream.call_json("GET", "/version")
+            except UpstreamError:
+                return MAX_KNOWN_VERSION  # the engine is down: ask again next time
+            text = str(doc.get("ApiVersion", "")) if status == 200 and isinstance(doc, dict) else ""
+            try:
+                self._api_max = min(parse_version(text), MAX_KNOWN_VERSION)
+            except RequestError:
+                self._api_max = MAX_KNOWN_VERSION  # an engine that doesn't say: refuse what it refuses
+        return self._api_max
 
     def _require_audit(self, op: Operation) -> None:
         """Fail closed before anything acts: a change must not happen unrecorded."""
@@ -678,9 +762,9 @@ class Gateway:
             params = parse_qs(query, keep_blank_values=True)
             params["container"] = [owned.full_id]
             return f"{path}?{urlencode(params, doseq=True)}"
-        prefix = path[: len(path) - len(op.route)] if op.version else ""
+        prefix = f"/v{op.version}" if op.version else ""
         route = _REF_SEGMENT.sub(lambda m: m.group(1) + quote(owned.full_id, safe=""), op.route, 1)
-        return prefix + route + sep + query
+        return prefix + quote(route, safe="/:@%") + sep + query
 
     async def _answer_filter(
         self, op: Operation, p: Principal, outcome: _Outcome, inner: Callable[[Any], Any] | None
