@@ -17,6 +17,7 @@ from moorage.admission.pipeline import PolicyAdmission
 from moorage.audit.admin import record_admin
 from moorage.audit.trail import AuditTrail, KeyRing
 from moorage.cli._output import paint, step
+from moorage.gateway.owners import ImageOwners
 from moorage.gateway.server import Gateway
 from moorage.gateway.upstream import Upstream
 from moorage.identity import UserDirectory
@@ -143,7 +144,8 @@ def _up(args: argparse.Namespace) -> int:
     if args.allow_unknown_fields:
         log.warning("--allow-unknown-fields: body fields Moorage doesn't know pass unjudged (recorded)")
     gateway = Gateway(upstream, users, admission=admission, audit=trail, admin_uids=tuple({0, os.geteuid()}),
-                      exceptions=exceptions, allow_unknown_fields=args.allow_unknown_fields)  # fmt: skip
+                      exceptions=exceptions, allow_unknown_fields=args.allow_unknown_fields,
+                      owners=ImageOwners(data / "image-owners.json"))  # fmt: skip
 
     async def main() -> None:
         await gateway.listen_unix(listen)

@@ -3,8 +3,9 @@
 A build's owner could be stamped with the build's ``labels`` parameter, but the
 classic builder turns those into extra ``LABEL`` steps: step counts change and the
 cache is missed. So the gateway leaves the build alone and, once it has succeeded,
-records the resulting image ids and the team here. Image ownership checks ask this store first,
-then the image's own ``io.moorage.team`` label (committed images carry one).
+records the resulting image ids and the team here; commits are recorded the same way.
+Image ownership is this store alone: labels inside an image (loaded, imported or
+pulled) are what its author wrote, and claim nothing.
 
 The store is a small JSON file, rewritten whole on each change (builds are rare),
 or memory only when no path is given. Losing it makes built images nobody's:

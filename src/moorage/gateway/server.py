@@ -673,7 +673,7 @@ class Gateway:
             return _Owned(full_id, labels)
         use = op.kind == _USE.kind or op.kind in _SHARED_USE
         name = str(doc.get("Name") or ref)
-        if self.shared.shares(obj_type, name, labels) and (op.reads_only or use):
+        if self._shared().shares(obj_type, name, labels) and (op.reads_only or use):
             return _Owned(full_id, labels)
         teams = self._teams(obj_type, full_id, labels)
         if not teams:
@@ -683,13 +683,26 @@ class Gateway:
             raise HttpError(404, tenancy.not_found(obj_type, ref))
         return _Owned(full_id, labels)
 
+    def _shared(self) -> tenancy.SharedObjects:
+        """The shared objects: the gateway's setting plus what the policy in force
+        declares (``spec.shared``), so a reload changes them too."""
+        pset = getattr(self.admission, "policies", None)
+        shared = getattr(pset, "shared", None)
+        if shared is None:
+            return self.shared
+        return tenancy.SharedObjects(
+            networks=(*self.shared.networks, *shared("networks")),
+            volumes=(*self.shared.volumes, *shared("volumes")),
+            labels=(*self.shared.labels, *shared("labels")),
+        )
+
     def _teams(self, obj_type: str, full_id: str, labels: dict[str, str]) -> tuple[str, ...]:
-        """The teams an object belongs to: for images, the builds the gateway saw first,
-        then the owner label (committed images); for the rest, the owner label."""
+        """The teams an object belongs to: for images, only the gateway's owner store
+        (builds and commits it carried out). An image's labels are its author's words:
+        an image loaded, imported or pulled with ``io.moorage.team`` in its config
+        claims nothing, it is nobody's."""
         if obj_type == "image":
-            built = self.owners.teams(full_id)
-            if built:
-                return built
+            return self.owners.teams(full_id)
         team = labels.get(tenancy.TEAM)
         return (team,) if team else ()
 
@@ -783,6 +796,16 @@ class Gateway:
                 return doc
 
             return same_network
+        if op.kind == "image.commit":
+            owners, team = self.owners, p.team
+
+            def record_commit(doc: Any) -> Any:
+                # a committed image is its committer's team's, kept where no client writes
+                if isinstance(doc, dict) and isinstance(doc.get("Id"), str):
+                    owners.record(doc["Id"], team)
+                return inner(doc) if inner is not None else doc
+
+            return record_commit
         return inner
 
     async def _task_filter(self, p: Principal) -> Callable[[Any], Any]:

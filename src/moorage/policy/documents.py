@@ -192,6 +192,13 @@ SCHEMA: dict[str, Any] = {
                     "additionalProperties": False,
                     "properties": {k: _STRINGS for k in _RUNTIME_KEYS},
                 },
+                "shared": {
+                    # networks and volumes no team owns that every team may use (join,
+                    # mount, read); objects nobody owns are otherwise out of reach
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {"networks": _STRINGS, "volumes": _STRINGS, "labels": _STRINGS},
+                },
                 "plugins": {
                     "type": "object",
                     "additionalProperties": False,
@@ -313,6 +320,15 @@ class PolicySet:
         if not all(d.compiled.ready for d in self.documents):
             docs = tuple(d if d.compiled.ready else compile_document(d) for d in self.documents)
             object.__setattr__(self, "documents", docs)
+
+    def shared(self, kind: str) -> tuple[str, ...]:
+        """What the documents declare shared: ``kind`` is networks, volumes or labels."""
+        out: list[str] = []
+        for doc in self.documents:
+            for item in (doc.spec.get("shared") or {}).get(kind) or ():
+                if item not in out:
+                    out.append(str(item))
+        return tuple(out)
 
 
 _SIZE_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([bkmgt]?)i?b?\s*$", re.IGNORECASE)

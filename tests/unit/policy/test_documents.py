@@ -194,3 +194,34 @@ def test_durations_cpus_and_digests_parse() -> None:
                        ("sha256:xyz", parse_digest)):  # fmt: skip
         with pytest.raises(ValueError):
             parse(bad)
+
+
+def test_shared_objects_are_declared_by_policy(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "shared.yaml",
+        """\
+apiVersion: moorage.dev/v1
+kind: Policy
+metadata: {name: shared}
+spec:
+  shared: {networks: [tools], volumes: [cache], labels: [com.example.shared=yes]}
+---
+apiVersion: moorage.dev/v1
+kind: Policy
+metadata: {name: more}
+spec:
+  shared: {networks: [tools, proxy]}
+""",
+    )
+    pset = load_folder(tmp_path)
+    assert pset.shared("networks") == ("tools", "proxy")
+    assert pset.shared("volumes") == ("cache",)
+    assert pset.shared("labels") == ("com.example.shared=yes",)
+    write(
+        tmp_path,
+        "shared.yaml",
+        "apiVersion: moorage.dev/v1\nkind: Policy\nmetadata: {name: s}\nspec:\n  shared: {containers: [x]}\n",
+    )
+    with pytest.raises(PolicyError):
+        load_folder(tmp_path)
