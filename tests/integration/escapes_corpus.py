@@ -28,8 +28,10 @@ service's version, set by the attempt's setup).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import platform
 import re
 import tarfile
 from collections.abc import Callable
@@ -131,6 +133,18 @@ def tar(files: dict[str, bytes | None]) -> bytes:
                 info.size, info.mode = len(data), 0o644
                 t.addfile(info, io.BytesIO(data))
     return out.getvalue()
+
+
+def image_archive(ref: str) -> bytes:
+    """A docker-archive tarball of a one-file image named ``ref`` (what ``docker load`` sends)."""
+    layer = tar({"mx": b"mx"})
+    diff = "sha256:" + hashlib.sha256(layer).hexdigest()
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    config = json.dumps({"architecture": arch, "os": "linux", "config": {"Cmd": ["sh"]},
+                         "rootfs": {"type": "layers", "diff_ids": [diff]}}).encode()  # fmt: skip
+    name = hashlib.sha256(config).hexdigest() + ".json"
+    manifest = json.dumps([{"Config": name, "RepoTags": [ref], "Layers": ["l/layer.tar"]}]).encode()
+    return tar({"l/": None, "l/layer.tar": layer, name: config, "manifest.json": manifest})
 
 
 @dataclass(frozen=True)
@@ -519,6 +533,12 @@ def _create_variants(fld: str, forms: list[str]) -> list[Attempt]:
         "toplevel": f'{{{BASE},"{fld}":{value}}}',
         "toplevel-null-hostconfig": f'{{{BASE},"HostConfig":null,"{fld}":{value}}}',
         "toplevel-lower": f'{{{BASE_LOWER},"{fld.lower()}":{value}}}',
+        # a key whose escape decodes to a folding character
+        "escaped-fold-parent": f'{{{BASE},"Ho\\u017ftconfig":{{"{fld}":{value}}}}}',
+        # the nested config is set, then nulled under a folded spelling: the top level counts again
+        "toplevel-hostconfig-nulled-by-fold": f'{{{BASE},"HostConfig":{{}},"{fld}":{value},"{HOSTCONFIG_FOLD}":null}}',
+        # two spellings of one field: the later one wins, whichever is exact
+        "case-dup-later-wins": f'{{{BASE},"HostConfig":{{"{fld}":{safe},"{fld.lower()}":{value}}}}}',
     }  # fmt: skip
     return [
         Attempt(
@@ -546,20 +566,20 @@ INLINE_VOLUME = (
 
 CONTAINER_ATTEMPTS: list[Attempt] = [
     *_create_variants("Privileged", ["canonical", "lower", "escaped-key", "dup-key-later-wins", "dup-object-merges",
-                                     "fold-object-merges", "fold-parent", "toplevel", "toplevel-null-hostconfig"]),
+                                     "fold-object-merges", "fold-parent", "toplevel", "toplevel-null-hostconfig",
+                                     "escaped-fold-parent", "toplevel-hostconfig-nulled-by-fold",
+                                     "case-dup-later-wins"]),
     *_create_variants("CapAdd", ["canonical", "fold-object-merges", "toplevel"]),
     _create("CapAdd-string-not-list", '"CapAdd":"SYS_ADMIN"', cap_sys_admin),
-    _create("CapAdd-lowercase-value", '"CapAdd":["sys_admin"]', cap_sys_admin),
     _create("CapAdd-long-s-value", f'"CapAdd":["{S}ys_admin"]', cap_sys_admin),
     _create("CapAdd-dotless-i-value", f'"CapAdd":["SYS_ADM{DOTLESS_I}N"]', cap_sys_admin),
-    _create("CapAdd-ALL", '"CapAdd":["ALL"]', cap_sys_admin),
     _create("CapAdd-all-mixed-case", '"CapAdd":["aLl"]', cap_sys_admin),
     _create("CapAdd-toplevel-string", "", cap_sys_admin, top=',"CapAdd":"SYS_ADMIN"'),
     *_create_variants("Binds", ["canonical", "fold-key", "fold-object-merges", "toplevel", "dup-key-later-wins"]),
     _create("Binds-docker-socket", '"Binds":["@LABSOCK@:/var/run/docker.sock"]', host_bind),
-    *_create_variants("PidMode", ["canonical", "toplevel", "fold-object-merges"]),
+    *_create_variants("PidMode", ["canonical", "toplevel"]),
     *_create_variants("NetworkMode", ["canonical", "toplevel", "fold-key", "fold-object-merges"]),
-    *_create_variants("IpcMode", ["canonical", "toplevel"]),
+    *_create_variants("IpcMode", ["canonical"]),
     *_create_variants("SecurityOpt", ["canonical", "fold-key", "toplevel"]),
     _create("SecurityOpt-seccomp-colon", '"SecurityOpt":["seccomp:unconfined"]',
             security_opt("seccomp", seccomp_profile_allows)),
@@ -568,24 +588,21 @@ CONTAINER_ATTEMPTS: list[Attempt] = [
     _create("SecurityOpt-seccomp-profile-allow",
             '"SecurityOpt":' + _seccomp({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": []}),
             security_opt("seccomp", seccomp_profile_allows)),
-    _create("SecurityOpt-seccomp-profile-log",
-            '"SecurityOpt":' + _seccomp({"defaultAction": "SCMP_ACT_LOG"}),
-            security_opt("seccomp", seccomp_profile_allows)),
     _create("SecurityOpt-seccomp-profile-folded-key",
             '"SecurityOpt":' + _seccomp('{"defaultaction":"SCMP_ACT_ALLOW"}'),
             security_opt("seccomp", seccomp_profile_allows)),
     _create("SecurityOpt-seccomp-profile-dup-key",
             '"SecurityOpt":' + _seccomp('{"defaultAction":"SCMP_ACT_ERRNO","defaultAction":"SCMP_ACT_ALLOW"}'),
             security_opt("seccomp", seccomp_profile_allows)),
-    *_create_variants("MaskedPaths", ["canonical", "fold-key"]),
+    *_create_variants("MaskedPaths", ["canonical"]),
     _create("MaskedPaths-kelvin-key", f'"Mas{K}edPaths":[]', masked_paths_dropped),
     _create("MaskedPaths-short-list", '"MaskedPaths":["/proc/asound"]', masked_paths_dropped),
     *_create_variants("ReadonlyPaths", ["canonical", "toplevel"]),
-    *_create_variants("Devices", ["canonical", "fold-key"]),
+    *_create_variants("Devices", ["canonical"]),
     _create("DeviceCgroupRules", '"DeviceCgroupRules":["a *:* rwm"]', devices),
     *_create_variants("CgroupParent", ["canonical"]),
     _create("Sysctls-kernel", '"Sysctls":{"kernel.msgmax":"65536"}', sysctls),
-    *_create_variants("Mounts", ["canonical", "fold-key"]),
+    *_create_variants("Mounts", ["canonical"]),
     _create("Mounts-lowercase-keys", '"Mounts":[{"type":"bind","source":"/","target":"/h"}]', mount_bind),
     _create("Mounts-volume-device-root", '"Mounts":' + INLINE_VOLUME % '{"type":"none","o":"bind","device":"/"}',
             mount_volume_device),
@@ -615,6 +632,9 @@ OLD_API_ATTEMPTS: list[Attempt] = [
     Attempt("start-v1.23-folded-key", "old API",
             req("POST", "/v1.23/containers/@NAME@/start", f'{{"Privileged":false,"privileged":true,"Bind{S}":[]}}'),
             container(privileged), setup=own_container()),
+    Attempt("start-old-version-percent-encoded-slash", "old API",
+            req("POST", "/v1.23%2Fcontainers/@NAME@/start", OLD_START), container(privileged),
+            setup=own_container()),
     Attempt("create-v1.23-privileged", "old API",
             req("POST", "/v1.23/containers/create?name=@NAME@", f'{{{BASE},"HostConfig":{{"Privileged":true}}}}'),
             container(privileged)),
@@ -626,7 +646,6 @@ PATH_ATTEMPTS: list[Attempt] = [
     for label, path in [
         ("percent-encoded-verb", "/containers/%63reate?name=@NAME@"),
         ("percent-encoded-slash", "/containers%2Fcreate?name=@NAME@"),
-        ("version-percent-encoded-verb", "/v1.41/containers/%63reate?name=@NAME@"),
         ("version-leading-zero", "/v01.41/containers/create?name=@NAME@"),
         ("version-three-parts", "/v1.41.0/containers/create?name=@NAME@"),
         ("version-percent-encoded-slash", "/v1.41%2Fcontainers/create?name=@NAME@"),
@@ -657,6 +676,7 @@ EXEC_ATTEMPTS: list[Attempt] = [
         ("lower", '{"cmd":["true"],"privileged":true}'),
         ("escaped-key", '{"Cmd":["true"],"\\u0050rivileged":true}'),
         ("dup-key-later-wins", '{"Cmd":["true"],"Privileged":false,"Privileged":true}'),
+        ("escaped-dup-later-wins", '{"Cmd":["true"],"Privileged":false,"\\u0050rivileged":true}'),
     ]
 ]
 
@@ -668,9 +688,20 @@ SVC_BIND = ',"Mounts":[{"Type":"bind","Source":"/","Target":"/host"}]'
 SERVICE_ATTEMPTS: list[Attempt] = [
     Attempt("service-bind-canonical", "services", req("POST", "/services/create", SERVICE % SVC_BIND),
             service(svc_bind)),
-    Attempt("service-bind-lowercase-keys", "services",
-            req("POST", "/services/create", SERVICE % ',"mounts":[{"type":"bind","source":"/etc","target":"/h"}]'),
+    Attempt("service-bind-type-upper-case", "services",
+            req("POST", "/services/create", SERVICE % ',"Mounts":[{"Type":"BIND","Source":"/etc","Target":"/h"}]'),
             service(svc_bind)),
+    # the engine converts a service mount's type with strings.ToUpper, which maps U+0131 to I
+    Attempt("service-bind-type-dotless-i", "services",
+            req("POST", "/services/create",
+                SERVICE % f',"Mounts":[{{"Type":"b{DOTLESS_I}nd","Source":"/","Target":"/h"}}]'),
+            service(svc_bind)),
+    # the engine takes the deprecated Spec.Networks when TaskTemplate.Networks is empty
+    Attempt("service-host-network-deprecated-beside-empty-list", "services",
+            req("POST", "/services/create",
+                '{"Name":"@NAME@","TaskTemplate":{"ContainerSpec":{"Image":"@IMG@","Command":["sleep","300"]},'
+                '"Networks":[]},"Networks":[{"Target":"host"}],"Mode":{"Replicated":{"Replicas":0}}}'),
+            service(svc_host_network)),
     Attempt("service-bind-folded-key", "services",
             req("POST", "/services/create", SERVICE % f',"Mount{S}":[{{"Type":"bind","Source":"/","Target":"/h"}}]'),
             service(svc_bind)),
@@ -765,7 +796,6 @@ BUILD_ATTEMPTS: list[Attempt] = [
     _build("networkmode-host", "&networkmode=host", BUILD_CHECK_HOSTNET),
     _build("networkmode-container-of-host-agent", "&networkmode=container:mx-ops-agent", BUILD_CHECK_HOSTNET),
     _build("networkmode-first-value-wins", "&networkmode=host&networkmode=default", BUILD_CHECK_HOSTNET),
-    _build("networkmode-percent-encoded", "&networkmode=%68ost", BUILD_CHECK_HOSTNET),
     _build("cgroupparent", "&cgroupparent=/mxescape", "RUN grep -q mxescape /proc/self/cgroup"),
     _build("path-percent-encoded", "&networkmode=host", BUILD_CHECK_HOSTNET,
            path="/%62uild?t=@NAME@:1&nocache=1&rm=1&forcerm=1"),
@@ -820,6 +850,9 @@ IMAGE_ATTEMPTS: list[Attempt] = [
             req("POST", "/images/create?fromSrc=-&repo=mx-search/app&tag=1", tar({"mx": b"mx"}),
                 ctype="application/x-tar"),
             image_moved("mx-search/app:1", "BOB_IMAGE"), users=DEV),
+    Attempt("image-load-onto-other-team", "tenancy",
+            req("POST", "/images/load?quiet=1", image_archive("mx-search/app:1"), ctype="application/x-tar"),
+            image_moved("mx-search/app:1", "BOB_IMAGE"), users=DEV),
     Attempt("image-run-other-teams-image", "tenancy",
             req("POST", CREATE, '{"Image":"mx-search/app:1","Cmd":["true"]}'),
             container(lambda d: "runs another team's image" if d else None), users=DEV),
@@ -844,6 +877,14 @@ TENANCY_ATTEMPTS: list[Attempt] = [
             lambda v: http("PUT", f"/containers/{AGENT}/archive?path=/tmp", tar({v["NAME"]: b"mx"}), v,
                            ctype="application/x-tar"),
             file_in(AGENT, "/tmp/@NAME@"), users=DEV),
+    Attempt("unowned-export", "tenancy", req("GET", f"/containers/{AGENT}/export"), got_archive, users=DEV),
+    Attempt("unowned-commit", "tenancy", req("POST", f"/commit?container={AGENT}&repo=@NAME@&tag=stolen", "{}"),
+            image_exists("@NAME@:stolen"), users=DEV),
+    # volume create is idempotent on the engine: "creating" an operator's volume must not make it yours
+    Attempt("unowned-volume-claimed-by-create", "tenancy",
+            lambda v: http("POST", "/volumes/create", '{"Name":"mx-ops-root"}', v)
+            + http("POST", CREATE, f'{{{BASE},"HostConfig":{{"Binds":["mx-ops-root:/h"]}}}}', v),
+            container(uses_volume("mx-ops-root")), responses=2, users=DEV),
     Attempt("unowned-volume-bind", "tenancy", req("POST", CREATE, f'{{{BASE},"HostConfig":{{"Binds":["mx-ops-root:/h"]}}}}'),
             container(uses_volume("mx-ops-root")), users=DEV),
     Attempt("unowned-volume-mount", "tenancy",
@@ -880,6 +921,9 @@ FRAMING_ATTEMPTS: list[Attempt] = [
             container(privileged), responses=2),
     Attempt("framing-chunked-without-length", "framing",
             _smuggle("GET /version HTTP/1.1\r\nHost: d\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            container(privileged), responses=2),
+    Attempt("framing-bare-line-feeds", "framing",
+            lambda v: b"GET /_ping HTTP/1.1\nHost: d\n\n" + http("POST", CREATE, EVIL, v),
             container(privileged), responses=2),
     Attempt("framing-pipelined-after-read", "framing",
             lambda v: http("GET", "/_ping", None, v) + http("POST", CREATE, EVIL, v),
