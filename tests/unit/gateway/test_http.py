@@ -281,7 +281,7 @@ def test_a_chunked_body_reads_the_same_on_both_drivers_and_is_forwarded_canonica
     body, relayed, rest = _decode_stream(data)
     assert body == b"hello world" and rest == b"NEXT"
     assert relayed == b"5\r\nhello\r\n6\r\n world\r\n0\r\nX-T: t\r\n\r\n"  # extensions dropped
-    scanner, out = ChunkedScanner(), []
+    scanner, out = ChunkedScanner(), list[bytes]()
     used = sum(scanner.feed(data[i : i + 1], out) for i in range(len(data) - 4))
     assert scanner.done and used == len(data) - 4 and b"".join(out) == b"hello world"
     assert ChunkedScanner().feed(data) == len(data) - 4

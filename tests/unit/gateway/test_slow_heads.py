@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import resource
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,10 @@ class HalfHead(asyncio.Protocol):
             self.closed.set_result(None)
 
 
+def _factory(client: HalfHead) -> Callable[[], HalfHead]:
+    return lambda: client
+
+
 async def ping(sock: str) -> int:
     r, w = await asyncio.open_unix_connection(sock)
     w.write(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -109,7 +114,7 @@ def test_half_sent_heads_are_answered_408_and_closed_while_requests_are_served(
         try:
             for start in range(0, FLOOD, 50):  # batches: the listen backlog is 100
                 batch = [HalfHead(loop) for _ in range(50)]
-                await asyncio.gather(*(loop.create_unix_connection(lambda c=c: c, gw_sock) for c in batch))
+                await asyncio.gather(*(loop.create_unix_connection(_factory(c), gw_sock) for c in batch))
                 clients += batch
                 if start % 1500 == 0:
                     served.append(await ping(gw_sock))  # during the flood
