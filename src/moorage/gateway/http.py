@@ -17,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
-from typing import NoReturn
+from typing import IO, NoReturn
 from urllib.parse import parse_qs, urlsplit
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "error_response",
     "head_length",
     "head_too_large",
+    "iter_chunks",
     "parse_chunk_size",
     "parse_request_head",
     "parse_response_head",
@@ -68,6 +70,7 @@ class Limits:
     max_headers: int = 128  # header fields in a head; trailer fields in a chunked body
     max_body_bytes: int = 16 * 1024 * 1024  # bodies the gateway must parse (create specs)
     max_chunk_line: int = 4096  # a chunk-size or trailer line (Go's net/http has the same)
+    max_archive_bytes: int = 64 << 30  # an image archive spooled to disk before it is loaded
     head_timeout: float = 30.0  # from a request's first byte to its blank line; TLS handshake
     idle_timeout: float = 600.0  # keep-alive connection with no request
 
@@ -138,6 +141,19 @@ class RequestHead:
             *tuple(
                 (k, v) for k, v in self.headers if k.lower() not in ("content-length", "transfer-encoding")
             ),
+            ("Content-Length", str(length)),
+        )
+        return _make_request(self.method, self.target, self.version, headers)
+
+    def with_json_body(self, length: int) -> RequestHead:
+        """The head for a JSON body Moorage wrote (its encoding, so its type)."""
+        headers = (
+            *tuple(
+                (k, v)
+                for k, v in self.headers
+                if k.lower() not in ("content-length", "transfer-encoding", "content-type")
+            ),
+            ("Content-Type", "application/json"),
             ("Content-Length", str(length)),
         )
         return _make_request(self.method, self.target, self.version, headers)
@@ -632,6 +648,27 @@ async def relay_chunked(
         await writer.drain()
 
 
+async def iter_chunks(
+    reader: asyncio.StreamReader, limits: Limits | None = None, status: int = 400
+) -> AsyncIterator[bytes]:
+    """The data of one chunked body as it arrives, its framing checked; the trailer
+    section is read and dropped. For relays that rewrite a body as it streams."""
+    limits = limits or _DEFAULT
+    while True:
+        size = parse_chunk_size(await _chunk_line(reader, limits, status), limits, status)
+        if size == 0:
+            await _trailers(reader, limits, status)
+            return
+        remaining = size
+        while remaining:
+            data = await reader.read(min(remaining, 1 << 16))
+            if not data:
+                raise asyncio.IncompleteReadError(b"", remaining)
+            remaining -= len(data)
+            yield data
+        await _chunk_end(reader, status)
+
+
 async def relay_fixed(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
     """Copy ``n`` body bytes."""
     while n:
@@ -641,6 +678,43 @@ async def relay_fixed(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
         writer.write(data)
         n -= len(data)
         await writer.drain()
+
+
+async def spool_body(
+    reader: asyncio.StreamReader,
+    chunked: bool,
+    length: int,
+    out: IO[bytes],
+    limit: int,
+    limits: Limits | None = None,
+) -> int:
+    """Copy a request body (de-chunked) into ``out``; refuse one over ``limit``.
+    Returns its size."""
+    limits = limits or _DEFAULT
+    total = 0
+
+    async def copy(n: int) -> None:
+        nonlocal total
+        total += n
+        if total > limit:
+            raise HttpError(413, f"request body is over the limit of {limit} bytes")
+        while n:
+            data = await reader.read(min(n, 1 << 16))
+            if not data:
+                raise asyncio.IncompleteReadError(b"", n)
+            out.write(data)
+            n -= len(data)
+
+    if not chunked:
+        await copy(length)
+        return total
+    while True:
+        size = parse_chunk_size(await _chunk_line(reader, limits, 400), limits, 400)
+        if size == 0:
+            await _trailers(reader, limits, 400)
+            return total
+        await copy(size)
+        await _chunk_end(reader, 400)
 
 
 async def read_body(
@@ -656,16 +730,11 @@ async def read_body(
         if length > limit:
             raise HttpError(413, f"request body of {length} bytes is over the limit of {limit}")
         return await reader.readexactly(length)
-    limits = limits or _DEFAULT
     parts: list[bytes] = []
     total = 0
-    while True:
-        size = parse_chunk_size(await _chunk_line(reader, limits, status), limits, status)
-        if size == 0:
-            await _trailers(reader, limits, status)
-            return b"".join(parts)
-        total += size
+    async for data in iter_chunks(reader, limits, status):
+        total += len(data)
         if total > limit:
             raise HttpError(413, f"request body is over the limit of {limit} bytes")
-        parts.append(await reader.readexactly(size))
-        await _chunk_end(reader, status)
+        parts.append(data)
+    return b"".join(parts)

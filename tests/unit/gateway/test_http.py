@@ -12,6 +12,7 @@ from moorage.gateway.http import (
     RequestHead,
     error_response,
     head_length,
+    iter_chunks,
     parse_chunk_size,
     parse_request_head,
     parse_response_head,
@@ -313,3 +314,21 @@ def test_an_oversize_chunk_line_is_refused_before_it_ends() -> None:
     with pytest.raises(HttpError) as err:
         scanner.feed(b";a" * 20)
     assert "longer than 64" in err.value.message
+
+
+def test_iter_chunks_streams_the_data_and_blames_the_engine_for_its_framing() -> None:
+    async def main() -> tuple[list[bytes], int]:
+        reader = asyncio.StreamReader()
+        reader.feed_data(b"5\r\nhello\r\n1;x\r\n!\r\n0\r\nX-T: t\r\n\r\n")
+        reader.feed_eof()
+        pieces = [data async for data in iter_chunks(reader, status=502)]
+        broken = asyncio.StreamReader()
+        broken.feed_data(b"0x5\r\nhello\r\n0\r\n\r\n")
+        broken.feed_eof()
+        try:
+            [data async for data in iter_chunks(broken, status=502)]
+        except HttpError as exc:
+            return pieces, exc.status
+        return pieces, 0
+
+    assert asyncio.run(main()) == ([b"hello", b"!"], 502)
