@@ -22,6 +22,7 @@ from typing import Any
 
 import regopy
 
+from moorage.engine_api.canonical import read_body
 from moorage.policy.documents import builtin_set
 from moorage.policy.engine import Facts, Request, evaluate
 
@@ -57,6 +58,10 @@ BODY: dict[str, Any] = {
 DENIED = json.loads(json.dumps(BODY))
 DENIED["HostConfig"]["Privileged"] = True
 DENIED["HostConfig"]["CapAdd"] = ["cap_sys_admin"]
+# Policy judges what the gateway decoded (the engine's reading, canonical names):
+# decode both bodies the way the gateway does before timing the decision.
+BODY = read_body("container.create", json.dumps(BODY).encode()).value
+DENIED = read_body("container.create", json.dumps(DENIED).encode()).value
 
 
 def timed(fn: Any, n: int) -> list[float]:

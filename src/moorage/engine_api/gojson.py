@@ -28,11 +28,12 @@ import base64
 import binascii
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DecodeError", "Decoded", "GoNumber", "Pairs", "decode", "encode", "fold", "parse"]
+__all__ = ["DecodeError", "Decoded", "GoNumber", "Pairs", "Struct", "decode", "encode", "fold", "parse"]
 
 Type = tuple[Any, ...]  # ('s',) ('b',) ('i',) ('u',) ('f',) ('any',) ('bytes',) ('strs',) ('set',)
 # ('list', T) ('arr', n, T) ('map', T) ('obj', MODEL)
@@ -51,6 +52,11 @@ class Pairs(list[tuple[str, Any]]):
     """A JSON object with its keys in order, duplicates kept."""
 
 
+class Struct(dict[str, Any]):
+    """A decoded struct: its keys are exactly the engine's field names, so a reader
+    may look fields up by name without folding case (policy does, on its hot path)."""
+
+
 @dataclass(frozen=True)
 class GoNumber:
     """A JSON number literal, kept as written until a field's Go type reads it."""
@@ -62,14 +68,14 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-_SURROGATE_LOW, _SURROGATE_HIGH = 0xD800, 0xDFFF
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _clean(text: str) -> str:
     """Lone surrogates (``\\ud800``) become U+FFFD, as Go's decoder makes them."""
-    if not any(_SURROGATE_LOW <= ord(c) <= _SURROGATE_HIGH for c in text):
+    if text.isascii():
         return text
-    return "".join("\ufffd" if _SURROGATE_LOW <= ord(c) <= _SURROGATE_HIGH else c for c in text)
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def parse(raw: bytes) -> Any:
@@ -107,14 +113,6 @@ def fold(name: str) -> str:
     return "".join(_SPECIAL.get(c, c.lower() if c.isascii() else c) for c in name)
 
 
-@dataclass
-class _Slice:
-    """A Go slice being decoded: its backing array outlives its length."""
-
-    items: list[Any] = field(default_factory=list)  # the backing array (its capacity)
-    length: int = 0
-
-
 _ZERO = object()  # a Go zero value not yet written
 
 
@@ -136,6 +134,22 @@ class Schema:
     nullable_scalars: frozenset[tuple[str, str]] = frozenset()
     keep_unknown: bool = False
     _index: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict, compare=False)
+    _table: dict[str, dict[str, tuple[str, Type, bool]]] = field(default_factory=dict, compare=False)
+
+    def fields(self, model: str) -> dict[str, tuple[str, Type, bool]]:
+        """Field name -> (name, type, whether null clears it), for exact lookups."""
+        table = self._table.get(model)
+        if table is None:
+            table = {}
+            for name, typ in self.models[model].items():
+                nullable = (
+                    (model, name) not in self.value_structs
+                    if typ[0] == "obj"
+                    else (model, name) in self.nullable_scalars
+                )
+                table[name] = (name, typ, nullable)
+            self._table[model] = table
+        return table
 
     def lookup(self, model: str, key: str) -> str | None:
         """The field name ``key`` selects in ``model``: exact, else folded."""
@@ -197,6 +211,9 @@ class _Decoder:
     def __init__(self, schema: Schema) -> None:
         self.schema = schema
         self.unknown: list[str] = []
+        # the backing arrays of decoded slices past their length, by the slice's id
+        # (every slice the decoder reads into again is one it made, so ids are its own)
+        self.spare: dict[int, list[Any]] = {}
 
     def value(self, node: Any, typ: Type, existing: Any, path: str, nullable: bool = True) -> Any:
         """Decode ``node`` as ``typ`` into ``existing`` (Go's zero is ``_ZERO``).
@@ -249,7 +266,9 @@ class _Decoder:
             return [_zero_of(typ[2]) if v is _ZERO else v for v in base]
         if tag == "strs":  # string or list of strings (the engine's StrSlice)
             if isinstance(node, str):
-                return [_clean(node)]
+                one = [_clean(node)]
+                self.spare[id(one)] = []
+                return one
             return self.slice(node, ("s",), existing, path)
         if tag == "s":
             if not isinstance(node, str):
@@ -277,47 +296,50 @@ class _Decoder:
             return _plain(node)
         raise DecodeError(path, f"unsupported type {typ!r}")  # pragma: no cover - a schema bug
 
-    def slice(self, node: Any, elem: Type, existing: Any, path: str) -> Any:
+    def slice(self, node: Any, elem: Type, existing: Any, path: str) -> list[Any]:
+        """Decode an array into a slice the way Go does: into the existing slice's
+        backing array, whose elements past its length survive a shorter array and
+        come back (not zeroed) when a later array is longer again."""
         if not isinstance(node, list):
             raise DecodeError(path, f"expected a list, got {_json_kind(node)}")
-        s = existing if isinstance(existing, _Slice) else _Slice()
-        i = 0
-        for i, sub in enumerate(node, start=1):
-            at = i - 1
-            if at >= len(s.items):  # grow as Go's decoder does: cap + cap/2, at least 4
-                cap = len(s.items)
-                new_cap = max(cap + cap // 2, 4)
-                s.items = s.items[: s.length] + [_ZERO] * (new_cap - s.length)
-            if at >= s.length:
-                s.length = at + 1
+        n = len(node)
+        if n == 0:
+            return []  # Go makes a new empty slice
+        if isinstance(existing, list):
+            items = existing + self.spare.get(id(existing), [])  # the backing array
+            length = len(existing)
+        else:
+            items, length = [], 0
+        for at, sub in enumerate(node):
+            if at >= len(items):  # grow as Go's decoder does: cap + cap/2, at least 4
+                cap = len(items)
+                items = items[:length] + [_ZERO] * (max(cap + cap // 2, 4) - length)
+            if at >= length:
+                length = at + 1
             if sub is None:
                 # Go leaves the element as it was; no client sends this, so refuse it
                 raise DecodeError(f"{path}[{at}]", "null is not accepted as a list element")
-            s.items[at] = self.value(sub, elem, s.items[at], f"{path}[{at}]")
-        if i < s.length:
-            s.length = i
-        if i == 0:
-            return _Slice()
-        return s
+            items[at] = self.value(sub, elem, items[at], f"{path}[{at}]")
+        out = items[:n]
+        self.spare[id(out)] = items[n:]
+        return out
 
     def struct(self, node: Pairs, model: str, existing: dict[str, Any] | None, path: str) -> dict[str, Any]:
-        out = existing if existing is not None else {}
-        fields = self.schema.models[model]
+        out = existing if existing is not None else Struct()
+        fields = self.schema.fields(model)
         for key, sub in node:
-            name = self.schema.lookup(model, key)
-            where = f"{path}.{name or key}" if path else (name or key)
-            if name is None:
-                self.unknown.append(where)
-                if self.schema.keep_unknown:
-                    out[key] = _plain(sub)
-                continue
-            typ = fields[name]
-            nullable = (
-                (model, name) not in self.schema.value_structs
-                if typ[0] == "obj"
-                else (model, name) in self.schema.nullable_scalars
-            )
-            decoded = self.value(sub, typ, out.get(name, _ZERO), where, nullable)
+            hit = fields.get(key)
+            if hit is None:
+                name = self.schema.lookup(model, key)
+                if name is None:
+                    where = f"{path}.{key}" if path else key
+                    self.unknown.append(where)
+                    if self.schema.keep_unknown:
+                        out[key] = _plain(sub)
+                    continue
+                hit = fields[name]
+            name, typ, nullable = hit
+            decoded = self.value(sub, typ, out.get(name, _ZERO), f"{path}.{name}" if path else name, nullable)
             if decoded is _ZERO:
                 out.pop(name, None)
             else:
@@ -342,22 +364,11 @@ def _plain(node: Any) -> Any:
     return _clean(node) if isinstance(node, str) else node
 
 
-def _finish(value: Any) -> Any:
-    """Plain data: slices cut to their length, zero markers dropped."""
-    if isinstance(value, _Slice):
-        return [_finish(v) for v in value.items[: value.length]]
-    if isinstance(value, dict):
-        return {k: _finish(v) for k, v in value.items() if v is not _ZERO}
-    if isinstance(value, list):
-        return [_finish(v) for v in value]
-    return value
-
-
 def decode(node: Any, typ: Type, schema: Schema) -> Decoded:
     """Read a parsed document (:func:`parse`) as ``typ``, the engine's way."""
     d = _Decoder(schema)
     value = d.value(node, typ, _ZERO, "")
-    return Decoded(None if value is _ZERO else _finish(value), d.unknown)
+    return Decoded(None if value is _ZERO else value, d.unknown)
 
 
 def encode(value: Any) -> bytes:

@@ -20,11 +20,12 @@ import secrets
 import socket
 import ssl
 import struct
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import parse_qs, quote, urlencode
 
 from moorage.admission import Admission, AdmissionError, AdmissionRequest, AllowAll
@@ -41,6 +42,7 @@ from moorage.engine_api.canonical import read_body as read_json_body
 from moorage.engine_api.endpoints import Operation
 from moorage.engine_api.models import body_type
 from moorage.gateway import tenancy
+from moorage.gateway.archive import archive_names
 from moorage.gateway.http import (
     HttpError,
     Limits,
@@ -52,6 +54,7 @@ from moorage.gateway.http import (
     read_body,
     relay_chunked,
     relay_fixed,
+    spool_body,
 )
 from moorage.gateway.owners import ImageOwners
 from moorage.gateway.tls import terminate_tls
@@ -62,15 +65,11 @@ __all__ = ["Gateway"]
 
 log = logging.getLogger("moorage.gateway")
 
-# Operations whose JSON body the gateway parses (labels, ownership, admission).
-BODY_KINDS = frozenset({
-    "container.create", "container.update", "exec.create", "image.commit",
-    "service.create", "service.update", "network.create", "network.connect",
-    "network.disconnect", "volume.create", "secret.create", "secret.update",
-    "config.create", "config.update",
-})  # fmt: skip
+# Creates whose object carries owner labels. Not commits: a committed image's owner is
+# kept in the owner store, and a commit body sent where the client sent none would
+# replace the container's config in the image.
 LABELLED_CREATES = frozenset({
-    "container.create", "image.commit", "service.create", "service.update", "network.create",
+    "container.create", "service.create", "service.update", "network.create",
     "volume.create", "secret.create", "secret.update", "config.create", "config.update",
 })  # fmt: skip
 FILTERED_LISTS = frozenset({"container.list", "network.list", "volume.list", "service.list",
@@ -458,7 +457,7 @@ class Gateway:
             outcome.object_id = owned.full_id
             target = self._rewrite_ref(target, op, owned)
         body: Any = None
-        raw_body: bytes | None = None
+        raw_body: bytes | IO[bytes] | None = None
         if body_type(op.kind) is not None:
             raw_body = await read_body(reader, head.chunked, head.content_length, self.limits.max_body_bytes)
             body = self._decode_body(op, raw_body, outcome)
@@ -486,7 +485,10 @@ class Gateway:
             # client bytes reach the engine unread by Moorage.
             await read_body(reader, head.chunked, head.content_length, self.limits.max_body_bytes)
             raw_body = b""
-        if op.kind in ("image.build", "image.tag", "image.commit") and not p.sees_all:
+        if op.kind == "image.load" and not p.sees_all and head.has_body:
+            # the archive names its own tags: read them before the engine moves them
+            raw_body = await self._spool_archive(head, reader, op, p)
+        if op.kind in ("image.build", "image.tag", "image.commit", "image.pull") and not p.sees_all:
             await self._check_targets(op, p, target)
         if not p.sees_all and op.kind in FILTERED_LISTS:
             target = tenancy.inject_team_filter(target, p.team)
@@ -516,7 +518,27 @@ class Gateway:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         body: Any,
-        raw_body: bytes | None,
+        raw_body: bytes | IO[bytes] | None,
+        outcome: _Outcome,
+        request: AdmissionRequest | None,
+    ) -> bool:
+        try:
+            return await self._carry_out_body(head, target, op, p, reader, writer, body, raw_body, outcome,
+                                              request)  # fmt: skip
+        finally:
+            if raw_body is not None and not isinstance(raw_body, bytes):
+                raw_body.close()  # a spooled archive
+
+    async def _carry_out_body(
+        self,
+        head: RequestHead,
+        target: str,
+        op: Operation,
+        p: Principal,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        body: Any,
+        raw_body: bytes | IO[bytes] | None,
         outcome: _Outcome,
         request: AdmissionRequest | None,
     ) -> bool:
@@ -537,11 +559,15 @@ class Gateway:
             after = decision.after
             if decision.warnings and op.kind in _WARNS:
                 post_filter = _add_warnings(list(decision.warnings))
-        if raw_body is not None:
+        if isinstance(raw_body, bytes):
             raw_body = b"" if body is None else _dump(body)
         out_head = head.with_target(target)
-        if raw_body is not None:
-            out_head = out_head.with_body_length(len(raw_body))
+        if isinstance(raw_body, bytes):
+            # Moorage's encoding of what was judged, typed as what it is
+            out_head = out_head.with_json_body(len(raw_body)) if raw_body else out_head.with_body_length(0)
+        elif raw_body is not None:  # a spooled archive, sent on as it was checked
+            out_head = out_head.with_body_length(raw_body.seek(0, os.SEEK_END))
+            raw_body.seek(0)
         post_filter = await self._answer_filter(op, p, outcome, post_filter)
         result = await self._forward(out_head, op, p, reader, writer, raw_body, outcome, post_filter)
         for method, path in after:
@@ -727,13 +753,24 @@ class Gateway:
             return
         await self._check_owner(_USE, p, obj_type, ref)
 
-    async def _check_targets(self, op: Operation, p: Principal, target: str) -> None:
+    async def _check_targets(
+        self, op: Operation, p: Principal, target: str, archive: list[str] | None = None
+    ) -> None:
         """A tag, build or commit writes an image name, and what a build's RUN steps
         join. A name may be written over only when it is free or the caller's team's:
         never onto another team's image, nor onto one nobody owns (a base image)."""
         query = parse_qs(target.partition("?")[2], keep_blank_values=True)
         names: list[str] = []
-        if op.kind == "image.build":
+        # A pull writes the name it fetches; an image nobody owns (a base image) may be
+        # refreshed by anyone, another team's may not. An import writes its repo:tag.
+        unowned_ok = op.kind == "image.pull" and not (query.get("fromSrc") or [""])[0]
+        if op.kind == "image.pull" and unowned_ok:
+            image = (query.get("fromImage") or [""])[0]
+            if image:
+                names = [tenancy.image_name(image, (query.get("tag") or [""])[0])]
+        elif archive is not None:
+            names = archive
+        elif op.kind == "image.build":
             names = [tenancy.image_name(t) for t in query.get("t", []) if t]
             for obj_type, ref, where in tenancy.build_references(query):
                 try:
@@ -753,6 +790,8 @@ class Gateway:
             if status >= 400:
                 raise HttpError(status, str(doc.get("message") or f"inspecting image {name} failed"))
             teams = self._teams("image", str(doc.get("Id", "")), tenancy.object_labels("image", doc))
+            if not teams and unowned_ok:
+                continue
             if not teams:
                 raise HttpError(403, f"moorage: the image name {name} is taken by an image no team owns "
                                      "(loaded or pulled by an operator), so only an admin may write "
@@ -760,6 +799,22 @@ class Gateway:
             if not set(teams) & {*p.teams, p.team}:
                 raise HttpError(403, f"moorage: the image name {name} belongs to another team's image, "
                                      "so you may not write over it. Choose a name of your own.")  # fmt: skip
+
+    async def _spool_archive(
+        self, head: RequestHead, reader: asyncio.StreamReader, op: Operation, p: Principal
+    ) -> IO[bytes]:
+        """Spool a ``docker load`` archive to a temporary file, check the names it
+        writes as a tag's are checked, and hand back the file to send on."""
+        spool = tempfile.TemporaryFile(prefix="moorage-load-")  # noqa: SIM115 - closed with the request
+        try:
+            await spool_body(reader, head.chunked, head.content_length, spool, self.limits.max_archive_bytes,
+                             self.limits)  # fmt: skip
+            names = await asyncio.to_thread(archive_names, spool)
+            await self._check_targets(op, p, "", names)
+        except BaseException:
+            spool.close()
+            raise
+        return spool
 
     def _rewrite_ref(self, target: str, op: Operation, owned: _Owned) -> str:
         """Name the object by full id upstream, so a name or prefix can't be re-pointed
@@ -852,12 +907,12 @@ class Gateway:
         p: Principal,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
-        body: bytes | None,
+        body: bytes | IO[bytes] | None,
         outcome: _Outcome,
         post_filter: Callable[[Any], Any] | None,
     ) -> bool:
         started = time.perf_counter()
-        streamed = (body is None and head.has_body) or op.hijack
+        streamed = (body is None and head.has_body) or op.hijack or not isinstance(body, bytes | None)
         # A pooled connection may have been closed by the engine; only a request we
         # can send again (no streamed body) may use one.
         conn = await (self.upstream.connect() if streamed else self.upstream.acquire())
@@ -888,11 +943,16 @@ class Gateway:
         return result
 
     async def _send(
-        self, conn: Conn, head: RequestHead, reader: asyncio.StreamReader, body: bytes | None
+        self, conn: Conn, head: RequestHead, reader: asyncio.StreamReader, body: bytes | IO[bytes] | None
     ) -> bytes:
         conn.writer.write(head.encode())
-        if body is not None:
+        if isinstance(body, bytes):
             conn.writer.write(body)
+        elif body is not None:
+            body.seek(0)
+            while data := await asyncio.to_thread(body.read, 1 << 20):
+                conn.writer.write(data)
+                await conn.writer.drain()
         elif head.chunked:
             await relay_chunked(reader, conn.writer)
         elif head.content_length:

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from moorage.engine_api.gojson import Struct
 from moorage.policy.hostopts import (
     DEFAULT_MASKED_PATHS,
     DEFAULT_READONLY_PATHS,
@@ -195,6 +196,11 @@ class RuntimeView:
 
 
 def _get(obj: Any, key: str) -> Any:
+    """A field as the engine finds it. A body the gateway decoded (a Struct) already
+    has the engine's field names; anything else (a compose file, a test, a policy
+    test case) is matched case-insensitively, as the engine would."""
+    if type(obj) is Struct:
+        return obj.get(key)
     if not isinstance(obj, dict):
         return None
     if key in obj:
