@@ -49,6 +49,7 @@ from moorage.gateway.http import (
     RequestHead,
     ResponseHead,
     error_response,
+    iter_chunks,
     parse_request_head,
     parse_response_head,
     read_body,
@@ -916,15 +917,25 @@ class Gateway:
         # A pooled connection may have been closed by the engine; only a request we
         # can send again (no streamed body) may use one.
         conn = await (self.upstream.connect() if streamed else self.upstream.acquire())
+        closed = f"the Docker engine at {self.upstream.url} closed the connection"
         try:
             resp_raw = await self._send(conn, head, reader, body)
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
             conn.close()
             if streamed or conn.fresh:
-                msg = f"the Docker engine at {self.upstream.url} closed the connection"
-                raise UpstreamError(msg) from exc
+                raise UpstreamError(closed) from exc
             conn = await self.upstream.connect()
-            resp_raw = await self._send(conn, head, reader, body)
+            try:
+                resp_raw = await self._send(conn, head, reader, body)
+            except (asyncio.IncompleteReadError, ConnectionError) as again:
+                conn.close()
+                raise UpstreamError(closed) from again
+            except BaseException:
+                conn.close()
+                raise
+        except BaseException:
+            conn.close()  # a half-sent request must not stay on a connection
+            raise
         resp = parse_response_head(resp_raw, self.limits)
         outcome.status = resp.status
         if self.engine_headers is None:
@@ -987,10 +998,11 @@ class Gateway:
         elif watch is not None or (op.kind == "system.events" and resp.status == 200):
             # streams: build progress is watched for the image id, events lose our labels
             feed = watch if watch is not None else _Lines(_strip_line)
-            upstream_keep = await _relay_stream(resp, conn.reader, writer, feed) and upstream_keep
+            kept = await _relay_stream(resp, conn.reader, writer, feed, self.limits)
+            upstream_keep = kept and upstream_keep
         elif (post_filter is not None or strip) and resp.status in (200, 201):
             raw = await read_body(conn.reader, resp.chunked, int(resp.get("content-length") or 0),
-                                  64 << 20)  # fmt: skip
+                                  64 << 20, self.limits, 502)  # fmt: skip
             if post_filter is not None:
                 # the engine's own JSON: no duplicate-key check (label keys may differ in case)
                 doc = post_filter(json.loads(raw) if raw.strip() else None)
@@ -1003,7 +1015,7 @@ class Gateway:
                 writer.write(resp.encode((*_without_length(resp), ("Content-Length", str(len(data))))) + data)
         elif resp.chunked:
             writer.write(resp.encode())
-            await relay_chunked(conn.reader, writer)
+            await relay_chunked(conn.reader, writer, self.limits, 502)
         elif (length := resp.get("content-length")) is not None:
             size = int(length)
             if size <= _SMALL_BODY:  # one write, one syscall, for the common small answer
@@ -1216,40 +1228,25 @@ def _chunk(data: bytes) -> bytes:
 
 
 async def _relay_stream(
-    resp: ResponseHead, src: asyncio.StreamReader, dst: asyncio.StreamWriter, feed: _Lines
+    resp: ResponseHead, src: asyncio.StreamReader, dst: asyncio.StreamWriter, feed: _Lines, limits: Limits
 ) -> bool:
     """Relay a streamed answer through ``feed`` (bytes in, bytes out, as they come).
     Returns whether the upstream connection can be used again."""
     if resp.chunked:
         dst.write(resp.encode())
-        while True:
-            line = await src.readuntil(b"\r\n")
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError as exc:
-                raise UpstreamError("the Docker engine sent a malformed chunk size") from exc
-            if size == 0:
-                while await src.readuntil(b"\r\n") != b"\r\n":
-                    pass  # trailers: none that matter here
-                tail = feed.end()
-                dst.write((_chunk(tail) if tail else b"") + b"0\r\n\r\n")
+        # the framing core's chunk rules (502: the engine's fault), not a second parser
+        async for data in iter_chunks(src, limits, 502):
+            out = feed(data)
+            if out:
+                dst.write(_chunk(out))
                 await dst.drain()
-                return True
-            remaining = size
-            while remaining:
-                data = await src.read(min(remaining, 1 << 16))
-                if not data:
-                    raise asyncio.IncompleteReadError(b"", remaining)
-                remaining -= len(data)
-                out = feed(data)
-                if out:
-                    dst.write(_chunk(out))
-            if await src.readexactly(2) != b"\r\n":
-                raise UpstreamError("the Docker engine sent a malformed chunk")
-            await dst.drain()
+        tail = feed.end()
+        dst.write((_chunk(tail) if tail else b"") + b"0\r\n\r\n")
+        await dst.drain()
+        return True
     length = resp.get("content-length")
     if length is not None:
-        body = await read_body(src, False, int(length), 64 << 20)
+        body = await read_body(src, False, int(length), 64 << 20, limits, 502)
         data = feed(body) + feed.end()
         dst.write(resp.encode((*_without_length(resp), ("Content-Length", str(len(data))))) + data)
         return True

@@ -110,10 +110,10 @@ class Upstream:
             head = parse_response_head(raw)
             cl = head.get("content-length")
             try:
-                body = await read_body(conn.reader, head.chunked, int(cl or 0), limit)
+                body = await read_body(conn.reader, head.chunked, int(cl or 0), limit, status=502)
             except HttpError as exc:
                 conn.close()
-                raise UpstreamError(f"the Docker engine sent an oversized answer to {path}") from exc
+                raise UpstreamError(f"the Docker engine's answer to {path}: {exc.message}") from exc
             self.release(conn)
             try:
                 return head.status, json.loads(body) if body else None

@@ -10,7 +10,7 @@ import pytest
 
 from moorage.engine_api.endpoints import Operation
 from moorage.gateway import server
-from moorage.gateway.http import HttpError, parse_response_head
+from moorage.gateway.http import HttpError, Limits, parse_response_head
 from moorage.gateway.owners import ImageOwners
 
 ID_A = "sha256:" + "a" * 64
@@ -82,7 +82,8 @@ def test_events_lose_our_labels_across_chunk_boundaries() -> None:
         reader.feed_data(chunks + b"0\r\n\r\n")
         reader.feed_eof()
         sink = _Sink()
-        keep = await server._relay_stream(resp, reader, sink, server._Lines(server._strip_line))  # type: ignore[arg-type]
+        feed = server._Lines(server._strip_line)
+        keep = await server._relay_stream(resp, reader, sink, feed, Limits())  # type: ignore[arg-type]
         assert keep
         return sink.data
 
