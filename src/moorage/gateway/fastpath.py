@@ -46,7 +46,7 @@ from moorage.gateway.http import (
     parse_request_head,
     scan_response_head,
 )
-from moorage.gateway.server import FILTERED_LISTS, Gateway, _Outcome
+from moorage.gateway.server import FILTERED_LISTS, Gateway, _as_engine, _Outcome
 from moorage.identity import Principal
 
 __all__ = ["FastClient", "FastUpstream", "plan"]
@@ -231,7 +231,8 @@ class FastClient(asyncio.Protocol):
 
         def answer() -> None:
             if not self.closed and self.transport is not None:
-                self.transport.write(error_response(status, message, head.keep_alive, rid))
+                answer = error_response(status, message, head.keep_alive, rid)
+                self.transport.write(_as_engine(answer, self.gw.engine_headers or ()))
                 self.done(head.keep_alive)
 
         self.write_record(record, answer)

@@ -355,7 +355,8 @@ class Gateway:
                         await self.audit.record_async(record, durable=False)
                     except AuditError as exc:
                         log.error("audit write failed for a malformed request (%s): %s", message, exc)
-                writer.write(error_response(error.status, message, False, outcome.request_id))
+                answer = error_response(error.status, message, False, outcome.request_id)
+                writer.write(_as_engine(answer, self.engine_headers or ()))
                 return
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
