@@ -5,6 +5,7 @@
 #   bash scripts/compat-dockerpy.sh                       # direct, policy off, default policy
 #   bash scripts/compat-dockerpy.sh -k network            # extra arguments go to every pytest run
 #   COMPAT_MODES="direct off" bash scripts/compat-dockerpy.sh
+#   COMPAT_TESTS="tests/integration/api_network_test.py" bash scripts/compat-dockerpy.sh
 #
 # 1. The tests come from PyPI only: the sdist of the `docker` release pinned in
 #    requirements.lock when it ships tests/integration, else the newest release
@@ -26,7 +27,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 cd "$REPO"
 
-MODES=(${COMPAT_MODES:-direct off default})
+read -r -a MODES <<< "${COMPAT_MODES:-direct off default}"
+read -r -a TESTS <<< "${COMPAT_TESTS:-tests/integration}"   # paths or node ids in the suite
 TIMEOUT="${COMPAT_TIMEOUT:-180}"              # seconds per test (pytest-timeout)
 CACHE="$MOORAGE_CACHE/compat-dockerpy"
 PIN="$(sed -n 's/^docker==//p' requirements.lock)"
@@ -150,10 +152,13 @@ run_pytest() {  # MODE TARGET ENGINE RESULTS_FILE PYTEST_ARGS...
   local mode="$1" target="$2" engine="$3" results="$4"
   shift 4
   mkdir -p "$OUT/$mode/docker-config"
+  # A docker config of its own per run: the suite writes contexts beside config.json,
+  # and with no config.json anywhere docker-py puts them in ./contexts, shared by all runs.
+  [ -f "$OUT/$mode/docker-config/config.json" ] || echo '{}' > "$OUT/$mode/docker-config/config.json"
+  rm -rf "$SUITE/contexts"
   rm -f "$results"
   (
     cd "$SUITE"
-    # A docker config of its own: the suite writes contexts and reads credentials there.
     env -u DOCKER_CONTEXT -u DOCKER_TLS_VERIFY -u DOCKER_CERT_PATH \
       DOCKER_HOST="$target" DOCKER_TEST_API_VERSION="$API_VERSION" DOCKER_CONFIG="$OUT/$mode/docker-config" \
       PYTHONPATH="$REPO/scripts" COMPAT_RESULTS="$results" COMPAT_ENGINE_HOST="$engine" \
@@ -184,7 +189,7 @@ for mode in "${MODES[@]}"; do
   say "run '$mode': docker-py $TESTS_VERSION integration tests against $target (log: $OUT/$mode/pytest.log)"
   started=$(date +%s)
   run_pytest "$mode" "$target" "$engine" "$OUT/$mode/results.jsonl" \
-    --junitxml "$OUT/$mode/junit.xml" tests/integration "$@" > "$OUT/$mode/pytest.log" 2>&1
+    --junitxml "$OUT/$mode/junit.xml" "${TESTS[@]}" "$@" > "$OUT/$mode/pytest.log" 2>&1
   say "run '$mode' took $(( $(date +%s) - started )) s: $(tail -n 1 "$OUT/$mode/pytest.log")"
 done
 

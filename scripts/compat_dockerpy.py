@@ -239,7 +239,16 @@ class Diff:
     refusals: list[dict[str, Any]]
 
     def rules(self) -> list[str]:
-        return sorted({rule for a in self.refusals for rule in a.get("rules") or []})
+        return sorted({rule for a in self.refusals for rule in denying_rules(a)})
+
+
+def denying_rules(record: dict[str, Any]) -> list[str]:
+    """The rules that refused a request. An audit record's ``rules`` also lists the
+    findings of packs that only record (``restricted`` in audit); its reason names
+    the denying ones: "denied by policy P: RULE at FIELD ...; RULE at FIELD ..."."""
+    reason = str(record.get("reason") or "")
+    found = re.findall(r"(?:denied by policy [^:]+: |; )([a-z][\w.-]*) at ", reason)
+    return list(dict.fromkeys(found)) or list(record.get("rules") or [])
 
 
 def diffs(direct: Run, run: Run) -> list[Diff]:
@@ -274,7 +283,7 @@ def _refusal_text(a: dict[str, Any]) -> str:
     # A policy reason reads "...: RULE at FIELD (VALUE): why. Fix: ..."; keep "FIELD (VALUE): why".
     m = re.search(r": [\w.-]+ at (.*?)(?:\. Fix:|$)", reason)
     said = m.group(1) if m else reason
-    rules = ",".join(a.get("rules") or []) or str(a.get("decision", "?"))
+    rules = ",".join(denying_rules(a)) or str(a.get("decision", "?"))
     return f"{a.get('method')} {path} -> {a.get('status')} [{rules}] {said[:160]}"
 
 
