@@ -259,3 +259,12 @@ def test_answers_equal_the_engines_for_network_scope_and_errors(lab: Lab, gw: Ru
     assert json.loads(through[2]) == json.loads(direct[2]) == {"message": "No such container: nope"}
     for name in ("api-version", "ostype", "server", "docker-experimental"):
         assert through[1].get(name) == direct[1].get(name), name
+
+
+def test_join_tokens_are_for_admins_only(lab: Lab, gw: RunningGateway) -> None:
+    """A node that joins with a token is beyond Moorage: operators don't see them."""
+    token = docker_as(gw, "swarm", "join-token", "-q", "worker", user="root", cli=DOCKER_CLIS[-1])
+    assert token.returncode == 0 and token.stdout.strip().startswith("SWMTKN-")
+    hidden = docker_as(gw, "swarm", "join-token", "-q", "worker", user="olga", cli=DOCKER_CLIS[-1])
+    assert "SWMTKN-" not in hidden.stdout
+    assert "JoinTokens" in json.dumps(lab.client(1).call("GET", "/swarm"))  # the engine still has them

@@ -75,7 +75,7 @@ def plan(gw: Gateway, who: Principal | str, head: RequestHead) -> tuple[Operatio
         return None
     if not who.may(op.action_class):
         return None
-    if op.kind in tenancy.STRIPPED_ANSWERS:
+    if op.kind in tenancy.STRIPPED_ANSWERS or op.kind == "swarm.inspect":
         return None  # the answer may carry Moorage's labels: the full path takes them out
     target = t.encoded
     if not who.sees_all:

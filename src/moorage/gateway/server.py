@@ -76,6 +76,9 @@ LABELLED_CREATES = frozenset({
 FILTERED_LISTS = frozenset({"container.list", "network.list", "volume.list", "service.list",
                             "secret.list", "config.list", "system.events"})  # fmt: skip
 _SMALL_BODY = 64 * 1024
+# A body a refusal leaves unread is taken in (and dropped) up to this much, this long.
+_DRAIN_LIMIT = 1 << 20
+_DRAIN_SECONDS = 2.0
 # Bodies the engine reads as a stream (archives, build contexts, image tarballs):
 # they pass through with bounded memory, their meaning set by the canonical query.
 STREAMED_BODIES = frozenset({"image.build", "image.load", "image.pull", "container.archive.put",
@@ -123,6 +126,7 @@ class _Outcome:
     rules: tuple[str, ...] = ()
     mutations: tuple[str, ...] = ()
     policy_version: str = ""
+    body: str = "unread"  # the request body: unread, reading (a failed read: unusable), or read
 
 
 @dataclass
@@ -390,10 +394,10 @@ class Gateway:
                 raise HttpError(403, f"moorage: {who}")
             return await self._authorised(head, op, principal, reader, writer, outcome, t)
         except RequestError as exc:
-            return await self._refuse(head, op, principal, who, outcome, started, writer,
+            return await self._refuse(head, op, principal, who, outcome, started, reader, writer,
                                       HttpError(exc.status, exc.message))  # fmt: skip
         except (HttpError, UpstreamError, AdmissionError, AuditError) as exc:
-            return await self._refuse(head, op, principal, who, outcome, started, writer, exc)
+            return await self._refuse(head, op, principal, who, outcome, started, reader, writer, exc)
 
     async def _refuse(
         self,
@@ -403,6 +407,7 @@ class Gateway:
         who: Principal | str,
         outcome: _Outcome,
         started: float,
+        reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         exc: Exception,
     ) -> bool:
@@ -411,8 +416,17 @@ class Gateway:
         outcome.decision = "deny" if status in (401, 403, 404) or isinstance(
             exc, AdmissionError | AuditError) else "error"  # fmt: skip
         outcome.reason, outcome.status = message, status
-        # An unread body would be taken for the next request: close instead.
-        keep = head.keep_alive and not head.has_body
+        keep = head.keep_alive and (not head.has_body or outcome.body == "read")
+        if head.has_body and outcome.body == "unread":
+            # A refusal before the body was read: take in what the client is still
+            # sending (bounded), so it reads this answer instead of a broken pipe.
+            try:
+                await asyncio.wait_for(read_body(reader, head.chunked, head.content_length, _DRAIN_LIMIT,
+                                                 self.limits), _DRAIN_SECONDS)  # fmt: skip
+                keep = head.keep_alive
+            except (HttpError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
+                    ConnectionError):  # fmt: skip
+                keep = False
         with contextlib.suppress(AuditError):  # already a refusal; the log has the failure
             await self._record(head, op, principal, who, outcome, started)
         answer = error_response(status, message, keep, outcome.request_id)
@@ -461,7 +475,9 @@ class Gateway:
         body: Any = None
         raw_body: bytes | IO[bytes] | None = None
         if body_type(op.kind) is not None:
+            outcome.body = "reading"
             raw_body = await read_body(reader, head.chunked, head.content_length, self.limits.max_body_bytes)
+            outcome.body = "read"
             body = self._decode_body(op, raw_body, outcome)
             outcome.summary = summarise(op.kind, body)
             if op.kind in LABELLED_CREATES:
@@ -485,11 +501,15 @@ class Gateway:
         if raw_body is None and head.has_body and op.kind not in STREAMED_BODIES:
             # The engine doesn't read this endpoint's body (API >= 1.24): drop it, so no
             # client bytes reach the engine unread by Moorage.
+            outcome.body = "reading"
             await read_body(reader, head.chunked, head.content_length, self.limits.max_body_bytes)
+            outcome.body = "read"
             raw_body = b""
         if op.kind == "image.load" and not p.sees_all and head.has_body:
             # the archive names its own tags: read them before the engine moves them
+            outcome.body = "reading"
             raw_body = await self._spool_archive(head, reader, op, p)
+            outcome.body = "read"
         if op.kind in ("image.build", "image.tag", "image.commit", "image.pull") and not p.sees_all:
             await self._check_targets(op, p, target)
         if not p.sees_all and op.kind in FILTERED_LISTS:
@@ -634,7 +654,9 @@ class Gateway:
         started = time.perf_counter()
         body: Any = None
         if head.has_body:
+            outcome.body = "reading"
             raw = await read_body(reader, head.chunked, head.content_length, _SMALL_BODY)
+            outcome.body = "read"
             body = tenancy.parse_json_strict(raw, op.kind) if raw.strip() else None
         self._require_audit(op)
         status = 200
@@ -843,6 +865,14 @@ class Gateway:
         that Moorage's labels are always taken out of answers that can carry them)."""
         if op.kind == "task.list" and not p.sees_all:
             return await self._task_filter(p)
+        if op.kind == "swarm.inspect" and "admin" not in p.roles:
+            # The join tokens let a node join the swarm past Moorage: admins only.
+            def without_tokens(doc: Any) -> Any:
+                if isinstance(doc, dict):
+                    doc.pop("JoinTokens", None)
+                return inner(doc) if inner is not None else doc
+
+            return without_tokens
         if op.kind == "network.inspect" and op.object_ref and outcome.object_id:
             expected, ref = outcome.object_id, op.object_ref
 
@@ -915,6 +945,8 @@ class Gateway:
     ) -> bool:
         started = time.perf_counter()
         streamed = (body is None and head.has_body) or op.hijack or not isinstance(body, bytes | None)
+        if body is None and head.has_body:
+            outcome.body = "reading"  # it streams to the engine from here
         # A pooled connection may have been closed by the engine; only a request we
         # can send again (no streamed body) may use one.
         conn = await (self.upstream.connect() if streamed else self.upstream.acquire())

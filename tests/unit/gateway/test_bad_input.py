@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import random
 from pathlib import Path
 
@@ -204,3 +205,32 @@ def test_random_mangled_heads_always_get_an_answer(
     with caplog.at_level(logging.ERROR, logger="moorage.gateway"):
         run("asyncio", tmp_path, engine_reply, test, fast_path=fast_path, limits=Limits(head_timeout=1.0))
     assert not [r for r in caplog.records if r.exc_info and r.name.startswith("moorage")]
+
+
+@pytest.mark.parametrize("fast_path", PATHS, ids=IDS)
+def test_a_refusal_before_the_body_is_read_still_reaches_the_client(fast_path: bool, tmp_path: Path) -> None:
+    """A role refusal comes before the body is read. The client, still sending it,
+    must read the 403, not a broken pipe: the gateway takes the body in (bounded)
+    and keeps the connection."""
+    from moorage.identity import UserDirectory
+
+    users = UserDirectory.from_dict({"users": {"dev": {"uid": os.getuid(), "teams": ["t"],
+                                                       "roles": ["developer"]}}})  # fmt: skip
+    body = json.dumps({"ListenAddr": "0.0.0.0:2377", "Pad": "x" * 200_000}).encode()
+
+    async def test(sock: str, engine: FakeEngine, gw: Gateway) -> None:
+        r, w = await asyncio.open_unix_connection(sock, limit=1 << 20)
+        w.write(b"POST /v1.41/swarm/init HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode())  # fmt: skip
+        await w.drain()
+        for i in range(0, len(body), 8192):  # slowly, as a real client might
+            w.write(body[i : i + 8192])
+            await w.drain()
+        status, _, answer = await read_answer(r)
+        assert status == 403 and b"may not call" in answer
+        w.write(b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n")  # the connection is still good
+        assert (await read_answer(r))[0] == 200
+        w.close()
+        assert not [req for req in engine.requests if "swarm" in req[1]]
+
+    run("asyncio", tmp_path, engine_reply, test, users=users, fast_path=fast_path)
