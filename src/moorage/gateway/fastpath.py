@@ -54,6 +54,11 @@ __all__ = ["FastClient", "FastUpstream", "plan"]
 log = logging.getLogger("moorage.gateway")
 
 _HOLD_LIMIT = 1 << 20  # answer bytes held while the record is written, before pausing upstream
+# Lists whose answers may carry Moorage's labels: collected whole (up to the limit),
+# stripped of them (the same bytes when there are none) and sent with a new length.
+COLLECTED = frozenset({"container.list", "image.list", "network.list", "volume.list", "service.list",
+                       "secret.list", "config.list", "system.df"})  # fmt: skip
+_COLLECT_LIMIT = 64 << 20
 _NO_BODY = (204, 304)
 
 
@@ -75,8 +80,8 @@ def plan(gw: Gateway, who: Principal | str, head: RequestHead) -> tuple[Operatio
         return None
     if not who.may(op.action_class):
         return None
-    if op.kind in tenancy.STRIPPED_ANSWERS or op.kind == "swarm.inspect":
-        return None  # the answer may carry Moorage's labels: the full path takes them out
+    if (op.kind in tenancy.STRIPPED_ANSWERS and op.kind not in COLLECTED) or op.kind == "swarm.inspect":
+        return None  # a streamed or filtered answer: the full path takes Moorage's labels out
     target = t.encoded
     if not who.sees_all:
         if op.kind == "task.list":
@@ -320,6 +325,29 @@ class FastClient(asyncio.Protocol):
         self.loop.create_task(self.gw._connection(reader, writer, "unix", head_since=since))
 
 
+def _dechunk(raw: bytes) -> bytes:
+    """The data of a chunked body whose framing the scanner has already checked."""
+    out: list[bytes] = []
+    at = 0
+    while True:
+        end = raw.index(b"\r\n", at)
+        size = int(raw[at:end].split(b";", 1)[0], 16)
+        if size == 0:
+            return b"".join(out)
+        out.append(raw[end + 2 : end + 2 + size])
+        at = end + 2 + size + 2
+
+
+def _with_length(head: bytes, length: int) -> bytes:
+    """A response head for a body now ``length`` bytes long, not chunked."""
+    lines = [
+        line
+        for line in head[:-4].split(b"\r\n")
+        if not line.lower().startswith((b"content-length:", b"transfer-encoding:"))
+    ]
+    return b"\r\n".join([*lines, b"Content-Length: %d" % length]) + b"\r\n\r\n"
+
+
 class FastUpstream(asyncio.Protocol):
     """One connection to the engine, pooled between fast-path requests."""
 
@@ -339,6 +367,8 @@ class FastUpstream(asyncio.Protocol):
         self.held_size = 0
         self.complete = False
         self.lost = False
+        self.collect: bytearray | None = None  # a collected answer's body so far (framing included)
+        self.collect_head = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not subclass asyncio.Transport; they have its methods
@@ -351,6 +381,7 @@ class FastUpstream(asyncio.Protocol):
         self.buf.clear()
         self.got, self.in_head, self.complete, self.keep = False, True, False, True
         self.held, self.held_size = None, 0
+        self.collect = None
         if client.paused_writing:
             self.transport.pause_reading()
         self.transport.write(client.request)
@@ -446,7 +477,14 @@ class FastUpstream(asyncio.Protocol):
         else:
             self.mode, self.keep = "close", False
         rid, record = client.record(status, "allow", "")
-        self.held = [raw[:-2] + b"X-Moorage-Request-Id: " + rid.encode() + b"\r\n\r\n"]
+        head = raw[:-2] + b"X-Moorage-Request-Id: " + rid.encode() + b"\r\n\r\n"
+        if client.op is not None and client.op.kind in COLLECTED and status == 200 and self.mode != "none":
+            self.collect, self.collect_head, self.held = bytearray(), head, []
+            if self.mode == "fixed" and self.remaining == 0:
+                self.keep = self.keep and not more
+                self._complete()
+            return record
+        self.held = [head]
         if self.mode == "none" or (self.mode == "fixed" and self.remaining == 0):
             self.complete = True
             self.keep = self.keep and not more  # bytes after a complete answer
@@ -491,6 +529,11 @@ class FastUpstream(asyncio.Protocol):
     def _emit(self, data: bytes) -> None:
         if not data:
             return
+        if self.collect is not None:
+            self.collect += data
+            if len(self.collect) > _COLLECT_LIMIT:
+                self._broken()  # not an answer to hold whole: cut, as a broken one is
+            return
         if self.held is not None:
             self.held.append(data)
             self.held_size += len(data)
@@ -514,6 +557,13 @@ class FastUpstream(asyncio.Protocol):
             self._finish(client)
 
     def _complete(self) -> None:
+        if self.collect is not None:
+            body = bytes(self.collect)
+            if self.mode == "chunked":
+                body = _dechunk(body)
+            body = tenancy.strip_answer(body)
+            self.collect = None
+            self._emit(_with_length(self.collect_head, len(body)) + body)
         self.complete = True
         if self.held is None and self.client is not None:
             self._finish(self.client)

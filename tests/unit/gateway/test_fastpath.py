@@ -329,3 +329,35 @@ def test_malformed_heads_get_the_full_paths_precise_errors(loop_kind: str, tmp_p
         assert engine.requests == []
 
     run(loop_kind, tmp_path, echo_path, test)
+
+
+@pytest.mark.parametrize("loop_kind", LOOPS)
+@pytest.mark.parametrize("chunked", [False, True])
+def test_lists_on_the_fast_path_lose_moorages_labels(loop_kind: str, chunked: bool, tmp_path: Path) -> None:
+    """A list is collected whole, stripped of io.moorage.* labels and sent with its
+    new length; a list without them goes out byte for byte."""
+    ours = [{"Id": "a", "Labels": {"app": "x", "io.moorage.team": "payments", "io.moorage.owner": "al"}}]
+    plain = b'[{"Id":"b","Labels":{"app":"y"}}]\n'
+
+    def reply(method: str, target: str, body: bytes) -> list[bytes | None]:
+        data = json.dumps(ours).encode() + b"\n" if "containers" in target else plain
+        if chunked:
+            framed = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in (data[:7], data[7:])) + b"0\r\n\r\n"
+            return [b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    + framed]  # fmt: skip
+        return [ok(data)]
+
+    async def test(sock: str, engine: FakeEngine, gw: Gateway) -> None:
+        r, w = await asyncio.open_unix_connection(sock)
+        w.write(
+            b"GET /v1.41/containers/json HTTP/1.1\r\nHost: d\r\n\r\nGET /v1.41/volumes HTTP/1.1\r\nHost: d\r\n\r\n"
+        )
+        status, headers, body = await read_answer(r)
+        assert status == 200 and json.loads(body) == [{"Id": "a", "Labels": {"app": "x"}}]
+        assert int(headers["content-length"]) == len(body) and "transfer-encoding" not in headers
+        status, _, body = await read_answer(r)
+        assert status == 200 and body == plain
+        w.close()
+        assert gw._fast, "served on the fast path"
+
+    run(loop_kind, tmp_path, reply, test)
