@@ -148,6 +148,14 @@ def _networks(kind: str, body: Any, object_ref: str | None, facts: OperationFact
     def host(path: str, value: str) -> None:
         out.append(_f("network.host", path, value, "the host's network namespace is not allowed", fix))
 
+    def endpoint_options(path: str, opts: Any) -> None:
+        # An endpoint's driver options go to the network driver (interface sysctls, MAC
+        # and VLAN settings on newer engines): none is known safe, so none is allowed.
+        for key in opts if isinstance(opts, dict) else {}:
+            out.append(_f("network.driver-option", f"{path}.DriverOpts.{key}", key,
+                          f"endpoint driver option {key} is not on the allow-list",
+                          "remove the network's driver-opt"))  # fmt: skip
+
     if kind == "container.create":
         hc = _get(body, "HostConfig")
         mode = str(_get(hc, "NetworkMode") or "")
@@ -157,6 +165,7 @@ def _networks(kind: str, body: Any, object_ref: str | None, facts: OperationFact
         for name in endpoints if isinstance(endpoints, dict) else {}:
             if _is_host_network(str(name), facts):
                 host(f"NetworkingConfig.EndpointsConfig.{name}", str(name))
+            endpoint_options(f"NetworkingConfig.EndpointsConfig.{name}", _get(endpoints[name], "DriverOpts"))
     elif kind in ("service.create", "service.update"):
         # The engine uses TaskTemplate.Networks, or the deprecated top-level Networks
         # when that is empty; both are checked, whichever wins.
@@ -168,8 +177,11 @@ def _networks(kind: str, body: Any, object_ref: str | None, facts: OperationFact
                 target = str(_get(net, "Target") or "")
                 if _is_host_network(target, facts):
                     host(f"{where}[{i}].Target", target)
-    elif kind == "network.connect" and object_ref is not None and _is_host_network(object_ref, facts):
-        host("(network)", object_ref)
+                endpoint_options(f"{where}[{i}]", _get(net, "DriverOpts"))
+    elif kind == "network.connect":
+        if object_ref is not None and _is_host_network(object_ref, facts):
+            host("(network)", object_ref)
+        endpoint_options("EndpointConfig", _get(_get(body, "EndpointConfig"), "DriverOpts"))
     elif kind == "network.create":
         out += _network_create(body)
     return out

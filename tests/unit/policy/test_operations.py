@@ -12,7 +12,7 @@ import pytest
 from moorage.engine_api import endpoints
 from moorage.policy.documents import builtin_set, load_folder
 from moorage.policy.engine import Facts, Request, evaluate
-from moorage.policy.operations import MODELLED, PLAIN, READS
+from moorage.policy.operations import MODELLED, PLAIN, READS, OperationFacts, check_operation
 
 BASELINE = builtin_set("baseline", None)
 RESTRICTED = builtin_set("restricted", None)
@@ -285,3 +285,18 @@ def test_admission_is_told_which_engine_facts_a_decision_compares_against() -> N
     assert needs("node.update") == {"node_labels"} and needs("plugin.set") == {"plugin_config"}
     assert needs("container.start") == frozenset()
     assert fact_needs(builtin_set(None, None), Request("node.update", {}, **DEV)) == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("kind", "body"),
+    [
+        ("container.create", {"Image": "x", "NetworkingConfig": {"EndpointsConfig": {
+            "app-net": {"DriverOpts": {"com.docker.network.endpoint.sysctls": "net.ipv4.conf.IFNAME.forwarding=1"}}}}}),
+        ("service.create", {"TaskTemplate": {"ContainerSpec": {"Image": "x"},
+                                             "Networks": [{"Target": "app-net", "DriverOpts": {"a": "b"}}]}}),
+        ("network.connect", {"Container": "c", "EndpointConfig": {"DriverOpts": {"a": "b"}}}),
+    ],
+)  # fmt: skip
+def test_endpoint_driver_options_are_refused(kind: str, body: dict[str, Any]) -> None:
+    found = check_operation(kind, body, {}, "app-net", frozenset(), OperationFacts())
+    assert any(f.rule == "network.driver-option" and "DriverOpts" in f.path for f in found)
