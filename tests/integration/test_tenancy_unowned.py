@@ -23,7 +23,7 @@ from moorage.lab import Lab, build_busybox, load_into
 from moorage.lab.engine import EngineError
 from moorage.lab.images import BUSYBOX_REF
 from tests.conftest import needs_root, unique_name
-from tests.gateway_harness import DOCKER_CLIS, RunningGateway, gateway_for, ok
+from tests.gateway_harness import DOCKER_CLIS, UIDS, RunningGateway, gateway_for, ok
 from tests.gateway_harness import docker as docker_as
 
 # The engine's own CLI generation (20.10): these tests are about tenancy, not about
@@ -268,3 +268,73 @@ def test_join_tokens_are_for_admins_only(lab: Lab, gw: RunningGateway) -> None:
     hidden = docker_as(gw, "swarm", "join-token", "-q", "worker", user="olga", cli=DOCKER_CLIS[-1])
     assert "SWMTKN-" not in hidden.stdout
     assert "JoinTokens" in json.dumps(lab.client(1).call("GET", "/swarm"))  # the engine still has them
+
+
+def _post_as(gw: RunningGateway, user: str, path: str, body: dict[str, Any]) -> tuple[int, str]:
+    """A raw API request as ``user`` (curl on the gateway's socket, run as their uid)."""
+    uid = str(UIDS[user])
+    out = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "curl", "-s",
+                          "-o", "-", "-w", "\n%{http_code}", "--unix-socket", str(gw.sock), "-H",
+                          "Content-Type: application/json", "-d", json.dumps(body), f"http://d{path}"],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    text, _, code = out.stdout.rpartition("\n")
+    return int(code or 0), text
+
+
+def test_a_service_gets_only_its_teams_secrets_and_configs(lab: Lab, gw: RunningGateway) -> None:
+    """A secret or config given to a service is mounted into its tasks: another team's
+    and one nobody owns are refused. The engine finds them by id, so ids are checked."""
+    engine = lab.client(1)
+    ops = engine.call("POST", "/secrets/create", {"Name": "ops-key", "Data": "c2VjcmV0"})["ID"]
+    ok(docker(gw, "secret", "create", "search-key", "-", user="sam", stdin="s3cret"))
+    ok(docker(gw, "secret", "create", "pay-key", "-", user="olga", stdin="ours"))
+    ok(docker(gw, "config", "create", "search-conf", "-", user="bob", stdin="theirs"))
+    search = engine.call("GET", "/secrets/search-key")["ID"]
+    conf = engine.call("GET", "/configs/search-conf")["ID"]
+    pay = engine.call("GET", "/secrets/pay-key")["ID"]
+
+    def spec(name: str, secrets: list[dict[str, Any]], configs: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "Name": name,
+            "TaskTemplate": {
+                "ContainerSpec": {
+                    "Image": BUSYBOX_REF,
+                    "Command": ["sleep", "60"],
+                    "Secrets": secrets,
+                    "Configs": configs,
+                }
+            },
+        }
+
+    def file(name: str) -> dict[str, Any]:
+        return {"Name": name, "UID": "0", "GID": "0", "Mode": 292}
+
+    try:
+        attempts = {
+            "steal-ops": spec("steal-ops", [{"SecretID": ops, "SecretName": "ops-key", "File": file("k")}], []),
+            "steal-search": spec("steal-search", [{"SecretID": search, "SecretName": "pay-key",
+                                                   "File": file("k")}], []),
+            "steal-conf": spec("steal-conf", [], [{"ConfigID": conf, "ConfigName": "x", "File": file("c")}]),
+        }  # fmt: skip
+        for name, body in attempts.items():
+            status, answer = _post_as(gw, "olga", "/v1.41/services/create", body)
+            assert 400 <= status < 500 and ("belongs to no team" in answer or "not found" in answer), (
+                name,
+                answer,
+            )
+            assert not [s for s in engine.call("GET", "/services") if s["Spec"]["Name"] == name]
+        status, answer = _post_as(
+            gw,
+            "olga",
+            "/v1.41/services/create",
+            spec("own-key", [{"SecretID": pay, "SecretName": "pay-key", "File": file("k")}], []),
+        )
+        assert status == 201, answer
+    finally:
+        with contextlib.suppress(EngineError):
+            engine.call("DELETE", "/services/own-key")
+        for secret in ("ops-key", "search-key", "pay-key"):
+            with contextlib.suppress(EngineError):
+                engine.call("DELETE", f"/secrets/{secret}")
+        with contextlib.suppress(EngineError):
+            engine.call("DELETE", "/configs/search-conf")

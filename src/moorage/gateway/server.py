@@ -1137,6 +1137,9 @@ def _check_unowned(op: Operation, obj_type: str, ref: str, name: str, use: bool)
     engine directly by an operator). Containers and volumes: nothing, not even read
     them (their files, logs and environment are the operator's). Networks: read them,
     join only the default ones. Images and the rest: read and use, never change."""
+    if obj_type in ("secret", "config") and use:
+        raise HttpError(403, f"moorage: {obj_type} {ref} belongs to no team (it was made on the engine "
+                             "directly), so only an admin may give it to a service.")  # fmt: skip
     if obj_type in ("container", "volume"):
         hint = (" An admin can declare a volume shared (label io.moorage.shared=true, or the "
                 "gateway's shared volumes)." if obj_type == "volume" else "")  # fmt: skip

@@ -284,7 +284,14 @@ def references(kind: str, body: Any) -> list[tuple[str, str, str]]:
         image = get_ci(get_ci(task, "ContainerSpec"), "Image")
         if isinstance(image, str) and image:
             out.append(("image", image, "TaskTemplate.ContainerSpec.Image"))
-        out += _mounts(get_ci(get_ci(task, "ContainerSpec"), "Mounts"), "TaskTemplate.ContainerSpec.Mounts")
+        spec = get_ci(task, "ContainerSpec")
+        out += _mounts(get_ci(spec, "Mounts"), "TaskTemplate.ContainerSpec.Mounts")
+        # A secret or config is mounted into the service's tasks: the engine finds it by id.
+        for field_name, obj_type, id_field in _SPEC_REFS:
+            for i, ref in enumerate(get_ci(spec, field_name) or []):
+                ident = get_ci(ref, id_field) if isinstance(ref, dict) else None
+                if isinstance(ident, str) and ident:
+                    out.append((obj_type, ident, f"TaskTemplate.ContainerSpec.{field_name}[{i}].{id_field}"))
         for where, nets in (("TaskTemplate.Networks", get_ci(task, "Networks")),
                             ("Networks", get_ci(body, "Networks"))):  # fmt: skip
             for i, net in enumerate(nets or []):
@@ -292,6 +299,9 @@ def references(kind: str, body: Any) -> list[tuple[str, str, str]]:
                 if isinstance(target, str) and target not in _BUILTIN_NETWORKS:
                     out.append(("network", target, f"{where}[{i}].Target"))
     return out
+
+
+_SPEC_REFS = (("Secrets", "secret", "SecretID"), ("Configs", "config", "ConfigID"))
 
 
 def _mounts(mounts: Any, where: str) -> list[tuple[str, str, str]]:
