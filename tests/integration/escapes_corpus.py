@@ -471,6 +471,25 @@ def own_service(env: Env) -> None:
     env.vars["VERSION"] = str(env.engine.call("GET", fill("/services/@NAME@", env.vars))["Version"]["Index"])
 
 
+def service_with_a_dangerous_past(env: Env) -> None:
+    """A service of the attacker's team whose previous spec had the host network: made on
+    the engine directly (as before a policy tightened), then updated to a safe spec.
+    ``rollback=previous`` makes the engine run the previous spec, whatever the body says."""
+    labels = {"io.moorage.team": "payments", "io.moorage.owner": "alice"}
+    spec = json.loads(fill('{"Name":"@NAME@","TaskTemplate":{"ContainerSpec":{"Image":"@IMG@",'
+                           '"Command":["sleep","300"]},"Networks":[{"Target":"host"}]},'
+                           '"Mode":{"Replicated":{"Replicas":0}}}', env.vars))  # fmt: skip
+    spec["Labels"] = labels
+    env.engine.call("POST", "/services/create", spec)
+    doc = env.engine.call("GET", fill("/services/@NAME@", env.vars))
+    safe = json.loads(fill(SERVICE % "", env.vars))
+    safe["Labels"] = labels
+    env.engine.call(
+        "POST", fill("/services/@NAME@/update?version=", env.vars) + str(doc["Version"]["Index"]), safe
+    )
+    env.vars["VERSION"] = str(env.engine.call("GET", fill("/services/@NAME@", env.vars))["Version"]["Index"])
+
+
 def remember_execs(target: str) -> Setup:
     def setup(env: Env) -> None:
         doc = env.engine.call("GET", f"/containers/{target}/json")
@@ -736,6 +755,9 @@ SERVICE_ATTEMPTS: list[Attempt] = [
                 '{"Name":"@NAME@","TaskTemplate":{"ContainerSpec":{"Image":"@IMG@","Command":["sleep","300"]},'
                 '"Networks":[{"Target":"host"}]},"Mode":{"Replicated":{"Replicas":0}}}'),
             service(svc_host_network), setup=own_service),
+    Attempt("service-rollback-to-a-host-network-spec", "services",
+            req("POST", "/services/@NAME@/update?version=@VERSION@&rollback=previous", SERVICE % ""),
+            service(svc_host_network), setup=service_with_a_dangerous_past),
     Attempt("service-version-three-parts", "services", req("POST", "/v1.41.0/services/create", SERVICE % SVC_BIND),
             service(svc_bind)),
 ]  # fmt: skip

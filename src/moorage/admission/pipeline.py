@@ -201,10 +201,19 @@ async def _engine_facts(engine: Any, req: Request, wanted: frozenset[str]) -> di
     try:
         if "host_networks" in wanted:
             status, nets = await engine.call_json("GET", "/networks")
-            if status == 200 and isinstance(nets, list):
-                out["host_networks"] = tuple(
-                    str(n.get("Id", "")) for n in nets if isinstance(n, dict) and n.get("Driver") == "host"
-                )
+            ok = status == 200 and isinstance(nets, list)
+            listed = [n for n in nets if isinstance(n, dict)] if ok else []
+            found = {str(n.get("Id", "")): n.get("Driver") for n in listed}
+            known = {str(n.get("Name", "")) for n in listed} | {"host", "bridge", "none", "default"}
+            # Swarm's predefined networks (its own "host") are left out of the list but
+            # a spec names them by id: look up every network the request names that the
+            # list doesn't account for.
+            for ref in _named_networks(req.body):
+                if ref and ref.lower() not in known and not any(nid.startswith(ref) for nid in found):
+                    st, net = await engine.call_json("GET", f"/networks/{quote(ref, safe='')}")
+                    if st == 200 and isinstance(net, dict):
+                        found[str(net.get("Id", ""))] = net.get("Driver")
+            out["host_networks"] = tuple(nid for nid, driver in found.items() if driver == "host")
         if "node_labels" in wanted and req.object_ref:
             status, node = await engine.call_json("GET", f"/nodes/{quote(req.object_ref, safe='')}")
             if status == 200 and isinstance(node, dict):
@@ -218,6 +227,25 @@ async def _engine_facts(engine: Any, req: Request, wanted: frozenset[str]) -> di
     except Exception as exc:  # the core reads the absence strictly
         log.error("could not gather engine facts %s for %s: %s", sorted(wanted), req.kind, exc)
     return out
+
+
+def _named_networks(body: Any) -> list[str]:
+    """The networks a request attaches to: a service's task template and deprecated
+    top-level lists, a container's network mode and endpoints."""
+    if not isinstance(body, dict):
+        return []
+    task = body.get("TaskTemplate")
+    lists = [task.get("Networks") if isinstance(task, dict) else None, body.get("Networks")]
+    names = [str(n.get("Target") or "") for nets in lists if isinstance(nets, list) for n in nets
+             if isinstance(n, dict)]  # fmt: skip
+    host = body.get("HostConfig")  # a container: its network mode and its endpoints
+    mode = host.get("NetworkMode") if isinstance(host, dict) else None
+    if isinstance(mode, str) and ":" not in mode:
+        names.append(mode)
+    endpoints = (body.get("NetworkingConfig") or {}).get("EndpointsConfig") \
+        if isinstance(body.get("NetworkingConfig"), dict) else None  # fmt: skip
+    names += [str(k) for k in endpoints] if isinstance(endpoints, dict) else []
+    return names
 
 
 async def _image_ids(engine: Any, req: Request) -> tuple[str, ...]:

@@ -517,7 +517,11 @@ class Gateway:
         self._require_audit(op)
         if op.reads_only:
             return await self._carry_out(head, target, op, p, reader, writer, body, raw_body, outcome, None)
-        request = AdmissionRequest(p, op, head.method, target, t.query, body)
+        judged = body
+        if op.kind == "service.update" and t.first("rollback") == "previous" and owned is not None:
+            # The engine runs the service's previous spec and ignores the body: judge that.
+            judged = await self._previous_spec(owned.full_id)
+        request = AdmissionRequest(p, op, head.method, target, t.query, judged)
         key = self.admission.serial_key(request)
         if key is None:
             return await self._carry_out(
@@ -823,6 +827,14 @@ class Gateway:
             if not set(teams) & {*p.teams, p.team}:
                 raise HttpError(403, f"moorage: the image name {name} belongs to another team's image, "
                                      "so you may not write over it. Choose a name of your own.")  # fmt: skip
+
+    async def _previous_spec(self, service_id: str) -> Any:
+        """A service's previous spec, read as a request body would be."""
+        status, doc = await self._inspect("service", service_id)
+        prev = doc.get("PreviousSpec") if status == 200 and isinstance(doc, dict) else None
+        if not isinstance(prev, dict):
+            raise HttpError(400, f"moorage: service {service_id} has no previous spec to roll back to")
+        return read_json_body("service.update", _dump(prev), keep_unknown=True).value
 
     async def _spool_archive(
         self, head: RequestHead, reader: asyncio.StreamReader, op: Operation, p: Principal
