@@ -9,6 +9,9 @@ loaded into docker-py's own integration suite, it
   image, and the three runs would drift apart for reasons that have nothing to
   do with Moorage. It tags straight on the engine (``COMPAT_ENGINE_HOST``),
   never through the gateway, so Moorage's audit and policy don't see it;
+- undoes ``credentials/utils_test.py``'s ``os.environ = {...}`` after each test:
+  that test rebinds the name, not the contents, so without this every later
+  test loses ``DOCKER_HOST`` and talks to ``/var/run/docker.sock`` instead;
 - writes one JSON line per test (``COMPAT_RESULTS``): outcome, the first error
   lines, and wall-clock start and end, which the comparer matches against
   Moorage's audit records to name the request and rule behind a lost test.
@@ -81,6 +84,8 @@ class _Recorder:
             entry["message"] = _error_lines(rep.longreprtext)
 
     def finish(self, nodeid: str) -> None:
+        if os.environ is not _ENVIRON:
+            os.environ = _ENVIRON  # noqa: B003 - putting back the real one
         entry = self.current.pop(nodeid, None)
         if entry is None:
             return
@@ -120,6 +125,7 @@ def _error_lines(text: str, limit: int = 400) -> str:
 
 
 _recorder: _Recorder | None = None
+_ENVIRON = os.environ
 
 
 def pytest_configure(config: Any) -> None:
@@ -356,7 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE")
     args = p.parse_args(argv)
     if args.cmd == "differing":
-        print("\n".join(differing(load(args.out))))
+        for test in differing(load(args.out)):
+            print(test)
         return 0
     meta = dict(m.split("=", 1) for m in args.meta)
     text, ok = report(args.out, meta)
