@@ -338,3 +338,21 @@ def test_a_service_gets_only_its_teams_secrets_and_configs(lab: Lab, gw: Running
                 engine.call("DELETE", f"/secrets/{secret}")
         with contextlib.suppress(EngineError):
             engine.call("DELETE", "/configs/search-conf")
+
+
+def test_a_volume_named_with_its_own_options_keeps_them_and_is_the_callers(
+    lab: Lab, gw: RunningGateway
+) -> None:
+    """`--mount type=volume,...,volume-opt=...` makes the engine create the volume with
+    those options: the gateway stamps the owner labels in rather than creating it first."""
+    engine = lab.client(1)
+    mount = "type=volume,src=own-tmpfs,dst=/d,volume-opt=type=tmpfs,volume-opt=device=tmpfs"
+    try:
+        ok(docker(gw, "run", "--rm", "--mount", mount, BUSYBOX_REF, "true", user="alice"))
+        vol = engine.call("GET", "/volumes/own-tmpfs")
+        assert vol["Options"] == {"type": "tmpfs", "device": "tmpfs"}
+        assert vol["Labels"][TEAM] == "payments"
+        ok(docker(gw, "run", "--rm", "-v", "own-tmpfs:/d", BUSYBOX_REF, "true", user="alice"))  # still theirs
+    finally:
+        with contextlib.suppress(EngineError):
+            engine.call("DELETE", "/volumes/own-tmpfs")

@@ -489,9 +489,10 @@ class Gateway:
                 if isinstance(ref, str):
                     await self._check_owner(op, p, "container", ref)
             if not p.sees_all:
+                inline = tenancy.inline_volumes(body) if op.kind == "container.create" else set()
                 for obj_type, ref, where in tenancy.references(op.kind, body):
                     try:
-                        await self._check_use(p, obj_type, ref)
+                        await self._check_use(p, obj_type, ref, create=ref not in inline)
                     except HttpError as exc:
                         if exc.status != 404:
                             raise
@@ -760,7 +761,7 @@ class Gateway:
         team = labels.get(tenancy.TEAM)
         return (team,) if team else ()
 
-    async def _check_use(self, p: Principal, obj_type: str, ref: str) -> None:
+    async def _check_use(self, p: Principal, obj_type: str, ref: str, create: bool = True) -> None:
         """A create that reaches another object (joins, mounts, links, attaches, runs
         an image) may reach the caller's own or shared ones; another team's answers
         404. A volume that does not exist yet is created by the engine, as it would be
@@ -768,6 +769,8 @@ class Gateway:
         status, _ = await self._inspect(obj_type, ref)
         if status == 404 and obj_type == "image":
             return
+        if status == 404 and obj_type == "volume" and not create:
+            return  # the engine creates it with its options and the stamped owner labels
         if status == 404 and obj_type == "volume":
             # The engine would create it unlabelled, and so shared with every team:
             # create it here first, owned by the caller.

@@ -162,6 +162,15 @@ def apply_owner_labels(kind: str, body: Any, principal: Principal, existing: dic
     if not isinstance(body, dict):
         raise HttpError(400, f"moorage: the {kind} body must be a JSON object")
     _set_ci(body, "Labels", stamp_labels(get_ci(body, "Labels"), principal, existing, "Labels"))
+    if kind == "container.create":
+        # A volume mount with its own driver options is created by the engine with them:
+        # label it at birth (the gateway can't create it first without losing them).
+        mounts = get_ci(get_ci(body, "HostConfig"), "Mounts")
+        for i, mount in enumerate(mounts if isinstance(mounts, list) else []):
+            if _inline_volume(mount):
+                opts = get_ci(mount, "VolumeOptions")
+                where = f"HostConfig.Mounts[{i}].VolumeOptions.Labels"
+                _set_ci(opts, "Labels", stamp_labels(get_ci(opts, "Labels"), principal, existing, where))
     if kind in ("service.create", "service.update"):
         task = get_ci(body, "TaskTemplate")
         spec = get_ci(task, "ContainerSpec") if isinstance(task, dict) else None
@@ -177,6 +186,23 @@ def apply_owner_labels(kind: str, body: Any, principal: Principal, existing: dic
             where = "TaskTemplate.ContainerSpec.Labels"
             _set_ci(spec, "Labels", stamp_labels(get_ci(spec, "Labels"), principal, existing, where))
     return body
+
+
+def _inline_volume(mount: Any) -> bool:
+    """A volume mount that carries its own driver configuration."""
+    if not isinstance(mount, dict) or str(get_ci(mount, "Type") or "volume").lower() != "volume":
+        return False
+    opts = get_ci(mount, "VolumeOptions")
+    return isinstance(opts, dict) and isinstance(get_ci(opts, "DriverConfig"), dict)
+
+
+def inline_volumes(body: Any) -> set[str]:
+    """The volumes a container create names with their own driver options: the engine
+    creates those itself (with the owner labels the gateway stamped in)."""
+    mounts = get_ci(get_ci(body, "HostConfig"), "Mounts") if isinstance(body, dict) else None
+    if not isinstance(mounts, list):
+        return set()
+    return {str(get_ci(m, "Source")) for m in mounts if _inline_volume(m)}
 
 
 def object_labels(obj_type: str, inspect: Any) -> dict[str, str]:
