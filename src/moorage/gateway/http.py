@@ -146,14 +146,12 @@ class RequestHead:
         return _make_request(self.method, self.target, self.version, headers)
 
     def with_json_body(self, length: int) -> RequestHead:
-        """The head for a JSON body Moorage wrote (its encoding, so its type)."""
+        """The head for a JSON body Moorage wrote. The client's Content-Type stays (the
+        engine judges it as it would direct); a body the client didn't send is typed."""
+        typed = any(k.lower() == "content-type" for k, _ in self.headers)
         headers = (
-            *tuple(
-                (k, v)
-                for k, v in self.headers
-                if k.lower() not in ("content-length", "transfer-encoding", "content-type")
-            ),
-            ("Content-Type", "application/json"),
+            *tuple((k, v) for k, v in self.headers if k.lower() not in ("content-length", "transfer-encoding")),
+            *((() if typed else (("Content-Type", "application/json"),))),
             ("Content-Length", str(length)),
         )
         return _make_request(self.method, self.target, self.version, headers)
