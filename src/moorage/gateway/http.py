@@ -149,9 +149,10 @@ class RequestHead:
         """The head for a JSON body Moorage wrote. The client's Content-Type stays (the
         engine judges it as it would direct); a body the client didn't send is typed."""
         typed = any(k.lower() == "content-type" for k, _ in self.headers)
+        kept = tuple((k, v) for k, v in self.headers if k.lower() not in ("content-length", "transfer-encoding"))
         headers = (
-            *tuple((k, v) for k, v in self.headers if k.lower() not in ("content-length", "transfer-encoding")),
-            *((() if typed else (("Content-Type", "application/json"),))),
+            *kept,
+            *(() if typed else (("Content-Type", "application/json"),)),
             ("Content-Length", str(length)),
         )
         return _make_request(self.method, self.target, self.version, headers)
