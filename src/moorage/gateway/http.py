@@ -149,7 +149,8 @@ class RequestHead:
         """The head for a JSON body Moorage wrote. The client's Content-Type stays (the
         engine judges it as it would direct); a body the client didn't send is typed."""
         typed = any(k.lower() == "content-type" for k, _ in self.headers)
-        kept = tuple((k, v) for k, v in self.headers if k.lower() not in ("content-length", "transfer-encoding"))
+        framing = ("content-length", "transfer-encoding")
+        kept = tuple((k, v) for k, v in self.headers if k.lower() not in framing)
         headers = (
             *kept,
             *(() if typed else (("Content-Type", "application/json"),)),
