@@ -97,6 +97,14 @@ def latency(path: str, op: str, n: int) -> list[float]:
                 assert c.request("POST", f"/v1.41/containers/{cid}/start")[0] == 204
                 assert c.request("POST", f"/v1.41/containers/{cid}/wait")[0] == 200
                 assert c.request("DELETE", f"/v1.41/containers/{cid}")[0] == 204
+            elif op == "create":
+                # a realistic `docker run` create (what docker 28 sends, hardened), the
+                # create alone timed: the engine's work plus Moorage's decode and admission
+                status, body = c.request("POST", "/v1.41/containers/create", CREATE_BODY)
+                out.append((time.perf_counter() - t) * 1000)
+                assert status == 201, body
+                assert c.request("DELETE", f"/v1.41/containers/{json.loads(body)['Id']}")[0] == 204
+                continue
             else:
                 status, _ = c.request("GET", op)
                 assert status == 200, status
@@ -104,6 +112,24 @@ def latency(path: str, op: str, n: int) -> list[float]:
     finally:
         c.close()
     return out
+
+
+CREATE_BODY = json.dumps({
+    "User": "1000:1000", "AttachStdout": True, "AttachStderr": True, "Env": ["MODE=bench", "PORT=8080"],
+    "Cmd": ["true"], "Image": IMAGE, "Labels": {"com.example.tier": "backend"}, "WorkingDir": "/",
+    "HostConfig": {
+        "Binds": None, "LogConfig": {"Type": "", "Config": {}}, "NetworkMode": "default",
+        "PortBindings": {}, "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "AutoRemove": False,
+        "VolumeDriver": "", "ConsoleSize": [0, 0], "CapAdd": ["NET_BIND_SERVICE"], "CapDrop": ["ALL"],
+        "CgroupnsMode": "", "Dns": [], "DnsOptions": [], "DnsSearch": [], "IpcMode": "", "Cgroup": "",
+        "OomScoreAdj": 0, "PidMode": "", "Privileged": False, "PublishAllPorts": False, "ReadonlyRootfs": True,
+        "SecurityOpt": ["no-new-privileges"], "Tmpfs": {"/tmp": "rw,size=64m"}, "UTSMode": "", "UsernsMode": "",
+        "ShmSize": 0, "Isolation": "", "CpuShares": 0, "Memory": 268435456, "NanoCpus": 500000000,
+        "CgroupParent": "", "BlkioWeight": 0, "Devices": [], "PidsLimit": 256, "Ulimits": [],
+        "MaskedPaths": None, "ReadonlyPaths": None,
+    },
+    "NetworkingConfig": {"EndpointsConfig": {}},
+}).encode()  # fmt: skip
 
 
 def _worker(path: str, op: str, conns: int, seconds: float, start: float, q: mp.Queue) -> None:  # type: ignore[type-arg]
@@ -237,7 +263,7 @@ def main() -> int:
             r: dict[str, float] = {}
             latency(path, "/_ping", 200)  # warm up
             for label, op, n in (("ping", "/_ping", n_fast), ("list", "/v1.41/containers/json?all=1", n_fast),
-                                 ("cycle", "cycle", n_cycle)):  # fmt: skip
+                                 ("create", "create", n_cycle * 5), ("cycle", "cycle", n_cycle)):  # fmt: skip
                 xs = latency(path, op, n)
                 r[f"{label}_median_ms"] = statistics.median(xs)
                 r[f"{label}_p99_ms"] = p(xs, 0.99)
@@ -262,10 +288,10 @@ def main() -> int:
     d, m = results["direct"], results["moorage"]
     print("\nbudgets (DESIGN.md):")
     print(
-        f"  added median latency, /_ping            {m['ping_median_ms'] - d['ping_median_ms']:.3f} ms  (<= 0.3)"
+        f"  added median latency, /_ping            {m['ping_median_ms'] - d['ping_median_ms']:.3f} ms  (<= 0.15)"
     )
     print(
-        f"  added median latency, /containers/json  {m['list_median_ms'] - d['list_median_ms']:.3f} ms  (<= 0.3)"
+        f"  added median latency, /containers/json  {m['list_median_ms'] - d['list_median_ms']:.3f} ms  (<= 0.20)"
     )
     print(
         f"  throughput at 32 clients, /_ping        {m['ping_rps_32'] / d['ping_rps_32']:.2f}x direct  (>= 0.8)"
@@ -276,6 +302,9 @@ def main() -> int:
     print(
         f"  docker run --rm true                    {m['docker_run_ms'] / d['docker_run_ms']:.3f}x direct  (<= 1.05)"
     )
+    print(
+        f"  admission of a create, added median     {m['create_median_ms'] - d['create_median_ms']:.3f} ms  (<= 1)"
+    )
     if "haproxy" in results:
         h = results["haproxy"]
         print(
@@ -284,6 +313,11 @@ def main() -> int:
         )
         print(
             f"  vs haproxy, /_ping throughput           moorage {m['ping_rps_32']:.0f}/s, haproxy {h['ping_rps_32']:.0f}/s"
+            f" = {m['ping_rps_32'] / h['ping_rps_32']:.2f}x  (>= 0.8)"
+        )
+        print(
+            f"  vs haproxy, list throughput             moorage {m['list_rps_32']:.0f}/s, haproxy {h['list_rps_32']:.0f}/s"
+            f" = {m['list_rps_32'] / h['list_rps_32']:.2f}x  (>= 1.0)"
         )
     for name in ("haproxy", "relay"):
         if name in results:
