@@ -39,6 +39,8 @@ def go_bool(text: str) -> bool | None:
 def _go_upper(text: str) -> str:
     """Go's ``strings.ToUpper``: simple (one rune to one rune) case mapping. Python's
     ``str.upper`` would turn ``ß`` into ``SS``; Go leaves it."""
+    if text.isascii():
+        return text.upper()
     return "".join(u if len(u := c.upper()) == 1 else c for c in text)
 
 
