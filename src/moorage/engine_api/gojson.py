@@ -176,6 +176,8 @@ def _go_int(value: Any, path: str, bounds: tuple[int, int], what: str) -> int:
     text = value.text
     if any(c in text for c in ".eE"):
         raise DecodeError(path, f"expected {what}, got the number {text}")
+    if len(text) > 21:  # longer than any 64-bit integer (and than Python converts by default)
+        raise DecodeError(path, f"the number {text[:24]}... does not fit {what}")
     n = int(text)
     if not bounds[0] <= n <= bounds[1]:
         raise DecodeError(path, f"the number {text} does not fit {what}")
@@ -185,6 +187,8 @@ def _go_int(value: Any, path: str, bounds: tuple[int, int], what: str) -> int:
 def _go_float(value: Any, path: str) -> float | int:
     if not isinstance(value, GoNumber):
         raise DecodeError(path, f"expected a number, got {_json_kind(value)}")
+    if len(value.text) > 400:
+        raise DecodeError(path, f"the number {value.text[:24]}... is too long to be a 64-bit float")
     f = float(value.text)
     if math.isinf(f):
         raise DecodeError(path, f"the number {value.text} does not fit a 64-bit float")
@@ -359,7 +363,12 @@ def _plain(node: Any) -> Any:
     if isinstance(node, list):
         return [_plain(v) for v in node]
     if isinstance(node, GoNumber):
+        # Go's interface{} holds every number as a float64
+        if len(node.text) > 400:
+            raise DecodeError("", f"the number {node.text[:24]}... is too long to be a 64-bit float")
         f = float(node.text)
+        if math.isinf(f):
+            raise DecodeError("", f"the number {node.text[:24]} does not fit a 64-bit float")
         return int(node.text) if not any(c in node.text for c in ".eE") else f
     return _clean(node) if isinstance(node, str) else node
 

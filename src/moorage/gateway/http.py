@@ -280,6 +280,12 @@ def _check_framing(version: str, lower: dict[str, str]) -> None:
             raise HttpError(501, f"unsupported Transfer-Encoding {te[:40]!r}: send only 'chunked'")
     ctype = lower.get("content-type")
     if ctype is not None:
+        if not ctype.isascii():
+            # Go's mime.ParseMediaType lower-cases and trims with Unicode rules (U+00A0 is
+            # space to it, U+0130 lowers to i): a type that only Unicode makes a form type
+            # would reach the engine's form reader. Types are ASCII; refuse anything else.
+            raise HttpError(415, f"the Content-Type {ctype[:60]!r} holds non-ASCII bytes: send an ASCII "
+                                 "media type")  # fmt: skip
         lowered = ctype.lower()
         for part in lowered.split(","):
             media = part.split(";", 1)[0].strip(" \t")

@@ -398,6 +398,18 @@ class Gateway:
                                       HttpError(exc.status, exc.message))  # fmt: skip
         except (HttpError, UpstreamError, AdmissionError, AuditError) as exc:
             return await self._refuse(head, op, principal, who, outcome, started, reader, writer, exc)
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            if outcome.status:
+                raise  # the answer has started: the connection ends, as it would direct
+            # A bug of Moorage's own: the request is refused (never forwarded), answered
+            # and recorded; the traceback goes to the log, not to the client.
+            log.exception("gateway error on %s %s", head.method, head.path)
+            what = type(exc).__name__
+            internal = HttpError(500, f"moorage: an internal error ({what}) refused the request; it was not "
+                                      "forwarded. The gateway's log has the details.")  # fmt: skip
+            return await self._refuse(head, op, principal, who, outcome, started, reader, writer, internal)
 
     async def _refuse(
         self,

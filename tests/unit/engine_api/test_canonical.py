@@ -281,3 +281,10 @@ def test_garbage_is_refused_cleanly(raw: bytes) -> None:
 
 def test_fold_is_ascii_lower_for_ascii() -> None:
     assert gojson.fold("HostConfig") == "hostconfig"
+
+
+@pytest.mark.parametrize("digits", [22, 5000])
+def test_numbers_too_long_for_go_are_refused_not_crashed(digits: int) -> None:
+    for field in ("Memory", "NanoCpus"):
+        with pytest.raises(RequestError):
+            create('{"Image":"x","HostConfig":{"%s":%s}}' % (field, "1" * digits))  # noqa: UP031

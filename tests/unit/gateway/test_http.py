@@ -332,3 +332,17 @@ def test_iter_chunks_streams_the_data_and_blames_the_engine_for_its_framing() ->
         return pieces, 0
 
     assert asyncio.run(main()) == ([b"hello", b"!"], 502)
+
+
+@pytest.mark.parametrize(
+    "ctype",
+    [b"\xc2\xa0application/x-www-form-urlencoded", b"appl\xc4\xb0cation/x-www-form-urlencoded",
+     b"application/x-www-form-urlencoded\xc2\x85", b"\xc2\xa0multipart/form-data; boundary=x",
+     b"application/json\xc2\xa0"],
+)  # fmt: skip
+def test_a_content_type_only_unicode_makes_a_form_type_is_refused(ctype: bytes) -> None:
+    """Go's mime.ParseMediaType trims and lower-cases with Unicode rules."""
+    raw = b"POST /build HTTP/1.1\r\nHost: d\r\nContent-Type: " + ctype + b"\r\nContent-Length: 0\r\n\r\n"
+    with pytest.raises(HttpError) as err:
+        parse_request_head(raw)
+    assert err.value.status == 415
