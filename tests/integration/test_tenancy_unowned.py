@@ -356,3 +356,36 @@ def test_a_volume_named_with_its_own_options_keeps_them_and_is_the_callers(
     finally:
         with contextlib.suppress(EngineError):
             engine.call("DELETE", "/volumes/own-tmpfs")
+
+
+def test_links_are_removed_by_their_name_and_only_by_their_team(lab: Lab, gw: RunningGateway) -> None:
+    """`docker rm --link PARENT/ALIAS` is DELETE /containers/PARENT/ALIAS?link=1: the
+    engine's route takes the whole name; without link=1 it deletes what ALIAS points at."""
+    engine = lab.client(1)
+    ok(docker(gw, "run", "-d", "--name", "lk-db", BUSYBOX_REF, "sleep", "300", user="alice"))
+    ok(
+        docker(
+            gw,
+            "run",
+            "-d",
+            "--name",
+            "lk-app",
+            "--link",
+            "lk-db:db",
+            BUSYBOX_REF,
+            "sleep",
+            "300",
+            user="alice",
+        )
+    )
+    try:
+        # not bob's: `rm -f` exits 0 on a missing container, but says so
+        assert "No such container" in docker(gw, "rm", "-f", "lk-app/db", user="bob").stderr
+        refused(docker(gw, "rm", "--link", "lk-app/db", user="bob"), "No such container")
+        assert engine.call("GET", "/containers/lk-db/json")["State"]["Running"]
+        ok(docker(gw, "rm", "--link", "lk-app/db", user="alice"))
+        assert engine.call("GET", "/containers/lk-app/json")["HostConfig"]["Links"] in (None, [])
+    finally:
+        for name in ("lk-app", "lk-db"):
+            with contextlib.suppress(EngineError):
+                engine.call("DELETE", f"/containers/{name}?force=1")

@@ -40,7 +40,7 @@ _VERSION = re.compile(r"^/v([0-9.]+)(/.*)$")
 _HEX = frozenset("0123456789abcdefABCDEF")
 # Query parameters the engine reads as lists (``r.Form["t"]``); every other one is
 # read with ``r.FormValue``, which takes the first value.
-MULTI_VALUED = frozenset({"t", "names", "changes"})
+MULTI_VALUED = frozenset({"t", "names", "changes", "extrahosts", "securityopt"})
 
 
 class RequestError(Exception):

@@ -79,6 +79,10 @@ _TABLE: list[tuple[str, str, str, str, str | None, bool]] = [
     ("POST", rf"/containers/{_ID}/(?P<verb>start|stop|restart|kill|pause|unpause|resize|rename)",
      "container.{verb}", "container.write", "container", False),
     ("DELETE", rf"/containers/{_ID}", "container.delete", "container.write", "container", False),
+    # the engine's route is /containers/{name:.*}: NAME/ALIAS names the container a link
+    # points at (deleted), or with link=1 the link itself (removed from NAME)
+    ("DELETE", r"/containers/(?P<ref>[^/]+/[^/]+)", "container.delete", "container.write", "container",
+     False),
     ("POST", r"/commit", "image.commit", "image.write", "container", False),
     # exec
     ("POST", rf"/exec/{_ID}/start", "exec.start", "exec", "exec", True),

@@ -335,6 +335,8 @@ class _Decoder:
             hit = fields.get(key)
             if hit is None:
                 name = self.schema.lookup(model, key)
+                if name is None and sub is None:
+                    continue  # null sets nothing in any engine's types: nothing to judge or send
                 if name is None:
                     where = f"{path}.{key}" if path else key
                     self.unknown.append(where)

@@ -483,7 +483,17 @@ class Gateway:
         if op.object_type and op.object_ref:
             owned = await self._check_owner(op, p, op.object_type, op.object_ref)
             outcome.object_id = owned.full_id
-            target = self._rewrite_ref(target, op, owned)
+            if op.object_type == "container" and "/" in op.object_ref:
+                # PARENT/ALIAS: the engine resolves the link name (the container it points
+                # at, checked above) and, with link=1, changes PARENT: check that too. The
+                # name is forwarded as it is: the engine resolves links by name only.
+                await self._check_owner(op, p, "container", op.object_ref.split("/", 1)[0])
+            else:
+                target = self._rewrite_ref(target, op, owned)
+        if op.kind == "image.save" and op.object_ref is None and not p.sees_all:
+            # `docker save A B` names its images in the query: each must be readable
+            for name in t.query.get("names", []):
+                await self._check_owner(op, p, "image", name)
         body: Any = None
         raw_body: bytes | IO[bytes] | None = None
         if body_type(op.kind) is not None:
@@ -938,7 +948,14 @@ class Gateway:
         for short in watch.short_ids:
             status, doc = await self._inspect("image", short)
             if status == 200 and isinstance(doc, dict):
-                self.owners.record(str(doc.get("Id", "")), watch.team)
+                watch.record(str(doc.get("Id", "")))
+
+    async def _image_ids(self) -> frozenset[str]:
+        """Every image id the engine holds now (intermediate images included)."""
+        status, images = await self.upstream.call_json("GET", "/images/json?all=1", limit=256 << 20)
+        if status != 200 or not isinstance(images, list):
+            raise UpstreamError(f"listing images before a build answered {status}")
+        return frozenset(str(i.get("Id", "")) for i in images if isinstance(i, dict))
 
     async def _learn_engine_headers(self) -> tuple[tuple[str, str], ...]:
         """The engine's identifying headers, from its ``/_ping`` answer, asked once."""
@@ -976,6 +993,9 @@ class Gateway:
             outcome.body = "reading"  # it streams to the engine from here
         # A pooled connection may have been closed by the engine; only a request we
         # can send again (no streamed body) may use one.
+        # A build's result is its team's only if the build made it: a FROM-only or fully
+        # cached build reports an image that already existed (a base, another team's).
+        before = await self._image_ids() if op.kind == "image.build" else None
         conn = await (self.upstream.connect() if streamed else self.upstream.acquire())
         closed = f"the Docker engine at {self.upstream.url} closed the connection"
         try:
@@ -1003,7 +1023,9 @@ class Gateway:
         # The record is durable before the first byte of the answer leaves.
         await self._record(head, op, p, p, outcome, started)
         resp = resp.with_header("X-Moorage-Request-Id", outcome.request_id)
-        watch = _BuildIds(self.owners, p.team) if op.kind == "image.build" and resp.status == 200 else None
+        watch = None
+        if before is not None and resp.status == 200:
+            watch = _BuildIds(self.owners, p.team, before)
         try:
             result = await self._relay(head, op, resp, conn, reader, writer, post_filter, watch)
         except BaseException:
@@ -1250,11 +1272,16 @@ class _BuildIds(_Lines):
     ids it produces as the caller's team's: from the aux ``{"ID": ...}`` messages, a
     quiet build's final ``sha256:...`` line, or (API < 1.30) ``Successfully built``."""
 
-    def __init__(self, owners: ImageOwners, team: str) -> None:
+    def __init__(self, owners: ImageOwners, team: str, before: frozenset[str]) -> None:
         super().__init__(self._see)
         self.owners = owners
         self.team = team
+        self.before = before  # image ids that existed before the build: never claimed by it
         self.short_ids: list[str] = []
+
+    def record(self, image_id: str) -> None:
+        if image_id and image_id not in self.before:
+            self.owners.record(image_id, self.team)
 
     def __call__(self, data: bytes) -> bytes:
         super().__call__(data)  # the lines are only looked at
@@ -1276,11 +1303,11 @@ class _BuildIds(_Lines):
         aux = msg.get("aux")
         stream = msg.get("stream")
         if isinstance(aux, dict) and isinstance(aux.get("ID"), str) and _IMAGE_ID.match(aux["ID"]):
-            self.owners.record(aux["ID"], self.team)
+            self.record(aux["ID"])
         elif isinstance(stream, str):
             text = stream.strip()
             if _IMAGE_ID.match(text):
-                self.owners.record(text, self.team)
+                self.record(text)
             elif m := _BUILT.match(text):
                 self.short_ids.append(m.group(1))
         return line

@@ -288,3 +288,19 @@ def test_numbers_too_long_for_go_are_refused_not_crashed(digits: int) -> None:
     for field in ("Memory", "NanoCpus"):
         with pytest.raises(RequestError):
             create('{"Image":"x","HostConfig":{"%s":%s}}' % (field, "1" * digits))  # noqa: UP031
+
+
+def test_list_parameters_the_engine_reads_whole_are_kept_whole() -> None:
+    t = read_target("POST", "/build?extrahosts=a:1.2.3.4&extrahosts=b:1.2.3.4&securityopt=x&securityopt=y")
+    assert t.query == {"extrahosts": ["a:1.2.3.4", "b:1.2.3.4"], "securityopt": ["x", "y"]}
+
+
+def test_an_unknown_field_set_to_null_sets_nothing_and_is_dropped() -> None:
+    """docker-py >= 7.1 sends {"NetworkingConfig": {"NAME": null}}; Go ignores it."""
+    decoded = read_body("container.create", b'{"Image":"x","NetworkingConfig":{"net1":null}}')
+    assert decoded.unknown == () and decoded.value["NetworkingConfig"] == {}
+
+
+def test_a_link_name_is_a_container_reference() -> None:
+    t = read_target("DELETE", "/containers/app/db?link=1")
+    assert (t.op.kind, t.op.object_ref) == ("container.delete", "app/db")

@@ -33,7 +33,7 @@ def test_the_store_keeps_every_team_that_built_an_id_and_survives_a_restart(tmp_
 
 def test_a_build_stream_passes_unchanged_and_names_its_images() -> None:
     store = ImageOwners()
-    watch = server._BuildIds(store, "payments")
+    watch = server._BuildIds(store, "payments", frozenset())
     lines = [
         {"stream": "Step 1/2 : FROM busybox\n"},
         {"aux": {"ID": ID_A}},
@@ -45,6 +45,21 @@ def test_a_build_stream_passes_unchanged_and_names_its_images() -> None:
     assert out == data
     assert store.teams(ID_A) == ("payments",) and store.teams(ID_B) == ("payments",)
     assert watch.short_ids == ["0123456789ab"]
+
+
+def test_a_build_never_claims_an_image_that_existed_before_it() -> None:
+    """A FROM-only or fully cached build reports the base's (or another team's) id."""
+    store = ImageOwners()
+    store.record(ID_B, "search")
+    watch = server._BuildIds(store, "payments", frozenset({ID_A, ID_B}))
+    watch(
+        json.dumps({"aux": {"ID": ID_A}}).encode()
+        + b"\r\n"
+        + json.dumps({"aux": {"ID": ID_B}}).encode()
+        + b"\r\n"
+    )
+    watch.end()
+    assert store.teams(ID_A) == () and store.teams(ID_B) == ("search",)
 
 
 class _Sink:
