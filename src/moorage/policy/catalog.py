@@ -227,6 +227,22 @@ _R = [
             "(stream)",
             "Build with the classic API (DOCKER_BUILDKIT=0 docker build, docker-compose, the SDK); or an "
             "operator turns the engine's network-host entitlement off and grants an exception."),
+    RuleDoc("build.remote", "build", "baseline, restricted",
+            "A build's remote is empty (the context is the request body) or client-session (BuildKit's "
+            "session streams it from the client).",
+            "Any other remote is a URL or Git repository the engine fetches itself, from the host's "
+            "network namespace: a request from the host to its loopback services and metadata "
+            "addresses.",
+            "build remote",
+            "Send the build context from the client (docker build DIR, or a tarball on stdin)."),
+    RuleDoc("images.import-url", "images", "baseline, restricted",
+            "An image import (POST /images/create) takes its archive from the request body: fromSrc is "
+            "empty (a pull) or -.",
+            "Any other fromSrc is a URL the engine downloads itself, from the host's network namespace: "
+            "a request from the host to its loopback services and metadata addresses.",
+            "image create fromSrc",
+            "Download the archive on the client and import it (docker import FILE, or curl URL | "
+            "docker import -)."),
     RuleDoc("plugin.privilege", "plugin", "baseline, restricted",
             "Every privilege a plugin is granted (plugin pull and upgrade: each NAME=VALUE of the body; "
             "plugin enable: what the plugin's config needs, when admission has it) is listed in "
@@ -387,6 +403,16 @@ _R = [
             "The ingress network carries every published port of the swarm.",
             "network create Ingress",
             "Leave the ingress network to operators."),
+    RuleDoc("network.subnet", "network", "baseline, restricted",
+            "A network's explicit IPAM settings (each IPAM.Config entry's Subnet, IPRange, Gateway and "
+            "AuxiliaryAddresses) lie inside a pool listed in network.subnets. None is listed by default, "
+            "so any explicit setting is refused; a network whose pool the engine picks passes.",
+            "The engine checks a pool it picks against the host's routes, but not one the caller "
+            "chooses (libnetwork requestPoolHelper): a subnet such as the host's DNS server/32 makes "
+            "the host route that address into the bridge.",
+            "network create IPAM.Config[].Subnet, IPRange, Gateway, AuxiliaryAddresses",
+            "Omit --subnet, --ip-range, --gateway and --aux-address so the engine picks a free pool, or "
+            "ask an operator to declare a pool under network.subnets."),
     RuleDoc("network.create", "network", "", "A team creates only networks whose names match its patterns.",
             "Keeps teams' networks apart and recognisable; {team} stands for the caller's team.",
             "network create Name", "Name the network to match the pattern."),

@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 from moorage.policy.custom import CelRule, RegoRule, compile_cel
+from moorage.policy.operations import parse_cidr, parse_ip
 from moorage.policy.runtime import DEFAULT_ALLOW, RuntimeAllow
 
 __all__ = [
@@ -172,6 +173,9 @@ SCHEMA: dict[str, Any] = {
                         "hostNetwork": {"type": "boolean"},
                         "create": _STRINGS,
                         "join": _STRINGS,
+                        # CIDR pools explicit IPAM settings (--subnet, --ip-range, --gateway,
+                        # --aux-address) must lie in; none by default
+                        "subnets": _STRINGS,
                         "publish": {
                             "type": "object",
                             "additionalProperties": False,
@@ -492,6 +496,13 @@ def _ip(value: Any) -> None:
         raise ValueError(f"not an IP address: {value!r} (e.g. 127.0.0.1 or 0.0.0.0)") from None
 
 
+def _subnet(value: Any) -> None:
+    text = str(value)
+    pool = parse_cidr(text)  # its ValueError says what is wrong
+    if pool.network_address != parse_ip(text.partition("/")[0]):
+        raise ValueError(f"not a CIDR pool: {text!r} has host bits set (did you mean {pool}?)")
+
+
 def _name_pattern(value: Any) -> None:
     text = str(value)
     rest = text.replace("{team}", "")
@@ -553,6 +564,7 @@ def _value_checks(spec: dict[str, Any]) -> Iterable[tuple[list[Any], Any, Callab
             yield ["spec", *path], at(*path), check
     yield from each(("network", "publish", "ports"), _ports)
     yield from each(("network", "publish", "hostIPs"), _ip)
+    yield from each(("network", "subnets"), _subnet)
     yield from each(("network", "create"), _name_pattern)
     yield from each(("network", "join"), _name_pattern)
     yield from each(("images", "registries"), _registry)

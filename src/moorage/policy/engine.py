@@ -235,8 +235,9 @@ def _findings(doc: Document, pset: PolicySet, req: Request, body: Any, facts: Fa
         # reported (HostConfig.NetworkMode=host, a build's networkmode) isn't repeated.
         seen = {f.path for f in runtime}
         allow = frozenset((spec.get("plugins") or {}).get("privileges") or ())
-        out += [f for f in check_operation(kind, body, req.query, req.object_ref, allow, facts.operation())
-                if f.path not in seen]  # fmt: skip
+        pools = tuple((spec.get("network") or {}).get("subnets") or ())
+        ops = check_operation(kind, body, req.query, req.object_ref, allow, facts.operation(), pools)
+        out += [f for f in ops if f.path not in seen]
     rview = fam.view_resources(kind, body) if body is not None else None
     if rview is not None and spec.get("resources"):
         out += fam.check_resources(rview, spec["resources"])

@@ -20,19 +20,26 @@ the engine reads. Field lookups still fold case, so a hand-made request in a tes
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from moorage.policy.runtime import Finding, _get
 
 __all__ = [
     "BUILD_NETWORK_MODES",
+    "BUILD_REMOTES",
+    "IMPORT_SOURCES",
     "MODELLED",
     "PLAIN",
     "READS",
     "OperationFacts",
     "check_operation",
+    "parse_cidr",
+    "parse_ip",
     "plugin_privileges",
 ]
 
@@ -41,6 +48,15 @@ __all__ = [
 # network name is a join that tenancy can't see (the builder connects it).
 BUILD_NETWORK_MODES = frozenset({"", "default", "bridge", "none"})
 BUILD_ISOLATION = frozenset({"", "default"})
+# A build's `remote`: empty (the context is the request body) or BuildKit's
+# "client-session" (the client streams it over the session). Anything else is a URL or
+# Git repository the engine fetches itself, from the host's network namespace
+# (builder/remotecontext/detect.go): a request from the host to whatever it can reach.
+BUILD_REMOTES = frozenset({"", "client-session"})
+# An image import's `fromSrc`: "-" is the tarball in the body; empty is a pull (or an
+# import the engine refuses). Anything else is a URL the engine downloads from the host
+# (daemon/images/image_import.go).
+IMPORT_SOURCES = frozenset({"", "-"})
 
 # container update: what the engine applies (container.UpdateContainer in 20.10 and
 # 27.x); every other field of UpdateConfig is ignored by those engines and refused
@@ -66,15 +82,15 @@ MOORAGE_LABELS = "io.moorage."
 
 MODELLED = frozenset({
     "container.create", "container.update", "exec.create", "service.create", "service.update",
-    "volume.create", "image.build", "build.grpc", "network.create", "network.connect", "plugin.pull",
-    "plugin.upgrade", "plugin.set", "plugin.create", "plugin.enable", "node.update", "swarm.init",
-    "swarm.join", "swarm.update",
+    "volume.create", "image.build", "image.pull", "build.grpc", "network.create", "network.connect",
+    "plugin.pull", "plugin.upgrade", "plugin.set", "plugin.create", "plugin.enable", "node.update",
+    "swarm.init", "swarm.join", "swarm.update",
 })  # fmt: skip
 
 PLAIN = frozenset({
     "container.start", "container.stop", "container.restart", "container.kill", "container.pause",
     "container.unpause", "container.resize", "container.rename", "container.delete", "container.attach",
-    "container.archive.put", "container.prune", "exec.start", "exec.resize", "image.commit", "image.pull",
+    "container.archive.put", "container.prune", "exec.start", "exec.resize", "image.commit",
     "image.push", "image.tag", "image.delete", "image.load", "image.prune", "build.prune", "build.cancel",
     "build.session", "network.disconnect", "network.delete", "network.prune", "volume.update",
     "volume.delete", "volume.prune", "service.delete", "secret.create", "secret.update", "secret.delete",
@@ -141,7 +157,9 @@ def _is_host_network(ref: str, facts: OperationFacts) -> bool:
     return bool(text) and any(nid == text or nid.startswith(text) for nid in facts.host_networks)
 
 
-def _networks(kind: str, body: Any, object_ref: str | None, facts: OperationFacts) -> list[Finding]:
+def _networks(
+    kind: str, body: Any, object_ref: str | None, facts: OperationFacts, subnets: tuple[str, ...]
+) -> list[Finding]:
     out: list[Finding] = []
     fix = "use a user-defined network and publish the ports you need"
 
@@ -183,11 +201,11 @@ def _networks(kind: str, body: Any, object_ref: str | None, facts: OperationFact
             host("(network)", object_ref)
         endpoint_options("EndpointConfig", _get(_get(body, "EndpointConfig"), "DriverOpts"))
     elif kind == "network.create":
-        out += _network_create(body)
+        out += _network_create(body, subnets)
     return out
 
 
-def _network_create(body: Any) -> list[Finding]:
+def _network_create(body: Any, subnets: tuple[str, ...]) -> list[Finding]:
     out: list[Finding] = []
     driver = str(_get(body, "Driver") or "")
     if driver not in NETWORK_DRIVERS:
@@ -224,6 +242,7 @@ def _network_create(body: Any) -> list[Finding]:
                 "remove --ipam-driver",
             )
         )
+    out += _ipam_config(ipam, subnets)
     if not _zero(_get(body, "ConfigFrom")):
         out.append(
             _f(
@@ -246,6 +265,112 @@ def _network_create(body: Any) -> list[Finding]:
             )
         )
     return out
+
+
+# Go's net.ParseIP / net.ParseCIDR, narrowed to what both readers agree on: digits,
+# hex, dots and colons only (no zone, no netmask form). An IPv4 address inside IPv6
+# notation (::ffff:10.0.0.1) is refused: Go reads it as IPv4, Python as IPv6.
+_ADDRESS = re.compile(r"[0-9A-Fa-f:.]+")
+_PREFIX = re.compile(r"[0-9]{1,3}")
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_ip(text: str) -> Address:
+    """An IP address as the engine's ``net.ParseIP`` reads it; ValueError otherwise."""
+    if not _ADDRESS.fullmatch(text) or (":" in text and "." in text):
+        raise ValueError(f"not an IP address: {text!r}")
+    return ipaddress.ip_address(text)
+
+
+def parse_cidr(text: str, strict: bool = False) -> Network:
+    """A CIDR block (``10.200.0.0/16``) as ``net.ParseCIDR`` reads it: the network of
+    the address and prefix. ``strict``: the address must have no host bits set."""
+    addr, slash, prefix = text.partition("/")
+    if not slash or not _PREFIX.fullmatch(prefix):
+        raise ValueError(f"not a CIDR block: {text!r} (use ADDRESS/PREFIX, e.g. 10.200.0.0/16)")
+    try:
+        return ipaddress.ip_network(f"{parse_ip(addr)}/{int(prefix)}", strict=strict)
+    except ValueError as exc:
+        raise ValueError(f"not a CIDR block: {text!r} ({exc})") from None
+
+
+@lru_cache(maxsize=256)
+def _pools(subnets: tuple[str, ...]) -> tuple[Network, ...]:
+    out: list[Network] = []
+    for text in subnets:
+        try:
+            out.append(parse_cidr(text, strict=True))
+        except ValueError:
+            continue  # refused at load; skipping one here only allows less
+    return tuple(out)
+
+
+_IPAM_FIELDS = (
+    ("Subnet", "subnet", "--subnet", True),
+    ("IPRange", "IP range", "--ip-range", True),
+    ("Gateway", "gateway", "--gateway", False),
+)
+
+
+def _ipam_config(ipam: Any, subnets: tuple[str, ...]) -> list[Finding]:
+    """Explicit IPAM settings only inside the pools a policy declares (network.subnets).
+
+    libnetwork checks a pool it picks against the host's routes, but skips that check
+    for a pool the caller chose (network.go, requestPoolHelper), so a subnet naming an
+    address the host routes elsewhere (its DNS server, a metadata service) pulls that
+    address into the bridge. The gateway and auxiliary addresses must lie in the pool,
+    and the IP range in the subnet, and are held to the declared pools too.
+    """
+    out: list[Finding] = []
+    pools = _pools(subnets)
+    shown = ", ".join(str(p) for p in pools)
+    for i, entry in enumerate(_items(_get(ipam, "Config"))):
+        where = f"IPAM.Config[{i}]"
+        values = [
+            (f"{where}.{key}", _get(entry, key), what, flag, net) for key, what, flag, net in _IPAM_FIELDS
+        ]
+        aux = _get(entry, "AuxiliaryAddresses")
+        values += [
+            (f"{where}.AuxiliaryAddresses.{name}", ip, "auxiliary address", "--aux-address", False)
+            for name, ip in (aux.items() if isinstance(aux, dict) else ())
+        ]
+        for path, value, what, flag, is_net in values:
+            if _zero(value):
+                continue  # not set: the engine picks (or, for an empty subnet, refuses)
+            text = str(value)
+            try:
+                parsed: Address | Network = parse_cidr(text) if is_net else parse_ip(text)
+            except ValueError:
+                why = f"{what} {text!r} is not an address Moorage reads as the engine does"
+                fix = f"write the {what} as plain IPv4 or IPv6 (e.g. 10.200.1.0/24), or omit {flag}"
+                out.append(_f("network.subnet", path, value, why, fix))
+                continue
+            if any(_inside(parsed, pool) for pool in pools):
+                continue
+            if not pools:
+                message = (
+                    f"an explicit {what} ({flag} {text}) is not allowed: the engine doesn't check a "
+                    "subnet the caller chooses against the host's routes, so the network could take "
+                    "over addresses the host uses (its DNS server, a metadata service)"
+                )
+                fix = (
+                    "omit --subnet, --ip-range, --gateway and --aux-address so the engine picks a free "
+                    "pool, or ask an operator to declare a pool under network.subnets"
+                )
+            else:
+                message = f"{what} {text} is outside the address pools this policy allows ({shown})"
+                fix = f"choose a {what} inside {shown}, or omit {flag} so the engine picks a free pool"
+            out.append(_f("network.subnet", path, value, message, fix))
+    return out
+
+
+def _inside(value: Address | Network, pool: Network) -> bool:
+    if value.version != pool.version:
+        return False
+    if isinstance(value, ipaddress.IPv4Network | ipaddress.IPv6Network):
+        return value.subnet_of(pool)  # type: ignore[arg-type]  # same version, checked above
+    return value in pool
 
 
 # ---------------------------------------------------------------------- builds
@@ -291,6 +416,18 @@ def _build(query: Mapping[str, list[str]]) -> list[Finding]:
                 "remove --isolation",
             )
         )
+    remote = _first(query, "remote")
+    if remote not in BUILD_REMOTES:
+        out.append(
+            _f(
+                "build.remote",
+                "remote",
+                remote,
+                f"the engine would fetch the build context {remote!r} itself, from the host's network "
+                "(reaching services on the host's loopback and metadata addresses)",
+                "send the build context from the client (docker build DIR, or a tarball on stdin)",
+            )
+        )
     for i, opt in enumerate(query.get("securityopt") or []):
         out.append(
             _f(
@@ -302,6 +439,25 @@ def _build(query: Mapping[str, list[str]]) -> list[Finding]:
             )
         )
     return out
+
+
+# ---------------------------------------------------------------------- images
+def _image_create(query: Mapping[str, list[str]]) -> list[Finding]:
+    """``POST /images/create``: a pull (``fromImage``) or an import (``fromSrc``)."""
+    source = _first(query, "fromSrc")
+    if source in IMPORT_SOURCES:
+        return []
+    return [
+        _f(
+            "images.import-url",
+            "fromSrc",
+            source,
+            f"the engine would download {source!r} itself, from the host's network (reaching "
+            "services on the host's loopback and metadata addresses)",
+            "download the archive on the client and import it from there "
+            "(docker import FILE, or curl URL | docker import -)",
+        )
+    ]
 
 
 # ------------------------------------------------------------ container update
@@ -519,11 +675,15 @@ def check_operation(
     object_ref: str | None,
     plugin_allow: frozenset[str] = frozenset(),
     facts: OperationFacts | None = None,
+    subnets: tuple[str, ...] = (),
 ) -> list[Finding]:
     """The pack's findings for one operation, beside its runtime view's.
 
     ``plugin_allow`` holds ``NAME=VALUE`` privileges a policy allows plugins to be
-    granted (``plugins.privileges``); empty by default.
+    granted (``plugins.privileges``); empty by default. ``subnets`` holds the CIDR
+    pools a policy allows explicit network IPAM settings in (``network.subnets``);
+    empty by default, so any explicit subnet, range, gateway or auxiliary address is
+    refused.
     """
     if kind in PLAIN or kind in READS or kind.startswith("moorage."):
         return []  # nothing that reaches the host; Moorage's own API is RBAC's
@@ -540,6 +700,8 @@ def check_operation(
     facts = facts or _NO_FACTS
     if kind == "image.build":
         return _build(query)
+    if kind == "image.pull":
+        return _image_create(query)
     if kind == "container.update":
         return _update(body)
     if kind == "node.update":
@@ -560,4 +722,4 @@ def check_operation(
         return _plugins(kind, body, plugin_allow, facts)
     if kind.startswith("swarm."):
         return _swarm(kind, body)
-    return _networks(kind, body, object_ref, facts)
+    return _networks(kind, body, object_ref, facts, subnets)

@@ -101,7 +101,7 @@ def test_host_networking_is_refused_in_every_place(kind: str, body: Any, ref: st
         ("network.connect", {"Container": "c1"}, "payments-net"),
         ("network.create", {"Name": "payments-net", "Driver": "bridge", "Options": {
             "com.docker.network.bridge.enable_icc": "false", "com.docker.network.driver.mtu": "1400"},
-            "IPAM": {"Driver": "default", "Config": [{"Subnet": "10.99.0.0/24"}]}, "Internal": True}, None),
+            "IPAM": {"Driver": "default", "Config": [], "Options": {}}, "Internal": True}, None),
         ("network.create", {"Name": "payments-ov", "Driver": "overlay", "Attachable": True,
                             "Options": {"encrypted": ""}}, None),
     ],
@@ -123,6 +123,116 @@ def test_ordinary_networking_passes(kind: str, body: Any, ref: str | None) -> No
 )  # fmt: skip
 def test_network_create_allows_only_engine_internal_drivers_and_options(body: Any, rules: list[str]) -> None:
     assert denied("network.create", body) == rules
+
+
+POOLS = (
+    "apiVersion: moorage.dev/v1\nkind: Policy\nmetadata: {name: p}\nspec:\n  packs: [PACK]\n"
+    "  network: {subnets: ['10.200.0.0/16', 'fd00:1::/64']}\n"
+)
+
+
+def pools_set(tmp_path: Path, pack: str = "baseline") -> Any:
+    (tmp_path / "p.yaml").write_text(POOLS.replace("PACK", pack))
+    return load_folder(tmp_path)
+
+
+def ipam(**entry: Any) -> dict[str, Any]:
+    return {"Name": "n", "Driver": "bridge", "IPAM": {"Driver": "default", "Config": [entry]}}
+
+
+# Explicit IPAM settings, each outside any pool a policy could sensibly declare: the
+# host's DNS server as a /32 (libnetwork skips its host-route check for a chosen pool).
+HOSTILE_IPAM = [
+    {"Subnet": "192.168.1.1/32"},
+    {"Subnet": "169.254.169.254/32"},
+    {"Subnet": "10.0.0.0/8"},  # wider than the declared pool
+    {"Subnet": "10.201.0.0/24"},
+    {"Subnet": "fd00:2::/64"},
+    {"Subnet": "fd00::/16"},  # wider than the declared IPv6 pool
+    {"IPRange": "10.0.0.0/24"},
+    {"Gateway": "127.0.0.1"},
+    {"AuxiliaryAddresses": {"dns": "192.168.1.1"}},
+    # spellings the engine and Python might read apart: refused unread
+    {"Subnet": "::ffff:10.200.1.0/120"},
+    {"Subnet": "010.200.1.0/24"},
+    {"Subnet": "10.200.1.0/255.255.255.0"},
+    {"Subnet": "fd00:1::%eth0/64"},
+    {"Subnet": " 10.200.1.0/24"},
+    {"Gateway": "::ffff:10.200.0.1"},
+    {"subnet": "192.168.1.1/32"},  # a hand-made body: keys fold as the engine folds them
+]
+
+
+@pytest.mark.parametrize("entry", HOSTILE_IPAM)
+def test_explicit_ipam_is_refused_without_declared_pools(entry: dict[str, Any]) -> None:
+    assert denied("network.create", ipam(**entry)) == ["network.subnet"]
+    assert denied("network.create", ipam(**entry), pset=RESTRICTED) == ["network.subnet"]
+    assert denied("network.create", {**ipam(**entry), "Driver": "overlay"}) == ["network.subnet"]
+
+
+@pytest.mark.parametrize("entry", HOSTILE_IPAM)
+def test_explicit_ipam_outside_the_declared_pools_is_refused(entry: dict[str, Any], tmp_path: Path) -> None:
+    assert denied("network.create", ipam(**entry), pset=pools_set(tmp_path)) == ["network.subnet"]
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"Subnet": "10.200.1.0/24"},
+        {"Subnet": "10.200.1.7/24"},  # host bits set: the engine uses the network, 10.200.1.0/24
+        {"Subnet": "10.200.0.0/16"},
+        {"Subnet": "10.200.1.0/24", "IPRange": "10.200.1.128/25", "Gateway": "10.200.1.1",
+         "AuxiliaryAddresses": {"router": "10.200.1.2", "dns": "10.200.1.3"}},
+        {"Subnet": "fd00:1::/80", "Gateway": "fd00:1::1"},
+        {"Subnet": "", "IPRange": "", "Gateway": "", "AuxiliaryAddresses": None},  # nothing set
+    ],
+)  # fmt: skip
+def test_explicit_ipam_inside_the_declared_pools_passes(entry: dict[str, Any], tmp_path: Path) -> None:
+    assert denied("network.create", ipam(**entry), pset=pools_set(tmp_path)) == []
+    assert denied("network.create", ipam(**entry), pset=pools_set(tmp_path, "restricted")) == []
+
+
+def test_each_ipam_value_outside_the_pools_is_named(tmp_path: Path) -> None:
+    body = {"Name": "n", "IPAM": {"Config": [
+        {"Subnet": "10.200.1.0/24", "Gateway": "10.200.1.1"},
+        {"Subnet": "192.168.1.0/24", "IPRange": "192.168.1.0/25", "Gateway": "192.168.1.1",
+         "AuxiliaryAddresses": {"dns": "192.168.1.53", "ok": "10.200.1.9"}},
+    ]}}  # fmt: skip
+    found = check_operation("network.create", body, {}, None, subnets=("10.200.0.0/16",))
+    # aux "ok" lies in a declared pool (the engine itself refuses it: not in its subnet)
+    assert [f.path for f in found] == [
+        "IPAM.Config[1].Subnet",
+        "IPAM.Config[1].IPRange",
+        "IPAM.Config[1].Gateway",
+        "IPAM.Config[1].AuxiliaryAddresses.dns",
+    ]
+    assert all(f.rule == "network.subnet" and "10.200.0.0/16" in f.message for f in found)
+    none_declared = check_operation("network.create", body, {}, None)
+    assert len(none_declared) == 7
+    assert "omit --subnet" in none_declared[0].fix and "network.subnets" in none_declared[0].fix
+    assert "host's routes" in none_declared[0].message
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        ("10.200.0.1/16", "spec.network.subnets[1]: not a CIDR pool: '10.200.0.1/16' has host bits set"),
+        ("10.200.0.0", "spec.network.subnets[1]: not a CIDR block: '10.200.0.0'"),
+        ("10.0.0.0/33", "spec.network.subnets[1]: not a CIDR block"),
+        ("::ffff:10.0.0.0/104", "spec.network.subnets[1]: not a CIDR block"),
+        ("eth0", "spec.network.subnets[1]: not a CIDR block"),
+    ],
+)
+def test_declared_pools_are_validated_at_load(value: str, error: str, tmp_path: Path) -> None:
+    from moorage.policy.documents import PolicyError
+
+    (tmp_path / "p.yaml").write_text(
+        "apiVersion: moorage.dev/v1\nkind: Policy\nmetadata: {name: p}\nspec:\n  packs: [baseline]\n"
+        f"  network:\n    subnets:\n      - 10.200.0.0/16\n      - '{value}'\n"
+    )
+    with pytest.raises(PolicyError) as exc:
+        load_folder(tmp_path)
+    assert str(exc.value).startswith(f"{tmp_path / 'p.yaml'}:9: {error}"), str(exc.value)
 
 
 def test_service_ports_in_host_mode_follow_the_publish_rules(tmp_path: Path) -> None:
@@ -171,9 +281,65 @@ def test_ordinary_builds_pass(mode: str) -> None:
     assert denied("image.build", None, query=query) == []
 
 
+@pytest.mark.parametrize(
+    "remote",
+    [
+        ["http://127.0.0.1:8080/context.tar"],
+        ["http://169.254.169.254/latest/meta-data/"],
+        ["https://127.0.0.1/repo.git#main:sub"],
+        ["git://127.0.0.1/repo"],
+        ["git@127.0.0.1:team/repo"],
+        ["127.0.0.1:8080/context.tar"],
+        ["Client-Session"],  # the engine compares exactly: not the session
+        ["http://127.0.0.1:9/x", ""],  # the engine reads the first value
+    ],
+)
+def test_a_build_context_the_engine_would_fetch_is_refused(remote: list[str]) -> None:
+    query = {"t": ["app:1"], "remote": remote}
+    assert denied("image.build", None, query=query) == ["build.remote"]
+    assert denied("image.build", None, query=query, pset=RESTRICTED) == ["build.remote"]
+    found = check_operation("image.build", None, query, None)
+    assert "client" in found[0].fix and found[0].path == "remote"
+
+
+@pytest.mark.parametrize("remote", [[""], ["client-session"], ["", "http://127.0.0.1:9/x"], []])
+def test_a_build_context_from_the_client_passes(remote: list[str]) -> None:
+    query = {"t": ["app:1"], "remote": remote, "session": ["s1"], "version": ["2"]}
+    assert denied("image.build", None, query=query) == []
+
+
 def test_buildkit_grpc_is_refused_and_its_session_is_not() -> None:
     assert denied("build.grpc", None) == ["build.grpc"]
     assert denied("build.session", None) == []
+
+
+# ------------------------------------------------------------------ images
+@pytest.mark.parametrize(
+    "source",
+    ["http://127.0.0.1:8080/rootfs.tar", "http://169.254.169.254/latest/user-data", "127.0.0.1:9/x.tar",
+     "file:///etc/shadow", "--", " -"],
+)  # fmt: skip
+def test_an_import_the_engine_would_download_is_refused(source: str) -> None:
+    query = {"fromSrc": [source], "repo": ["app"], "tag": ["1"]}
+    assert denied("image.pull", None, query=query) == ["images.import-url"]
+    assert denied("image.pull", None, query=query, pset=RESTRICTED) == ["images.import-url"]
+    # the engine ignores fromSrc when fromImage is set; refused all the same
+    assert denied("image.pull", None, query={"fromImage": ["busybox"], "fromSrc": [source]}) == [
+        "images.import-url"
+    ]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"fromImage": ["127.0.0.1:5000/busybox"], "tag": ["1"]},
+        {"fromSrc": ["-"], "repo": ["app"], "tag": ["1"], "changes": ['CMD ["sh"]']},
+        {"fromSrc": ["-", "http://127.0.0.1:9/x"], "repo": ["app"]},  # the engine reads the first
+        {"fromSrc": [""], "fromImage": ["busybox"]},
+    ],
+)
+def test_a_pull_or_an_import_from_the_body_passes(query: dict[str, list[str]]) -> None:
+    assert denied("image.pull", None, query=query) == []
 
 
 # ---------------------------------------------------------- container update
