@@ -1096,7 +1096,7 @@ WORKLOADS: list[Workload] = [
                               ("exec", "-u", "1000", "-e", "X=1", "@NAME@", "true")),
              both(container_state(), exec_state)),
     Workload("volume-create", (("volume", "create", "--label", "team=pay", "@NAME@v"),), volume_state),
-    Workload("network-create-subnet", (("network", "create", "--subnet", "10.231.7.0/24", "--internal",
+    Workload("network-create-subnet", (("network", "create", "--subnet", "172.31.231.0/24", "--internal",
                                         "--label", "x=y", "@NAME@n"),), network_state(subnets=True)),
     Workload("service-replicas", (("service", "create", "--detach", "--name", "@NAME@", "--replicas", "1",
                                    "--env", "A=1", "--limit-memory", "64m", IMG, "sleep", "300"),), service_state),

@@ -200,20 +200,7 @@ async def _engine_facts(engine: Any, req: Request, wanted: frozenset[str]) -> di
     out: dict[str, Any] = {}
     try:
         if "host_networks" in wanted:
-            status, nets = await engine.call_json("GET", "/networks")
-            ok = status == 200 and isinstance(nets, list)
-            listed = [n for n in nets if isinstance(n, dict)] if ok else []
-            found = {str(n.get("Id", "")): n.get("Driver") for n in listed}
-            known = {str(n.get("Name", "")) for n in listed} | {"host", "bridge", "none", "default"}
-            # Swarm's predefined networks (its own "host") are left out of the list but
-            # a spec names them by id: look up every network the request names that the
-            # list doesn't account for.
-            for ref in _named_networks(req.body):
-                if ref and ref.lower() not in known and not any(nid.startswith(ref) for nid in found):
-                    st, net = await engine.call_json("GET", f"/networks/{quote(ref, safe='')}")
-                    if st == 200 and isinstance(net, dict):
-                        found[str(net.get("Id", ""))] = net.get("Driver")
-            out["host_networks"] = tuple(nid for nid, driver in found.items() if driver == "host")
+            out["host_networks"] = await _host_networks(engine, req)
         if "node_labels" in wanted and req.object_ref:
             status, node = await engine.call_json("GET", f"/nodes/{quote(req.object_ref, safe='')}")
             if status == 200 and isinstance(node, dict):
@@ -224,9 +211,33 @@ async def _engine_facts(engine: Any, req: Request, wanted: frozenset[str]) -> di
             status, plugin = await engine.call_json("GET", f"/plugins/{ref}/json")
             if status == 200 and isinstance(plugin, dict) and isinstance(plugin.get("Config"), dict):
                 out["plugin_config"] = plugin["Config"]
-    except Exception as exc:  # the core reads the absence strictly
+    except Exception as exc:  # fail closed: a fact that can't be gathered can't be judged
         log.error("could not gather engine facts %s for %s: %s", sorted(wanted), req.kind, exc)
+        raise AdmissionError(f"the engine's state ({', '.join(sorted(wanted))}) could not be read: {exc}") \
+            from exc  # fmt: skip
     return out
+
+
+async def _host_networks(engine: Any, req: Request) -> tuple[str, ...]:
+    """Every reference the request makes to a host-driver network, as the engine would
+    resolve it: each network it names is looked up the engine's own way (a service's
+    in the swarm's scope: id, then name, then id prefix; swarm's predefined ``host``
+    network is in no list), and a reference that resolves to one is returned as written,
+    beside the network's id."""
+    out: list[str] = []
+    swarm = req.kind.startswith("service.")
+    for ref in _named_networks(req.body):
+        if not ref or ref.lower() in ("bridge", "none", "default", "host"):
+            continue  # the names the policy core reads itself
+        path = f"/networks/{quote(ref, safe='')}" + ("?scope=swarm" if swarm else "")
+        status, net = await engine.call_json("GET", path)
+        if status == 404:
+            continue  # the engine refuses a network it can't find
+        if status != 200 or not isinstance(net, dict):
+            raise RuntimeError(f"looking up network {ref} answered {status}")
+        if net.get("Driver") == "host":
+            out += [ref, str(net.get("Id", ""))]
+    return tuple(out)
 
 
 def _named_networks(body: Any) -> list[str]:

@@ -125,8 +125,6 @@ def read_target(method: str, target: str, max_version: tuple[int, int] = MAX_KNO
     Targets repeat (``/_ping``, list calls): readings are cached, and each caller gets
     its own copy of the query."""
     t = _cached_target(method, target, max_version)
-    if not t.query:
-        return t
     return Target(t.op, t.version, t.route, {k: list(v) for k, v in t.query.items()}, t.encoded)
 
 

@@ -537,6 +537,11 @@ class Gateway:
             await self._check_targets(op, p, target)
         if not p.sees_all and op.kind in FILTERED_LISTS:
             target = tenancy.inject_team_filter(target, p.team)
+        if not p.sees_all and op.kind in ("container.prune", "volume.prune", "network.prune"):
+            target = tenancy.inject_team_filter(target, p.team)  # only the team's own objects
+        elif not p.sees_all and op.kind in ("image.prune", "build.prune"):
+            raise HttpError(403, f"moorage: {op.kind} removes every team's unused images or build cache, "
+                                 "so only an admin may run it")  # fmt: skip
         self._require_audit(op)
         if op.reads_only:
             return await self._carry_out(head, target, op, p, reader, writer, body, raw_body, outcome, None)
@@ -818,9 +823,14 @@ class Gateway:
         # refreshed by anyone, another team's may not. An import writes its repo:tag.
         unowned_ok = op.kind == "image.pull" and not (query.get("fromSrc") or [""])[0]
         if op.kind == "image.pull" and unowned_ok:
-            image = (query.get("fromImage") or [""])[0]
-            if image:
-                names = [tenancy.image_name(image, (query.get("tag") or [""])[0])]
+            image = (query.get("fromImage") or [""])[0].removesuffix(":")  # as the engine trims it
+            tag = (query.get("tag") or [""])[0]
+            if image and (tag or tenancy.has_tag_or_digest(image)):
+                if not tag.startswith("sha256:"):  # a pull by digest writes no tag
+                    names = [tenancy.image_name(image, tag)]
+            elif image:
+                # a name alone pulls every tag of the repository: each local one is written
+                names = await self._local_tags(image)
         elif archive is not None:
             names = archive
         elif op.kind == "image.build":
@@ -860,6 +870,15 @@ class Gateway:
         if not isinstance(prev, dict):
             raise HttpError(400, f"moorage: service {service_id} has no previous spec to roll back to")
         return read_json_body("service.update", _dump(prev), keep_unknown=True).value
+
+    async def _local_tags(self, repo: str) -> list[str]:
+        """The local tags of ``repo`` (what pulling all its tags writes over)."""
+        flt = quote(json.dumps({"reference": [repo]}))
+        status, images = await self.upstream.call_json("GET", f"/images/json?filters={flt}")
+        if status != 200 or not isinstance(images, list):
+            raise UpstreamError(f"listing the tags of {repo} answered {status}")
+        tags = [t for i in images if isinstance(i, dict) for t in i.get("RepoTags") or []]
+        return [str(t) for t in tags if t != "<none>:<none>"]
 
     async def _spool_archive(
         self, head: RequestHead, reader: asyncio.StreamReader, op: Operation, p: Principal

@@ -301,9 +301,10 @@ def references(kind: str, body: Any) -> list[tuple[str, str, str]]:
         out += _mounts(get_ci(host, "Mounts"), "HostConfig.Mounts")
         endpoints = get_ci(get_ci(body, "NetworkingConfig"), "EndpointsConfig")
         if isinstance(endpoints, dict):
-            for name in endpoints:
+            for name, settings in endpoints.items():
                 if name not in _BUILTIN_NETWORKS:
                     out.append(("network", name, f"NetworkingConfig.EndpointsConfig.{name}"))
+                out += _endpoint_links(settings, f"NetworkingConfig.EndpointsConfig.{name}.Links")
     elif kind in ("service.create", "service.update"):
         task = get_ci(body, "TaskTemplate")
         task = task if isinstance(task, dict) else {}
@@ -324,7 +325,17 @@ def references(kind: str, body: Any) -> list[tuple[str, str, str]]:
                 target = get_ci(net, "Target") if isinstance(net, dict) else None
                 if isinstance(target, str) and target not in _BUILTIN_NETWORKS:
                     out.append(("network", target, f"{where}[{i}].Target"))
+    elif kind == "network.connect" and isinstance(body, dict):
+        out += _endpoint_links(get_ci(body, "EndpointConfig"), "EndpointConfig.Links")
     return out
+
+
+def _endpoint_links(settings: Any, where: str) -> list[tuple[str, str, str]]:
+    """The containers an endpoint's links name (``--link`` on a user network)."""
+    links = get_ci(settings, "Links") if isinstance(settings, dict) else None
+    items = links if isinstance(links, list) else []
+    named = [(i, link) for i, link in enumerate(items) if isinstance(link, str)]
+    return [("container", link.split(":", 1)[0].lstrip("/"), f"{where}[{i}]") for i, link in named]
 
 
 _SPEC_REFS = (("Secrets", "secret", "SecretID"), ("Configs", "config", "ConfigID"))
@@ -356,9 +367,20 @@ def image_name(repo: str, tag: str = "") -> str:
     """The name a tag, build or commit writes, as the engine's tag store keys it:
     ``repo:tag``, with ``latest`` when no tag is given (a digest is kept as is)."""
     if tag:
-        return f"{repo}:{tag}"
+        return f"{trim_reference(repo)}:{tag}"  # the engine's WithTag(TrimNamed(repo), tag)
     last = repo.rsplit("/", 1)[-1]
     return repo if ":" in last or "@" in repo else f"{repo}:latest"
+
+
+def trim_reference(ref: str) -> str:
+    """A reference without its tag or digest (the engine's ``reference.TrimNamed``)."""
+    ref = ref.split("@", 1)[0]
+    head, slash, last = ref.rpartition("/")
+    return head + slash + last.split(":", 1)[0]
+
+
+def has_tag_or_digest(ref: str) -> bool:
+    return "@" in ref or ":" in ref.rpartition("/")[2]
 
 
 # Answers that can carry labels (owner bookkeeping to hide), by operation kind.

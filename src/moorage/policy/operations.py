@@ -295,10 +295,17 @@ def parse_cidr(text: str, strict: bool = False) -> Network:
         raise ValueError(f"not a CIDR block: {text!r} ({exc})") from None
 
 
+# With no pools declared, the range of the engine's own default bridge pools
+# (172.17.0.0/16 to 172.31.0.0/16) is allowed; 192.168.0.0/16, its other default range,
+# is where home and office networks and their DNS servers live, so it isn't. A policy
+# that declares network.subnets replaces the default.
+DEFAULT_POOLS = ("172.16.0.0/12",)
+
+
 @lru_cache(maxsize=256)
 def _pools(subnets: tuple[str, ...]) -> tuple[Network, ...]:
     out: list[Network] = []
-    for text in subnets:
+    for text in subnets or DEFAULT_POOLS:
         try:
             out.append(parse_cidr(text, strict=True))
         except ValueError:

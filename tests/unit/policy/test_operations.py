@@ -207,10 +207,11 @@ def test_each_ipam_value_outside_the_pools_is_named(tmp_path: Path) -> None:
         "IPAM.Config[1].AuxiliaryAddresses.dns",
     ]
     assert all(f.rule == "network.subnet" and "10.200.0.0/16" in f.message for f in found)
-    none_declared = check_operation("network.create", body, {}, None)
+    none_declared = check_operation("network.create", body, {}, None)  # the default: 172.16.0.0/12
     assert len(none_declared) == 7
-    assert "omit --subnet" in none_declared[0].fix and "network.subnets" in none_declared[0].fix
-    assert "host's routes" in none_declared[0].message
+    assert "omit --subnet" in none_declared[0].fix and "172.16.0.0/12" in none_declared[0].fix
+    assert check_operation("network.create", {"Name": "n", "IPAM": {"Config": [
+        {"Subnet": "172.31.7.0/24", "Gateway": "172.31.7.1"}]}}, {}, None) == []  # fmt: skip
 
 
 @pytest.mark.parametrize(
