@@ -389,3 +389,39 @@ def test_links_are_removed_by_their_name_and_only_by_their_team(lab: Lab, gw: Ru
         for name in ("lk-app", "lk-db"):
             with contextlib.suppress(EngineError):
                 engine.call("DELETE", f"/containers/{name}?force=1")
+
+
+def test_a_build_reads_only_images_its_team_may_run(lab: Lab, gw: RunningGateway) -> None:
+    """FROM and COPY --from read images: another team's are refused however the
+    Dockerfile names them (ARG expansion, stages), as `docker run` of them would be."""
+    cli = DOCKER_CLIS[-1]
+    ctx = Path(tempfile.mkdtemp(prefix="moorage-build-"))
+    ctx.chmod(0o755)
+    try:
+        (ctx / "Dockerfile").write_text(f"FROM {BUSYBOX_REF}\nRUN echo search > /secret\n")
+        ok(docker(gw, "build", "-q", "-t", "search-base:1", str(ctx), user="bob", cli=cli))
+        attempts = {
+            "from": "FROM search-base:1\nRUN cat /secret\n",
+            "arg": "ARG B=search-base:1\nFROM ${B}\n",
+            "copy-from": f"FROM {BUSYBOX_REF}\nCOPY --from=search-base:1 /secret /stolen\n",
+            "stage-then-image": f"FROM {BUSYBOX_REF} AS one\nFROM search-base:1\n",
+        }
+        for name, text in attempts.items():
+            (ctx / "Dockerfile").write_text(text)
+            out = docker(gw, "build", "-q", "-t", f"alice-{name}", str(ctx), user="alice", cli=cli)
+            assert out.returncode != 0 and "named by the Dockerfile" in out.stderr, (name, out.stderr)
+        # the base images nobody owns, and the team's own stages, are fine
+        (ctx / "Dockerfile").write_text(
+            f"FROM {BUSYBOX_REF} AS base\nRUN echo x > /x\nFROM base\nCOPY --from=0 /x /y\n"
+        )
+        ok(docker(gw, "build", "-q", "-t", "alice-ok", str(ctx), user="alice", cli=cli))
+        # a build arg that names another team's image counts too
+        (ctx / "Dockerfile").write_text(f"ARG B={BUSYBOX_REF}\nFROM $B\n")
+        out = docker(gw, "build", "-q", "--build-arg", "B=search-base:1", "-t", "alice-argv", str(ctx),
+                     user="alice", cli=cli)  # fmt: skip
+        assert out.returncode != 0 and "named by the Dockerfile" in out.stderr, out.stderr
+    finally:
+        for ref in ("search-base:1", "alice-ok"):
+            with contextlib.suppress(EngineError):
+                lab.client(1).call("DELETE", f"/images/{ref}?force=1")
+        shutil.rmtree(ctx, ignore_errors=True)

@@ -10,12 +10,13 @@ checks a tag, and only then sends the same bytes on.
 from __future__ import annotations
 
 import json
+import posixpath
 import tarfile
 from typing import IO, Any
 
 from moorage.gateway.http import HttpError
 
-__all__ = ["archive_names"]
+__all__ = ["archive_names", "context_dockerfile"]
 
 _NAME_ANNOTATIONS = ("io.containerd.image.name",)
 
@@ -63,3 +64,36 @@ def archive_names(f: IO[bytes]) -> list[str]:
         raise HttpError(400, f"moorage: the image archive can't be read as a tar file: {exc}") from exc
     finally:
         f.seek(0)
+
+
+def context_dockerfile(f: IO[bytes], name: str) -> bytes:
+    """The Dockerfile a build context holds at ``name`` (the build's ``dockerfile``
+    parameter, ``Dockerfile`` by default; the engine falls back to ``dockerfile``).
+    The context may be compressed, as the engine accepts it. A file that isn't there
+    or isn't a regular file is refused: Moorage must read what the engine will."""
+    f.seek(0)
+    wanted = posixpath.normpath(name.lstrip("/")) if name else "Dockerfile"
+    candidates = [wanted] if name else ["Dockerfile", "dockerfile"]
+    try:
+        with tarfile.open(fileobj=f, mode="r:*") as tar:
+            members = {posixpath.normpath(m.name.lstrip("/")): m for m in tar.getmembers()}
+            for candidate in candidates:
+                info = members.get(candidate)
+                if info is None:
+                    continue
+                if not info.isfile():
+                    raise HttpError(400, f"moorage: the build's Dockerfile {candidate} is not a regular file "
+                                         "in the context (a link Moorage would have to follow)")  # fmt: skip
+                if info.size > _MAX_DOCKERFILE:
+                    raise HttpError(413, f"moorage: the build's Dockerfile is over {_MAX_DOCKERFILE} bytes")
+                data = tar.extractfile(info)
+                assert data is not None  # a regular file
+                return data.read()
+    except tarfile.TarError as exc:
+        raise HttpError(400, f"moorage: the build context can't be read as a tar archive: {exc}") from exc
+    finally:
+        f.seek(0)
+    raise HttpError(400, f"moorage: the build context holds no Dockerfile at {candidates[0]!r}")
+
+
+_MAX_DOCKERFILE = 4 << 20

@@ -39,10 +39,11 @@ from moorage.engine_api.canonical import (
     read_target,
 )
 from moorage.engine_api.canonical import read_body as read_json_body
+from moorage.engine_api.dockerfile import DockerfileError, image_references
 from moorage.engine_api.endpoints import Operation
 from moorage.engine_api.models import body_type
 from moorage.gateway import tenancy
-from moorage.gateway.archive import archive_names
+from moorage.gateway.archive import archive_names, context_dockerfile
 from moorage.gateway.http import (
     HttpError,
     Limits,
@@ -533,6 +534,11 @@ class Gateway:
             outcome.body = "reading"
             raw_body = await self._spool_archive(head, reader, op, p)
             outcome.body = "read"
+        if op.kind == "image.build" and not p.sees_all:
+            # the images a build reads (FROM, COPY --from) are read by the caller
+            outcome.body = "reading"
+            raw_body = await self._spool_build(head, reader, p, t)
+            outcome.body = "read"
         if op.kind in ("image.build", "image.tag", "image.commit", "image.pull") and not p.sees_all:
             await self._check_targets(op, p, target)
         if not p.sees_all and op.kind in FILTERED_LISTS:
@@ -895,6 +901,57 @@ class Gateway:
             spool.close()
             raise
         return spool
+
+    async def _spool_build(
+        self, head: RequestHead, reader: asyncio.StreamReader, p: Principal, t: Target
+    ) -> IO[bytes] | None:
+        """Spool a build context, read its Dockerfile the engine's way, and check every
+        image it reads (FROM, COPY --from, and ONBUILD triggers of its bases) as an image
+        a container would run: the team's own or one nobody owns. Returns the spooled
+        context to send on."""
+        if t.first("version") == "2":
+            raise HttpError(403, "moorage: BuildKit builds (version=2) take their Dockerfile over a session "
+                                 "Moorage can't read, so the images they read can't be checked. Build with "
+                                 "the classic builder: DOCKER_BUILDKIT=0 docker build ...")  # fmt: skip
+        if not head.has_body:
+            return None  # a remote context: policy judges `remote`
+        spool = tempfile.TemporaryFile(prefix="moorage-build-")  # noqa: SIM115 - closed with the request
+        try:
+            await spool_body(reader, head.chunked, head.content_length, spool, self.limits.max_archive_bytes,
+                             self.limits)  # fmt: skip
+            dockerfile = await asyncio.to_thread(context_dockerfile, spool, t.first("dockerfile") or "")
+            try:
+                args = json.loads(t.first("buildargs") or "{}")
+                strings = isinstance(args, dict) and all(isinstance(v, str | None) for v in args.values())
+                if not strings:
+                    raise ValueError("buildargs is not an object of strings")
+                refs = image_references(dockerfile, args, target=t.first("target") or "")
+            except (ValueError, DockerfileError) as exc:
+                why = f"moorage: the build can't be read as the engine reads it: {exc}"
+                raise HttpError(400, why) from exc
+            for ref in refs:
+                try:
+                    await self._check_use(p, "image", ref.ref)
+                    await self._check_onbuild(ref.ref)
+                except HttpError as exc:
+                    raise HttpError(exc.status if exc.status != 404 else 400,
+                                    f"{exc.message} (named by the Dockerfile's {ref.instruction}, line "
+                                    f"{ref.line})") from exc  # fmt: skip
+        except BaseException:
+            spool.close()
+            raise
+        return spool
+
+    async def _check_onbuild(self, ref: str) -> None:
+        """A base image's ONBUILD triggers run in the build: one that copies from another
+        image reads an image this check never saw, so it is refused."""
+        status, doc = await self._inspect("image", ref)
+        if status != 200 or not isinstance(doc, dict):
+            return  # not local: the engine pulls it (pulled images are nobody's)
+        triggers = (doc.get("Config") or {}).get("OnBuild") or []
+        if any("--from" in str(trigger).lower() for trigger in triggers):
+            raise HttpError(403, f"moorage: base image {ref} has an ONBUILD trigger that copies from another "
+                                 "image, which Moorage can't check")  # fmt: skip
 
     def _rewrite_ref(self, target: str, op: Operation, owned: _Owned) -> str:
         """Name the object by full id upstream, so a name or prefix can't be re-pointed

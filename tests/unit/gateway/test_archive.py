@@ -44,3 +44,16 @@ def test_what_is_not_an_image_archive_is_refused(data: bytes) -> None:
     with pytest.raises(HttpError) as err:
         archive_names(io.BytesIO(data))
     assert err.value.status == 400
+
+
+def test_the_dockerfile_of_a_build_context() -> None:
+    from moorage.gateway.archive import context_dockerfile
+
+    ctx = archive({"./Dockerfile": b"FROM a\n", "sub/Other.df": b"FROM b\n", "app.py": b"x"})
+    assert context_dockerfile(ctx, "") == b"FROM a\n"
+    assert context_dockerfile(ctx, "sub/Other.df") == b"FROM b\n"
+    assert (
+        context_dockerfile(archive({"dockerfile": b"FROM c\n"}), "") == b"FROM c\n"
+    )  # the engine's fallback
+    with pytest.raises(HttpError):
+        context_dockerfile(ctx, "missing")
