@@ -234,3 +234,34 @@ def test_a_refusal_before_the_body_is_read_still_reaches_the_client(fast_path: b
         assert not [req for req in engine.requests if "swarm" in req[1]]
 
     run("asyncio", tmp_path, engine_reply, test, users=users, fast_path=fast_path)
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_unknown_body_fields_are_refused_unless_an_admin_setting_passes_them(
+    allow: bool, tmp_path: Path
+) -> None:
+    sink = Records()
+    body = b'{"Image":"x","HostConfig":{"Frobnicate":{"a":1}}}'
+
+    def reply(method: str, target: str, data: bytes) -> list[bytes | None]:
+        if target.endswith("/version"):
+            return engine_reply(method, target, data)
+        return [
+            b'HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 9\r\n\r\n{"Id":1}\n'
+        ]
+
+    async def test(sock: str, engine: FakeEngine, gw: Gateway) -> None:
+        r, w = await asyncio.open_unix_connection(sock, limit=1 << 20)
+        w.write(b"POST /v1.41/containers/create HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)  # fmt: skip
+        status, _, answer = await read_answer(r)
+        w.close()
+        created = [req for req in engine.requests if req[0] == "POST"]
+        if allow:
+            assert status == 201 and b"Frobnicate" in created[0][2]
+        else:
+            assert status == 400 and b"HostConfig.Frobnicate" in answer and not created
+
+    run("asyncio", tmp_path, reply, test, audit=sink, allow_unknown_fields=allow)
+    record = next(r for r in sink.records if r.kind == "container.create")
+    assert "HostConfig.Frobnicate" in record.reason
