@@ -171,7 +171,9 @@ def _host_config(engine: str, cid: str) -> dict[str, Any]:
     return dict(doc["HostConfig"])
 
 
+# A fixed sequence in CI (the suite must not flake); MOORAGE_DIFF_RANDOM=1 explores anew.
 @settings(max_examples=int(os.environ.get("MOORAGE_DIFF_EXAMPLES", "120")), deadline=None,
+          derandomize=not os.environ.get("MOORAGE_DIFF_RANDOM"),
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
 @given(raw=bodies())
 def test_the_engine_reads_what_moorage_reads(engine: str, raw: bytes) -> None:
