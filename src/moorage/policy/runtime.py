@@ -19,8 +19,9 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, ClassVar
 
 from moorage.engine_api.gojson import Struct
@@ -433,16 +434,18 @@ def view_container(body: Any) -> RuntimeView:
     """The view of a ``POST /containers/create`` body."""
     v = RuntimeView()
     host = _dict(_get(body, "HostConfig"))
-    if _get(host, "Privileged"):
+    # a decoded body has the engine's field names: read it directly (the hot path)
+    get: Callable[[str], Any] = host.get if type(host) is Struct else partial(_get, host)
+    if get("Privileged"):
         v.privileged.append("HostConfig.Privileged")
-    _caps(v, _get(host, "CapAdd"), "HostConfig.CapAdd")
+    _caps(v, get("CapAdd"), "HostConfig.CapAdd")
     # API 1.40 (19.03) only: a list that replaces the default set; checked the same way.
-    _caps(v, _get(host, "Capabilities"), "HostConfig.Capabilities")
-    v.cap_drop = {cap_name(c) for c in _list(_get(host, "CapDrop"))}
-    if _text(_get(host, "NetworkMode")).lower() == "host":
+    _caps(v, get("Capabilities"), "HostConfig.Capabilities")
+    v.cap_drop = {cap_name(c) for c in _list(get("CapDrop"))}
+    if _text(get("NetworkMode")).lower() == "host":
         v.host_namespaces.append(("HostConfig.NetworkMode", "network"))
     for name, (ns, allowed, prefixes) in _MODES.items():
-        mode = _text(_get(host, name))
+        mode = _text(get(name))
         if mode.lower() == "host":
             v.host_namespaces.append((f"HostConfig.{name}", ns))
         elif mode not in allowed and not (prefixes and mode.startswith(prefixes)):
@@ -453,13 +456,13 @@ def view_container(body: Any) -> RuntimeView:
                 f"{name} {mode!r} is not a mode baseline allows",
                 f"remove --{ns}",
             )
-    for i, bind in enumerate(_list(_get(host, "Binds"))):
+    for i, bind in enumerate(_list(get("Binds"))):
         src = str(bind).split(":", 1)[0]
         if src.startswith("/"):
             v.host_paths.append((f"HostConfig.Binds[{i}]", src))
-    _mounts(v, _get(host, "Mounts"), "HostConfig.Mounts")
-    _volume_driver(v, _get(host, "VolumeDriver"), "HostConfig.VolumeDriver")
-    for dest, opts in _dict(_get(host, "Tmpfs")).items():
+    _mounts(v, get("Mounts"), "HostConfig.Mounts")
+    _volume_driver(v, get("VolumeDriver"), "HostConfig.VolumeDriver")
+    for dest, opts in _dict(get("Tmpfs")).items():
         for option in _text(opts).split(",") if opts else []:
             reason = tmpfs_option_problem(option)
             if reason is not None:
@@ -471,11 +474,11 @@ def view_container(body: Any) -> RuntimeView:
                     "use size, mode, uid, gid and the noexec/nosuid/nodev flags",
                 )
     for name in ("Devices", "DeviceCgroupRules", "DeviceRequests"):
-        for i, d in enumerate(_list(_get(host, name))):
+        for i, d in enumerate(_list(get(name))):
             v.devices.append((f"HostConfig.{name}[{i}]", d))
-    _security_opts(v, _get(host, "SecurityOpt"), "HostConfig.SecurityOpt")
+    _security_opts(v, get("SecurityOpt"), "HostConfig.SecurityOpt")
     for name, defaults in (("MaskedPaths", DEFAULT_MASKED_PATHS), ("ReadonlyPaths", DEFAULT_READONLY_PATHS)):
-        paths = _get(host, name)
+        paths = get(name)
         if paths is None:
             continue  # absent or null: the engine applies its defaults
         listed = {p for p in paths if isinstance(p, str)} if isinstance(paths, list) else set()
@@ -489,7 +492,7 @@ def view_container(body: Any) -> RuntimeView:
                 f"remove {name} (and --security-opt systempaths=unconfined)",
             )
     for name in ("CgroupParent", "Cgroup"):
-        value = _text(_get(host, name))
+        value = _text(get(name))
         if value:
             v.refuse(
                 "cgroup",
@@ -498,11 +501,11 @@ def view_container(body: Any) -> RuntimeView:
                 f"{name} places the workload in a cgroup of the host's choosing rather than its own",
                 f"remove {name} (--cgroup-parent)",
             )
-    runtime = _text(_get(host, "Runtime"))
+    runtime = _text(get("Runtime"))
     if runtime:
         v.runtimes.append(("HostConfig.Runtime", runtime))
-    _isolation(v, _get(host, "Isolation"), "HostConfig.Isolation")
-    annotations = _get(host, "Annotations")
+    _isolation(v, get("Isolation"), "HostConfig.Isolation")
+    annotations = get("Annotations")
     if annotations:
         v.refuse(
             "oci-runtime",
@@ -511,13 +514,13 @@ def view_container(body: Any) -> RuntimeView:
             "annotations are read by the OCI runtime and its cgroup manager on the host",
             "remove --annotation",
         )
-    _oom_score(v, _get(host, "OomScoreAdj"), "HostConfig.OomScoreAdj")
-    log = _get(host, "LogConfig")
+    _oom_score(v, get("OomScoreAdj"), "HostConfig.OomScoreAdj")
+    log = get("LogConfig")
     if log is not None:
         _log_config(v, _get(log, "Type"), _get(log, "Config"), "HostConfig.LogConfig")
     v.user = ("User", _text(_get(body, "User")))
-    v.read_only_rootfs = bool(_get(host, "ReadonlyRootfs"))
-    _sysctls(v, _get(host, "Sysctls"), "HostConfig.Sysctls")
+    v.read_only_rootfs = bool(get("ReadonlyRootfs"))
+    _sysctls(v, get("Sysctls"), "HostConfig.Sysctls")
     return v
 
 
