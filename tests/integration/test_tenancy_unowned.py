@@ -428,3 +428,34 @@ def test_a_build_reads_only_images_its_team_may_run(lab: Lab, gw: RunningGateway
             with contextlib.suppress(EngineError):
                 lab.client(1).call("DELETE", f"/images/{ref}?force=1")
         shutil.rmtree(ctx, ignore_errors=True)
+
+
+def test_disk_usage_shows_a_developer_only_their_teams_containers_and_volumes(
+    lab: Lab, gw: RunningGateway
+) -> None:
+    engine = lab.client(1)
+    ok(docker(gw, "create", "--name", "df-alice", BUSYBOX_REF, "true", user="alice"))
+    ok(docker(gw, "create", "--name", "df-bob", BUSYBOX_REF, "true", user="bob"))
+    ok(docker(gw, "volume", "create", "df-bob-vol", user="bob"))
+    try:
+
+        def df(user: str) -> dict[str, Any]:
+            uid = str(UIDS[user])
+            out = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "curl", "-s",
+                                  "--unix-socket", str(gw.sock), "http://d/v1.41/system/df"],
+                                 capture_output=True, text=True, timeout=60)  # fmt: skip
+            return dict(json.loads(out.stdout))
+
+        mine = df("alice")
+        names = {n for c in mine["Containers"] for n in c["Names"]}
+        assert "/df-alice" in names and "/df-bob" not in names
+        assert "df-bob-vol" not in {v["Name"] for v in mine["Volumes"]}
+        assert "io.moorage" not in json.dumps(mine)
+        everything = df("root")
+        assert {"/df-alice", "/df-bob"} <= {n for c in everything["Containers"] for n in c["Names"]}
+    finally:
+        for name in ("df-alice", "df-bob"):
+            with contextlib.suppress(EngineError):
+                engine.call("DELETE", f"/containers/{name}?force=1")
+        with contextlib.suppress(EngineError):
+            engine.call("DELETE", "/volumes/df-bob-vol")

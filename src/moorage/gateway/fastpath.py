@@ -78,6 +78,8 @@ def plan(gw: Gateway, who: Principal | str, head: RequestHead) -> tuple[Operatio
     op = t.op
     if not op.reads_only or op.hijack or op.object_ref is not None or op.kind.startswith("moorage."):
         return None
+    if op.kind == "system.df" and not who.sees_all:
+        return None  # filtered to the team's own objects: the full path does that
     if op.kind == "image.save":  # names its images in the query: the full path checks each
         return None
     if not who.may(op.action_class):

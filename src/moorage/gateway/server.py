@@ -978,6 +978,21 @@ class Gateway:
         that Moorage's labels are always taken out of answers that can carry them)."""
         if op.kind == "task.list" and not p.sees_all:
             return await self._task_filter(p)
+        if op.kind == "system.df" and not p.sees_all:
+            team = p.team
+
+            def own_usage(doc: Any) -> Any:
+                # disk use of the team's containers and volumes only (names and sizes of
+                # other teams' objects are theirs); images and build cache are shared
+                if isinstance(doc, dict):
+                    for key in ("Containers", "Volumes"):
+                        items = doc.get(key)
+                        if isinstance(items, list):
+                            doc[key] = [i for i in items if isinstance(i, dict)
+                                        and (i.get("Labels") or {}).get(tenancy.TEAM) == team]  # fmt: skip
+                return inner(doc) if inner is not None else doc
+
+            return own_usage
         if op.kind == "swarm.inspect" and "admin" not in p.roles:
             # The join tokens let a node join the swarm past Moorage: admins only.
             def without_tokens(doc: Any) -> Any:
