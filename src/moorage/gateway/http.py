@@ -696,31 +696,25 @@ async def spool_body(
 ) -> int:
     """Copy a request body (de-chunked) into ``out``; refuse one over ``limit``.
     Returns its size."""
-    limits = limits or _DEFAULT
     total = 0
 
-    async def copy(n: int) -> None:
-        nonlocal total
-        total += n
+    async def pieces() -> AsyncIterator[bytes]:
+        remaining = length
+        while remaining:
+            data = await reader.read(min(remaining, 1 << 16))
+            if not data:
+                raise asyncio.IncompleteReadError(b"", remaining)
+            remaining -= len(data)
+            yield data
+
+    if not chunked and length > limit:
+        raise HttpError(413, f"request body of {length} bytes is over the limit of {limit}")
+    async for data in iter_chunks(reader, limits) if chunked else pieces():
+        total += len(data)
         if total > limit:
             raise HttpError(413, f"request body is over the limit of {limit} bytes")
-        while n:
-            data = await reader.read(min(n, 1 << 16))
-            if not data:
-                raise asyncio.IncompleteReadError(b"", n)
-            out.write(data)
-            n -= len(data)
-
-    if not chunked:
-        await copy(length)
-        return total
-    while True:
-        size = parse_chunk_size(await _chunk_line(reader, limits, 400), limits, 400)
-        if size == 0:
-            await _trailers(reader, limits, 400)
-            return total
-        await copy(size)
-        await _chunk_end(reader, 400)
+        out.write(data)
+    return total
 
 
 async def read_body(

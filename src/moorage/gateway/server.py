@@ -128,6 +128,7 @@ class _Outcome:
     mutations: tuple[str, ...] = ()
     policy_version: str = ""
     body: str = "unread"  # the request body: unread, reading (a failed read: unusable), or read
+    spool: IO[bytes] | None = None  # a body spooled to a temporary file, closed with the request
 
 
 @dataclass
@@ -383,8 +384,22 @@ class Gateway:
         who: Principal | str,
     ) -> bool:
         """Handle one request; return whether the client connection may be reused."""
-        started = time.perf_counter()
         outcome = _Outcome()
+        try:
+            return await self._answer(head, reader, writer, who, outcome)
+        finally:
+            if outcome.spool is not None:
+                outcome.spool.close()
+
+    async def _answer(
+        self,
+        head: RequestHead,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        who: Principal | str,
+        outcome: _Outcome,
+    ) -> bool:
+        started = time.perf_counter()
         principal = who if isinstance(who, Principal) else None
         op = _UNREAD
         try:
@@ -529,16 +544,21 @@ class Gateway:
             await read_body(reader, head.chunked, head.content_length, self.limits.max_body_bytes)
             outcome.body = "read"
             raw_body = b""
-        if op.kind == "image.load" and not p.sees_all and head.has_body:
-            # the archive names its own tags: read them before the engine moves them
+        if op.kind == "image.build" and not p.sees_all and t.first("version") == "2":
+            raise HttpError(403, "moorage: BuildKit builds (version=2) take their Dockerfile over a session "
+                                 "Moorage can't read, so the images they read can't be checked. Build with "
+                                 "the classic builder: DOCKER_BUILDKIT=0 docker build ...")  # fmt: skip
+        if op.kind in ("image.load", "image.build") and not p.sees_all and head.has_body:
+            # An archive names the tags it writes, a build context the images its build
+            # reads: spool it, read those before the engine acts, send on what was read.
             outcome.body = "reading"
-            raw_body = await self._spool_archive(head, reader, op, p)
+            outcome.spool = spool = await self._spool(head, reader)
             outcome.body = "read"
-        if op.kind == "image.build" and not p.sees_all:
-            # the images a build reads (FROM, COPY --from) are read by the caller
-            outcome.body = "reading"
-            raw_body = await self._spool_build(head, reader, p, t)
-            outcome.body = "read"
+            raw_body = spool
+            if op.kind == "image.load":
+                await self._check_targets(op, p, "", await asyncio.to_thread(archive_names, spool))
+            else:
+                await self._check_build_reads(p, t, spool)
         if op.kind in ("image.build", "image.tag", "image.commit", "image.pull") and not p.sees_all:
             await self._check_targets(op, p, target)
         if not p.sees_all and op.kind in FILTERED_LISTS:
@@ -570,26 +590,6 @@ class Gateway:
             )
 
     async def _carry_out(
-        self,
-        head: RequestHead,
-        target: str,
-        op: Operation,
-        p: Principal,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        body: Any,
-        raw_body: bytes | IO[bytes] | None,
-        outcome: _Outcome,
-        request: AdmissionRequest | None,
-    ) -> bool:
-        try:
-            return await self._carry_out_body(head, target, op, p, reader, writer, body, raw_body, outcome,
-                                              request)  # fmt: skip
-        finally:
-            if raw_body is not None and not isinstance(raw_body, bytes):
-                raw_body.close()  # a spooled archive
-
-    async def _carry_out_body(
         self,
         head: RequestHead,
         target: str,
@@ -886,61 +886,39 @@ class Gateway:
         tags = [t for i in images if isinstance(i, dict) for t in i.get("RepoTags") or []]
         return [str(t) for t in tags if t != "<none>:<none>"]
 
-    async def _spool_archive(
-        self, head: RequestHead, reader: asyncio.StreamReader, op: Operation, p: Principal
-    ) -> IO[bytes]:
-        """Spool a ``docker load`` archive to a temporary file, check the names it
-        writes as a tag's are checked, and hand back the file to send on."""
-        spool = tempfile.TemporaryFile(prefix="moorage-load-")  # noqa: SIM115 - closed with the request
+    async def _spool(self, head: RequestHead, reader: asyncio.StreamReader) -> IO[bytes]:
+        """The request body in a temporary file (bounded memory); closed with the request."""
+        spool = tempfile.TemporaryFile(prefix="moorage-")  # noqa: SIM115 - _request closes it
         try:
             await spool_body(reader, head.chunked, head.content_length, spool, self.limits.max_archive_bytes,
                              self.limits)  # fmt: skip
-            names = await asyncio.to_thread(archive_names, spool)
-            await self._check_targets(op, p, "", names)
         except BaseException:
             spool.close()
             raise
         return spool
 
-    async def _spool_build(
-        self, head: RequestHead, reader: asyncio.StreamReader, p: Principal, t: Target
-    ) -> IO[bytes] | None:
-        """Spool a build context, read its Dockerfile the engine's way, and check every
+    async def _check_build_reads(self, p: Principal, t: Target, context: IO[bytes]) -> None:
+        """Read a spooled build context's Dockerfile the engine's way and check every
         image it reads (FROM, COPY --from, and ONBUILD triggers of its bases) as an image
-        a container would run: the team's own or one nobody owns. Returns the spooled
-        context to send on."""
-        if t.first("version") == "2":
-            raise HttpError(403, "moorage: BuildKit builds (version=2) take their Dockerfile over a session "
-                                 "Moorage can't read, so the images they read can't be checked. Build with "
-                                 "the classic builder: DOCKER_BUILDKIT=0 docker build ...")  # fmt: skip
-        if not head.has_body:
-            return None  # a remote context: policy judges `remote`
-        spool = tempfile.TemporaryFile(prefix="moorage-build-")  # noqa: SIM115 - closed with the request
+        a container would run: the team's own or one nobody owns."""
+        dockerfile = await asyncio.to_thread(context_dockerfile, context, t.first("dockerfile") or "")
         try:
-            await spool_body(reader, head.chunked, head.content_length, spool, self.limits.max_archive_bytes,
-                             self.limits)  # fmt: skip
-            dockerfile = await asyncio.to_thread(context_dockerfile, spool, t.first("dockerfile") or "")
+            args = json.loads(t.first("buildargs") or "{}")
+            strings = isinstance(args, dict) and all(isinstance(v, str | None) for v in args.values())
+            if not strings:
+                raise ValueError("buildargs is not an object of strings")
+            refs = image_references(dockerfile, args, target=t.first("target") or "")
+        except (ValueError, DockerfileError) as exc:
+            why = f"moorage: the build can't be read as the engine reads it: {exc}"
+            raise HttpError(400, why) from exc
+        for ref in refs:
             try:
-                args = json.loads(t.first("buildargs") or "{}")
-                strings = isinstance(args, dict) and all(isinstance(v, str | None) for v in args.values())
-                if not strings:
-                    raise ValueError("buildargs is not an object of strings")
-                refs = image_references(dockerfile, args, target=t.first("target") or "")
-            except (ValueError, DockerfileError) as exc:
-                why = f"moorage: the build can't be read as the engine reads it: {exc}"
-                raise HttpError(400, why) from exc
-            for ref in refs:
-                try:
-                    await self._check_use(p, "image", ref.ref)
-                    await self._check_onbuild(ref.ref)
-                except HttpError as exc:
-                    raise HttpError(exc.status if exc.status != 404 else 400,
-                                    f"{exc.message} (named by the Dockerfile's {ref.instruction}, line "
-                                    f"{ref.line})") from exc  # fmt: skip
-        except BaseException:
-            spool.close()
-            raise
-        return spool
+                await self._check_use(p, "image", ref.ref)
+                await self._check_onbuild(ref.ref)
+            except HttpError as exc:
+                raise HttpError(exc.status if exc.status != 404 else 400,
+                                f"{exc.message} (named by the Dockerfile's {ref.instruction}, line "
+                                f"{ref.line})") from exc  # fmt: skip
 
     async def _check_onbuild(self, ref: str) -> None:
         """A base image's ONBUILD triggers run in the build: one that copies from another
