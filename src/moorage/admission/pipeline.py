@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from moorage.admission.cluster import govern
 from moorage.admission.exceptions import ExceptionStore
 from moorage.admission.images import ImageGate, NotLocal, Resolved
 from moorage.admission.interface import Admission, AdmissionError, AdmissionRequest, Decision
+from moorage.cluster.trust import ClusterTrust
 from moorage.policy.documents import PolicyError, PolicySet, builtin_set, load_folder
 from moorage.policy.engine import (
     Facts,
@@ -58,8 +60,11 @@ class PolicyAdmission(Admission):
         exceptions: ExceptionStore | None = None,
         clock: Callable[[], float] = time.time,
         images: ImageGate | None = None,
+        cluster: ClusterTrust | None = None,
     ) -> None:
+        """``cluster`` governs Swarm placement (enrolled and attested nodes) when given."""
         self.images = images
+        self.cluster = cluster
         if policies is None:
             policies = load_folder(source) if source is not None else builtin_set()
         self.policies = policies
@@ -136,6 +141,8 @@ class PolicyAdmission(Admission):
         decision = self._decide(req, facts)
         if decision.allowed and resolved:
             decision = _pin(request, req, decision, resolved)
+        if decision.allowed and self.cluster is not None:
+            decision = await govern(self.cluster, self.policies, req, decision, engine)
         return decision
 
     def _grants(self) -> tuple[Any, ...]:

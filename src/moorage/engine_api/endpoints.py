@@ -40,7 +40,7 @@ class Operation:
 READ_CLASSES = frozenset(
     {"system.read", "container.read", "image.read", "network.read", "volume.read",
      "service.read", "task.read", "swarm.read", "node.read", "secret.read", "config.read",
-     "plugin.read", "exception.read"}
+     "plugin.read", "exception.read", "cluster.read"}
 )  # fmt: skip
 
 _ID = r"(?P<ref>[^/]+)"
@@ -162,6 +162,19 @@ _TABLE: list[tuple[str, str, str, str, str | None, bool]] = [
     ("POST", r"/moorage/v1/exceptions/(?P<ref>[A-Za-z0-9-]+)/(?P<verb>approve|revoke)",
      "moorage.exception.{verb}", "exception.approve", None, False),
     ("GET", r"/moorage/v1/policy", "moorage.policy.status", "system.read", None, False),
+    ("GET", r"/moorage/v1/cluster", "moorage.cluster.status", "cluster.read", None, False),
+    ("POST", r"/moorage/v1/cluster/(?P<verb>rotate-ca|rotate-tokens|autolock)", "moorage.cluster.{verb}",
+     "swarm.security", None, False),
+    ("POST", r"/moorage/v1/nodes/(?P<ref>[A-Za-z0-9._-]+)/enrol", "moorage.node.enrol", "node.enrol", None,
+     False),
+    ("GET", r"/moorage/v1/attestations", "moorage.attestation.list", "cluster.read", None, False),
+    ("POST", r"/moorage/v1/attestations", "moorage.attestation.request", "attestation.request", None, False),
+    ("GET", r"/moorage/v1/attestations/(?P<ref>att-[0-9a-f]+)/statement", "moorage.attestation.statement",
+     "attestation.approve", None, False),
+    ("POST", r"/moorage/v1/attestations/(?P<ref>att-[0-9a-f]+)/approve", "moorage.attestation.approve",
+     "attestation.approve", None, False),
+    ("POST", r"/moorage/v1/nodes/(?P<ref>[A-Za-z0-9._-]+)/revoke", "moorage.attestation.revoke",
+     "attestation.approve", None, False),
 ]  # fmt: skip
 
 _COMPILED: dict[str, list[tuple[re.Pattern[str], str, str, str | None, bool]]] = {}

@@ -31,6 +31,8 @@ from urllib.parse import parse_qs, quote, urlencode
 from moorage.admission import Admission, AdmissionError, AdmissionRequest, AllowAll
 from moorage.admission.exceptions import ExceptionsError, ExceptionStore
 from moorage.audit import AuditError, AuditRecord, AuditSink
+from moorage.cluster.swarmops import SECURITY_ASPECTS, classify_update
+from moorage.cluster.trust import ClusterTrust
 from moorage.engine_api.canonical import (
     MAX_KNOWN_VERSION,
     RequestError,
@@ -42,7 +44,7 @@ from moorage.engine_api.canonical import read_body as read_json_body
 from moorage.engine_api.dockerfile import DockerfileError, image_references
 from moorage.engine_api.endpoints import Operation
 from moorage.engine_api.models import body_type
-from moorage.gateway import tenancy
+from moorage.gateway import cluster_api, tenancy
 from moorage.gateway.archive import archive_names, context_dockerfile
 from moorage.gateway.http import (
     HttpError,
@@ -156,6 +158,7 @@ class Gateway:
         shared: tenancy.SharedObjects | None = None,
         owners: ImageOwners | None = None,
         allow_unknown_fields: bool = False,
+        cluster: ClusterTrust | None = None,
     ) -> None:
         """``fast_path=False`` serves every request on the full path (for comparison).
         ``shared`` names the networks and volumes no team owns that every team may use;
@@ -178,6 +181,7 @@ class Gateway:
         self._live: set[asyncio.Task[Any]] = set()
         self._serial: dict[str, asyncio.Lock] = {}
         self.exceptions = exceptions
+        self.cluster = cluster  # enrolment and attestation; None: this gateway governs no cluster
         self.allow_unknown_fields = allow_unknown_fields
         self._api_max: tuple[int, int] | None = None
         self.shared = shared or tenancy.SharedObjects()
@@ -478,7 +482,8 @@ class Gateway:
                 f"moorage: {head.method} {op.route} is not an Engine API endpoint Moorage knows, so it "
                 "is refused for every role. If a newer engine added it, upgrade Moorage.",
             )
-        if not p.may(op.action_class):
+        security_update = op.kind == "swarm.update" and p.may("swarm.security")
+        if not p.may(op.action_class) and not security_update:
             what = "an endpoint Moorage does not know" if op.kind == "unknown" else op.kind
             if op.reads_only and op.object_ref:
                 # A lookup the role may not make answers like a missing object: it tells
@@ -518,6 +523,8 @@ class Gateway:
             outcome.body = "read"
             body = self._decode_body(op, raw_body, outcome)
             outcome.summary = summarise(op.kind, body)
+            if op.kind == "swarm.update":
+                await self._check_swarm_update(p, body, t.query, outcome)
             if op.kind in LABELLED_CREATES:
                 existing = owned.labels if owned and op.kind.endswith(".update") else None
                 body = tenancy.apply_owner_labels(op.kind, body if body is not None else {},
@@ -673,6 +680,45 @@ class Gateway:
                 self._api_max = MAX_KNOWN_VERSION  # an engine that doesn't say: refuse what it refuses
         return self._api_max
 
+    async def _check_swarm_update(self, p: Principal, body: Any, query: dict[str, list[str]],
+                                  outcome: _Outcome) -> None:  # fmt: skip
+        """A swarm update is judged by what it changes: the CA, autolock, join tokens
+        and the unlock key are security officers' (and admins'); other settings are
+        admins'. A CA rotation let through is expected by the reconciler, which then
+        accepts the new trust root."""
+        status, current = await self.upstream.call_json("GET", "/swarm")
+        if status != 200 or not isinstance(current, dict):
+            raise HttpError(
+                503 if status >= 500 else status, "moorage: the swarm's settings can't be read to judge this"
+            )
+        aspects = classify_update(current.get("Spec") or {}, body, query)
+        outcome.summary = {"changes": sorted(aspects)}
+        security = aspects & SECURITY_ASPECTS
+        if aspects - SECURITY_ASPECTS and not p.may("swarm.write"):
+            raise HttpError(403, f"moorage: {p.user} may change the swarm's {', '.join(sorted(security))} "
+                                 f"but not its {', '.join(sorted(aspects - SECURITY_ASPECTS))}: that is an "
+                                 "administrator's (swarm.write)")  # fmt: skip
+        if security and not p.may("swarm.security"):
+            raise HttpError(
+                403,
+                f"moorage: changing the swarm's {', '.join(sorted(security))} is for security officers "
+                "(moorage cluster rotate-ca | rotate-tokens | autolock)",
+            )
+        if "ca" in aspects and self.cluster is not None:
+            self.cluster.rotation_expected = (self.clock(), p.user)
+
+    async def record_event(self, kind: str, obj: str, reason: str, summary: dict[str, Any]) -> None:
+        """An audit record for something Moorage did by itself (the reconciler)."""
+        if self.audit is None:
+            return
+        record = AuditRecord(
+            time=self.clock(), request_id=secrets.token_hex(8), user="moorage", teams=(), roles=(),
+            auth="reconciler", source="moorage", method="RECONCILE", path=f"/nodes/{obj}", kind=kind,
+            object_ref=obj, decision="allow", reason=reason, status=200, duration_ms=0.0, object_id=obj,
+            summary=summary,
+        )  # fmt: skip
+        await self.audit.record_async(record, durable=True)
+
     def _require_audit(self, op: Operation) -> None:
         """Fail closed before anything acts: a change must not happen unrecorded."""
         if not op.reads_only and self.audit is not None and not self.audit.healthy:
@@ -699,7 +745,12 @@ class Gateway:
         self._require_audit(op)
         status = 200
         answer: Any
-        if op.kind == "moorage.policy.status":
+        if op.kind.startswith(cluster_api.CLUSTER_KINDS):
+            status, answer, summary = await cluster_api.answer(self.cluster, self.upstream, op.kind,
+                                                               op.object_ref, body, p)  # fmt: skip
+            outcome.summary = summary
+            outcome.object_id = summary.get("id") or summary.get("node")
+        elif op.kind == "moorage.policy.status":
             pset = getattr(self.admission, "policies", None)
             answer = {"version": getattr(pset, "version", ""), "documents": [
                 {"name": d.name, "version": d.version, "mode": d.mode, "scope": d.scope, "source": d.source}

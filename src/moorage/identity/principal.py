@@ -15,9 +15,11 @@ _VIEW = frozenset({"system.read", "container.read", "image.read", "network.read"
 _DEV = _VIEW | {"container.write", "exec", "image.write", "build", "network.write",
                 "volume.write", "service.write", "config.read", "config.write", "exception.read",
                 "exception.request"}  # fmt: skip
-_OPS = _DEV | {"swarm.read", "node.read", "secret.read", "secret.write", "plugin.read", "prune"}
+_OPS = _DEV | {"swarm.read", "node.read", "secret.read", "secret.write", "plugin.read", "prune",
+               "cluster.read", "node.enrol", "attestation.request"}  # fmt: skip
 _SEC = _VIEW | {"swarm.read", "node.read", "node.write", "secret.read", "config.read",
-                "plugin.read", "exception.read", "exception.request", "exception.approve"}  # fmt: skip
+                "plugin.read", "exception.read", "exception.request", "exception.approve",
+                "cluster.read", "attestation.request", "attestation.approve", "swarm.security"}  # fmt: skip
 
 ROLES: dict[str, frozenset[str]] = {
     "viewer": _VIEW,
@@ -64,6 +66,7 @@ class User:
     roles: tuple[str, ...]
     uid: int | None = None
     cert_cn: str | None = None
+    keys: tuple[str, ...] = ()  # PEM public keys the user signs attestations with
 
 
 @dataclass
@@ -85,10 +88,10 @@ class UserDirectory:
             raise IdentityError(f"cannot read users file {path}: {exc.strerror}") from exc
         except yaml.YAMLError as exc:
             raise IdentityError(f"users file {path} is not valid YAML: {exc}") from exc
-        return cls.from_dict(doc, str(path))
+        return cls.from_dict(doc, str(path), path.parent)
 
     @classmethod
-    def from_dict(cls, doc: Any, where: str = "users") -> UserDirectory:
+    def from_dict(cls, doc: Any, where: str = "users", base: Path | None = None) -> UserDirectory:
         if not isinstance(doc, dict) or not isinstance(doc.get("users"), dict):
             raise IdentityError(f"{where}: expected a mapping with a 'users' mapping")
         users: dict[str, User] = {}
@@ -106,9 +109,13 @@ class UserDirectory:
                 raise IdentityError(f"{where}: users.{name}.uid must be a number")
             users[str(name)] = User(
                 str(name), tuple(str(t) for t in spec.get("teams", [])), roles, uid,
-                spec.get("cert"),
+                spec.get("cert"), _keys(spec.get("keys", []), where, str(name), base),
             )  # fmt: skip
         return cls(users)
+
+    def officer_keys(self) -> list[tuple[str, str]]:
+        """(user, PEM) for every key of every security officer."""
+        return [(u.name, k) for u in self.users.values() if "security-officer" in u.roles for k in u.keys]
 
     def by_uid(self, uid: int) -> User | None:
         return next((u for u in self.users.values() if u.uid == uid), None)
@@ -118,3 +125,25 @@ class UserDirectory:
             (u for u in self.users.values() if (u.cert_cn or u.name) == cn and u.cert_cn != ""),
             None,
         )
+
+
+def _keys(value: Any, where: str, name: str, base: Path | None) -> tuple[str, ...]:
+    """``keys:`` holds PEM public keys inline, or paths to them (relative to the users file)."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise IdentityError(f"{where}: users.{name}.keys must be a list of PEM keys or key files")
+    out = []
+    for item in value:
+        text = str(item)
+        if "-----BEGIN PUBLIC KEY-----" not in text:
+            path = Path(text) if base is None else base / text
+            try:
+                text = path.read_text()
+            except OSError as exc:
+                raise IdentityError(f"{where}: users.{name}.keys: cannot read {path}: {exc.strerror}") \
+                    from exc  # fmt: skip
+            if "-----BEGIN PUBLIC KEY-----" not in text:
+                raise IdentityError(f"{where}: users.{name}.keys: {path} holds no PEM PUBLIC KEY")
+        out.append(text)
+    return tuple(out)

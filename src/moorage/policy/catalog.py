@@ -267,12 +267,18 @@ _R = [
             "plugin set body []",
             "Set environment variables as NAME.value=VALUE; plugin mounts and devices can't be changed."),
     RuleDoc("node.labels", "node", "baseline, restricted",
-            "A node update carries labels under io.moorage. only unchanged from the node's current "
-            "labels (without them, not at all). Other labels, Role and Availability pass.",
-            "Those labels are Moorage's, projected from attestation: placement trusts them to decide "
-            "where a workload class may run.",
+            "A node update carries the node's labels under io.moorage. exactly as they are: none added, "
+            "changed or removed (without the node's current labels, none at all). Other labels, Role and "
+            "Availability pass.",
+            "Those labels are Moorage's, projected from enrolment and attestation: placement trusts them "
+            "to decide where a workload class may run.",
             "node update Labels",
-            "Remove the label; enrol and attest the node to earn it."),
+            "Keep the labels as they are; enrol and attest a node to earn them, revoke to withdraw."),
+    RuleDoc("node.promote", "node", "baseline, restricted",
+            "A node carrying an io.moorage.attested.* label is not promoted to manager.",
+            "A manager can change the cluster (labels, CA, placement) it was attested in.",
+            "node update Role=manager",
+            "Revoke the node's attestation first, or promote another node."),
     RuleDoc("swarm.join", "swarm", "baseline, restricted",
             "The engine does not join a swarm.",
             "A node that joins a swarm runs whatever that swarm's managers schedule, past Moorage.",

@@ -218,6 +218,8 @@ SCHEMA: dict[str, Any] = {
                         "classes": {"type": "object", "additionalProperties": _STRINGS},
                         "teams": {"type": "object", "additionalProperties": {"type": "string"}},
                         "label": {"type": "string", "minLength": 1},
+                        # classes whose attested nodes run nothing else
+                        "exclusive": _STRINGS,
                     },
                 },
                 "custom": {

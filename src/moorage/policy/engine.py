@@ -30,8 +30,18 @@ from moorage.policy.runtime import (
     view_volume,
 )
 
-__all__ = ["ExceptionGrant", "Facts", "PolicyDecision", "Request", "Violation", "evaluate", "fact_needs",
-           "needs_usage", "request_labels"]  # fmt: skip
+__all__ = [
+    "ExceptionGrant",
+    "Facts",
+    "PolicyDecision",
+    "Request",
+    "Violation",
+    "evaluate",
+    "fact_needs",
+    "needs_usage",
+    "request_labels",
+    "workload_class",
+]  # fmt: skip
 
 RUNTIME_VIEWS: dict[str, Callable[[Any], RuntimeView]] = {
     "container.create": view_container,
@@ -167,6 +177,24 @@ def applicable(pset: PolicySet, req: Request, labels: dict[str, str] | None = No
         labels = request_labels(req.kind, req.body)
     teams = req.teams or (req.team,)
     return [d for d in pset.documents if d.applies_to(req.user, teams, labels)]
+
+
+def workload_class(pset: PolicySet, req: Request) -> tuple[str, frozenset[str]]:
+    """The workload class of a service request (by the enforcing policy's
+    ``placement``, else its ``moorage.class`` label) and the classes any enforcing
+    document declares exclusive (``placement.exclusive``), whatever its scope."""
+    labels = request_labels(req.kind, req.body)
+    docs = [d for d in applicable(pset, req, labels) if d.mode == "enforce"]
+    placement = next((d.spec["placement"] for d in docs if d.spec.get("placement")), None)
+    if placement:
+        cls = fam.placement_constraints(placement, req.team, labels)[0]
+    else:
+        cls = labels.get("moorage.class", "")
+    exclusive = frozenset(
+        str(c) for d in pset.documents if d.mode == "enforce"
+        for c in ((d.spec.get("placement") or {}).get("exclusive") or ())
+    )  # fmt: skip
+    return cls, exclusive
 
 
 def trust_needs(pset: PolicySet, req: Request) -> tuple[list[tuple[str, bytes]], bool] | None:

@@ -572,6 +572,11 @@ def check_placement(kind: str, body: Any, spec: dict[str, Any], team: str, label
     if kind not in ("service.create", "service.update"):
         return []
     cls, required = placement_constraints(spec, team, labels)
+    team_cls = (spec.get("teams") or {}).get(team)
+    if team_cls and cls != team_cls:
+        return [_finding("placement.class", f"Labels.{spec.get('label', 'moorage.class')}", cls,
+                         f"team {team} runs class {team_cls} workloads; a label can't make them {cls}",
+                         "remove the class label")]  # fmt: skip
     if not required:
         if cls and cls not in (spec.get("classes") or {}):
             return [

@@ -618,8 +618,9 @@ def _plugins(kind: str, body: Any, allowed: frozenset[str], facts: OperationFact
 def _node(body: Any, facts: OperationFacts) -> list[Finding]:
     out: list[Finding] = []
     labels = _get(body, "Labels")
+    labels = labels if isinstance(labels, dict) else {}
     current = facts.node_labels
-    for key, value in (labels if isinstance(labels, dict) else {}).items():
+    for key, value in labels.items():
         if not str(key).lower().startswith(MOORAGE_LABELS):
             continue
         if current is not None and current.get(str(key)) == value:
@@ -631,6 +632,32 @@ def _node(body: Any, facts: OperationFacts) -> list[Finding]:
                 value,
                 f"labels under {MOORAGE_LABELS} are set by Moorage from attestation, never by hand",
                 "remove the label; enrol and attest the node to earn it",
+            )
+        )
+    ours = {k: v for k, v in (current or {}).items() if k.lower().startswith(MOORAGE_LABELS)}
+    for key, value in ours.items():
+        if labels.get(key) != value and not any(f.path == f"Labels.{key}" for f in out):
+            out.append(
+                _f(
+                    "node.labels",
+                    f"Labels.{key}",
+                    None,
+                    f"label {key} is Moorage's projection of the node's enrolment and attestation; "
+                    "an update can't remove it",
+                    "keep the label (docker node update sends it back unchanged); "
+                    "moorage node revoke withdraws an attestation",
+                )
+            )
+    role = _get(body, "Role")
+    attested = any(k.lower().startswith(MOORAGE_LABELS + "attested.") for k in ours)
+    if str(role).lower() == "manager" and attested:
+        out.append(
+            _f(
+                "node.promote",
+                "Role",
+                role,
+                "an attested node can't become a manager: a manager changes the cluster it was attested in",
+                "revoke the node's attestation first (moorage node revoke), or promote another node",
             )
         )
     return out

@@ -1,0 +1,108 @@
+"""Admission's cluster step: every service that passes through Moorage lands only on
+enrolled nodes, a service of a workload class only on nodes attested for it, and
+other services stay off the nodes of exclusive classes. Overlays are created
+encrypted, and a class service attaches only to encrypted overlays.
+
+Runs after policy allowed the request, on the body policy produced.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from typing import Any
+from urllib.parse import quote
+
+from moorage.admission.interface import AdmissionError, Decision
+from moorage.cluster.placement import govern_service
+from moorage.cluster.trust import ClusterTrust
+from moorage.policy.documents import PolicySet
+from moorage.policy.engine import Request, workload_class
+
+__all__ = ["govern"]
+
+_SERVICE = ("service.create", "service.update")
+
+
+def _get(obj: Any, name: str) -> Any:
+    if not isinstance(obj, dict):
+        return None
+    return next((v for k, v in obj.items() if isinstance(k, str) and k.lower() == name.lower()), None)
+
+
+async def govern(
+    trust: ClusterTrust, pset: PolicySet, req: Request, decision: Decision, engine: Any
+) -> Decision:
+    """The decision with the cluster's constraints added, or a refusal."""
+    if req.kind not in (*_SERVICE, "network.create"):
+        return decision
+    body = copy.deepcopy(decision.body if decision.body is not None else req.body)
+    if not isinstance(body, dict):
+        return decision
+    if req.kind == "network.create":
+        return _encrypt_overlay(decision, body)
+    cls, exclusive = workload_class(pset, req)
+    exclusive = exclusive | trust.exclusive
+    pins = trust.store.pins().get(cls, set()) if cls else set()
+    out = govern_service(body, cls, exclusive, pins)
+    if out.refused:
+        where, value, message = out.refused[0]
+        return Decision(
+            False,
+            reason=f"moorage: denied by cluster trust: {where} = {value!r}: {message}. "
+            "Remove that constraint; Moorage adds what the class needs.",
+            rules=("cluster.placement",),
+            policy_version=decision.policy_version,
+        )
+    if cls:
+        problem = await _class_networks(engine, body, cls)
+        if problem:
+            return Decision(
+                False,
+                reason=f"moorage: denied by cluster trust: {problem}",
+                rules=("cluster.encryption",),
+                policy_version=decision.policy_version,
+            )
+    return dataclasses.replace(decision, body=body, mutations=(*decision.mutations, *out.added))
+
+
+def _encrypt_overlay(decision: Decision, body: dict[str, Any]) -> Decision:
+    driver = _get(body, "Driver")
+    if driver != "overlay":
+        return decision
+    key = next((k for k in body if k.lower() == "options"), "Options")
+    options = body.get(key)
+    if not isinstance(options, dict):
+        options = body[key] = {}
+    if "encrypted" in options:
+        return decision
+    options["encrypted"] = ""
+    return dataclasses.replace(decision, body=body, mutations=(*decision.mutations, 'Options.encrypted = ""'))
+
+
+async def _class_networks(engine: Any, body: dict[str, Any], cls: str) -> str:
+    """Why a class service's networks are not all encrypted overlays ("" if they are)."""
+    task = _get(body, "TaskTemplate")
+    lists = [_get(task, "Networks"), _get(body, "Networks")]
+    targets = [str(_get(n, "Target") or "") for nets in lists if isinstance(nets, list) for n in nets]
+    ports = _get(_get(body, "EndpointSpec"), "Ports")
+    if isinstance(ports, list) and any(str(_get(p, "PublishMode") or "ingress") != "host" for p in ports):
+        targets.append("ingress")  # the routing mesh carries published ports
+    for ref in targets:
+        status, net = await engine.call_json("GET", f"/networks/{quote(ref, safe='')}?scope=swarm")
+        if status == 404:
+            continue  # the engine refuses the service itself
+        if status != 200 or not isinstance(net, dict):
+            raise AdmissionError(f"network {ref} could not be inspected ({status})")
+        name = net.get("Name", ref)
+        if net.get("Driver") != "overlay" or "encrypted" not in (net.get("Options") or {}):
+            how = (
+                "publish its ports with mode=host"
+                if ref == "ingress" and name == "ingress"
+                else "attach it to an encrypted overlay (overlays created through Moorage are)"
+            )
+            return (
+                f"class {cls} services use encrypted overlay networks only, and {name} "
+                f"({net.get('Driver')}) is not one: {how}"
+            )
+    return ""
