@@ -22,13 +22,14 @@ class GatewayClientError(Exception):
 
 
 class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str) -> None:
-        super().__init__("localhost", timeout=30)
+    def __init__(self, path: str, timeout: float = 30) -> None:
+        super().__init__("localhost", timeout=timeout)
         self._path = path
+        self._wait = timeout
 
     def connect(self) -> None:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(30)
+        self.sock.settimeout(self._wait)
         self.sock.connect(self._path)
 
 
@@ -39,9 +40,10 @@ def _socket_path(host: str | None) -> str:
     return url[len("unix://") :]
 
 
-def call(host: str | None, method: str, path: str, body: Any = None) -> Any:
+def call(host: str | None, method: str, path: str, body: Any = None, timeout: float = 30) -> Any:
+    """One request to the gateway's own API; its JSON answer, or GatewayClientError."""
     sock = _socket_path(host)
-    conn = _UnixConnection(sock)
+    conn = _UnixConnection(sock, timeout)
     try:
         data = json.dumps(body).encode() if body is not None else None
         headers = {"Content-Type": "application/json"} if data is not None else {}

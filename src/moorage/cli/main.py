@@ -8,9 +8,10 @@ import traceback
 
 from moorage import __version__
 from moorage.audit import AuditError
-from moorage.cli import audit, exception, image, lab, policy, up
+from moorage.cli import audit, exception, image, lab, node, policy, up
 from moorage.cli._output import error
 from moorage.cli.exception import GatewayClientError
+from moorage.cluster.attestation import AttestationError
 from moorage.identity import IdentityError
 from moorage.identity.pki import PkiError
 from moorage.images.interface import ImageError
@@ -28,6 +29,7 @@ USER_ERRORS = (
     PkiError,
     PolicyError,
     GatewayClientError,
+    AttestationError,
     ImageError,
     ValueError,
     OSError,
@@ -45,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     policy.register(sub)
     exception.register(sub)
     image.register(sub)
+    node.register(sub)
     return parser
 
 

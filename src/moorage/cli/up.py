@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import shutil
@@ -11,17 +12,23 @@ import signal
 import subprocess
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from moorage.admission.exceptions import ExceptionStore
 from moorage.admission.pipeline import PolicyAdmission
 from moorage.audit.admin import record_admin
 from moorage.audit.trail import AuditTrail, KeyRing
 from moorage.cli._output import paint, step
+from moorage.cluster.attestation import key_id
+from moorage.cluster.reconciler import Reconciler
+from moorage.cluster.store import ClusterStore
+from moorage.cluster.trust import ClusterTrust
 from moorage.gateway.owners import ImageOwners
 from moorage.gateway.server import Gateway
 from moorage.gateway.upstream import Upstream
 from moorage.identity import UserDirectory
 from moorage.identity.pki import Pki
+from moorage.images.sign import parse_public_keys
 from moorage.lab import EngineClient, LabError
 from moorage.policy.documents import builtin_set
 
@@ -52,6 +59,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="forward request body fields Moorage's Engine API models don't know (each is named in the "
         "audit record); by default a change that carries one is refused",
     )
+    p.add_argument(
+        "--cluster", choices=["auto", "on", "off"], default="auto",
+        help="govern Swarm placement: enrolled and attested nodes, the reconciler (auto: when the "
+        "engine is a Swarm manager)",
+    )  # fmt: skip
+    p.add_argument("--reconcile-interval", type=float, default=5.0, metavar="SECONDS",
+                   help="seconds between sweeps, besides node events (default 5)")  # fmt: skip
     p.add_argument("--context", default="moorage", help="docker context to create or update ('' to skip)")
     p.add_argument(
         "--policy",
@@ -133,19 +147,20 @@ def _up(args: argparse.Namespace) -> int:
     gate = ImageGate(Scanner(data / "image-cache", VulnDB(data / "vulndb.sqlite")),
                      EngineClient(upstream.path, timeout=300) if upstream.path is not None else None,
                      ignore_file=args.ignore_file or data / "ignore.yaml")  # fmt: skip
+    cluster = _cluster_trust(args, upstream, users, data)
     if args.policy is not None:
-        admission = PolicyAdmission(source=args.policy, exceptions=exceptions, images=gate)
+        admission = PolicyAdmission(source=args.policy, exceptions=exceptions, images=gate, cluster=cluster)
         policy_note = f"{args.policy} (version {admission.policies.version}; reload: SIGHUP or edit)"
     else:
         packs = builtin_set(None if args.enforce == "off" else args.enforce,
                             None if args.audit_pack == "off" else args.audit_pack)  # fmt: skip
-        admission = PolicyAdmission(packs, exceptions=exceptions, images=gate)
+        admission = PolicyAdmission(packs, exceptions=exceptions, images=gate, cluster=cluster)
         policy_note = f"{args.enforce} enforced, {args.audit_pack} in audit"
     if args.allow_unknown_fields:
         log.warning("--allow-unknown-fields: body fields Moorage doesn't know pass unjudged (recorded)")
     gateway = Gateway(upstream, users, admission=admission, audit=trail, admin_uids=tuple({0, os.geteuid()}),
                       exceptions=exceptions, allow_unknown_fields=args.allow_unknown_fields,
-                      owners=ImageOwners(data / "image-owners.json"))  # fmt: skip
+                      owners=ImageOwners(data / "image-owners.json"), cluster=cluster)  # fmt: skip
 
     async def main() -> None:
         await gateway.listen_unix(listen)
@@ -176,17 +191,50 @@ def _up(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         watcher = None
+        reconciling = None
+        if cluster is not None:
+            reconciler = Reconciler(cluster, gateway.upstream, gateway.record_event, args.reconcile_interval,
+                                    events=lambda: gateway.upstream.lines(_NODE_EVENTS))  # fmt: skip
+            reconciling = asyncio.ensure_future(reconciler.run())
+            print(f"  cluster     governed: enrolled and attested nodes, reconciled every "
+                  f"{args.reconcile_interval:g} s and on node events (moorage node ls)")  # fmt: skip
         if args.policy is not None:
             loop.add_signal_handler(signal.SIGHUP, admission.reload)
             watcher = asyncio.ensure_future(admission.watch())
         await stop.wait()
-        if watcher is not None:
-            watcher.cancel()
+        for task in (watcher, reconciling):
+            if task is not None:
+                task.cancel()
         await gateway.close()
         trail.close()  # signs a final checkpoint
 
     _run(main())
     return 0
+
+
+_NODE_EVENTS = "/events?filters=" + quote(json.dumps({"type": ["node"]}))
+
+
+def _cluster_trust(args: argparse.Namespace, upstream: Upstream, users: UserDirectory,
+                   data: Path) -> ClusterTrust | None:  # fmt: skip
+    """The cluster's governance, when asked for or (auto) when the engine manages a swarm."""
+    if args.cluster == "off":
+        return None
+    if args.cluster == "auto":
+        if upstream.path is None:
+            return None
+        info = EngineClient(upstream.path).call("GET", "/info")
+        if not (isinstance(info, dict) and (info.get("Swarm") or {}).get("ControlAvailable")):
+            return None
+    keys = {}
+    for user, pem in users.officer_keys():
+        for pub in parse_public_keys(pem.encode(), f"users.{user}.keys"):
+            keys[key_id(pub)] = (user, pub)
+    if not keys:
+        log.warning(
+            "cluster: no security officer has a signing key (users.NAME.keys): nothing can be attested"
+        )
+    return ClusterTrust(ClusterStore(data / "cluster.db"), lambda: keys)
 
 
 def _run(coro: Any) -> None:

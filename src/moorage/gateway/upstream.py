@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import ssl
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,18 @@ class Upstream:
         if len(self._idle) < self.pool_size and not conn.writer.is_closing():
             self._idle.append(conn)
         else:
+            conn.close()
+
+    async def lines(self, path: str) -> AsyncIterator[bytes]:
+        """The lines of a streamed answer (``/events``), until the engine ends it."""
+        conn = await self.connect()
+        try:
+            conn.writer.write(f"GET {path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: moorage\r\n\r\n".encode())
+            await conn.writer.drain()
+            await conn.reader.readuntil(b"\r\n\r\n")
+            while line := await conn.reader.readline():
+                yield line
+        finally:
             conn.close()
 
     async def call_json(
