@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from moorage.admission.interface import AdmissionError, Decision
-from moorage.cluster.placement import govern_service
+from moorage.cluster.placement import ATTESTED, MOORAGE_PREFIX, govern_service
 from moorage.cluster.trust import ClusterTrust
 from moorage.policy.documents import PolicySet
 from moorage.policy.engine import Request, workload_class
@@ -34,6 +34,8 @@ async def govern(
     trust: ClusterTrust, pset: PolicySet, req: Request, decision: Decision, engine: Any
 ) -> Decision:
     """The decision with the cluster's constraints added, or a refusal."""
+    if req.kind == "node.update":
+        return await _node_update(engine, req, decision)
     if req.kind not in (*_SERVICE, "network.create"):
         return decision
     body = copy.deepcopy(decision.body if decision.body is not None else req.body)
@@ -49,7 +51,7 @@ async def govern(
         where, value, message = out.refused[0]
         return Decision(
             False,
-            reason=f"moorage: denied by cluster trust: {where} = {value!r}: {message}. "
+            reason=f"denied by cluster trust (cluster.placement): {where} = {value!r}: {message}. "
             "Remove that constraint; Moorage adds what the class needs.",
             rules=("cluster.placement",),
             policy_version=decision.policy_version,
@@ -59,11 +61,45 @@ async def govern(
         if problem:
             return Decision(
                 False,
-                reason=f"moorage: denied by cluster trust: {problem}",
+                reason=f"denied by cluster trust (cluster.encryption): {problem}",
                 rules=("cluster.encryption",),
                 policy_version=decision.policy_version,
             )
     return dataclasses.replace(decision, body=body, mutations=(*decision.mutations, *out.added))
+
+
+async def _node_update(engine: Any, req: Request, decision: Decision) -> Decision:
+    """Whatever the policy packs say: no client adds, changes or removes a node label
+    under ``io.moorage.`` (the reconciler projects them from the store), and an
+    attested node isn't promoted."""
+    status, node = await engine.call_json("GET", f"/nodes/{quote(str(req.object_ref or ''), safe='')}")
+    if status != 200 or not isinstance(node, dict):
+        return decision  # the engine answers the update itself (no such node)
+    current = {str(k): str(v) for k, v in ((node.get("Spec") or {}).get("Labels") or {}).items()}
+    body = decision.body if decision.body is not None else req.body
+    labels = _get(body, "Labels")
+    labels = {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
+    ours = {k: v for k, v in current.items() if k.lower().startswith(MOORAGE_PREFIX)}
+    theirs = {k: v for k, v in labels.items() if k.lower().startswith(MOORAGE_PREFIX)}
+    if ours != theirs:
+        changed = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
+        return Decision(
+            False,
+            reason=f"denied by cluster trust (node.labels): Labels.{changed[0]}: node labels under "
+            f"{MOORAGE_PREFIX} are Moorage's projection of enrolment and attestation; no update adds, "
+            "changes or removes them. Use moorage node enrol | attest | revoke.",
+            rules=("node.labels",),
+            policy_version=decision.policy_version,
+        )
+    if str(_get(body, "Role")).lower() == "manager" and any(k.startswith(ATTESTED) for k in ours):
+        return Decision(
+            False,
+            reason="denied by cluster trust (node.promote): Role = manager: an attested node can't "
+            "be promoted (node.promote); revoke its attestation first, or promote another node",
+            rules=("node.promote",),
+            policy_version=decision.policy_version,
+        )
+    return decision
 
 
 def _encrypt_overlay(decision: Decision, body: dict[str, Any]) -> Decision:

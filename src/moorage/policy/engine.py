@@ -10,6 +10,7 @@ mutation never widens what the caller asked for.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import fnmatch
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -184,6 +185,9 @@ def workload_class(pset: PolicySet, req: Request) -> tuple[str, frozenset[str]]:
     ``placement``, else its ``moorage.class`` label) and the classes any enforcing
     document declares exclusive (``placement.exclusive``), whatever its scope."""
     labels = request_labels(req.kind, req.body)
+    owner = labels.get("io.moorage.team")  # stamped by the gateway: on update, the service's own team
+    if owner and owner != req.team:
+        req = dataclasses.replace(req, teams=(owner,))
     docs = [d for d in applicable(pset, req, labels) if d.mode == "enforce"]
     placement = next((d.spec["placement"] for d in docs if d.spec.get("placement")), None)
     if placement:
