@@ -29,7 +29,7 @@ from moorage.gateway.upstream import Upstream
 from moorage.identity import UserDirectory
 from moorage.identity.pki import Pki
 from moorage.images.sign import parse_public_keys
-from moorage.lab import EngineClient, LabError
+from moorage.lab import EngineClient, Lab, LabError
 from moorage.policy.documents import builtin_set
 
 log = logging.getLogger("moorage.up")
@@ -43,6 +43,9 @@ def default_data_dir() -> Path:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("up", help="run the gateway in front of a Docker engine")
+    p.add_argument(
+        "--lab", metavar="NAME", help="in front of lab NAME's manager (node 1), governing its swarm"
+    )
     p.add_argument("--upstream", help="engine URL (default: $DOCKER_HOST, else unix:///var/run/docker.sock)")
     p.add_argument("--listen", help="unix socket to serve (default: DATA_DIR/docker.sock)")
     p.add_argument("--tls-listen", metavar="HOST:PORT", help="also serve TCP+TLS with client certificates")
@@ -129,6 +132,15 @@ def _up(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     data = args.data_dir or default_data_dir()
     data.mkdir(parents=True, exist_ok=True)
+    if args.lab:
+        lab = Lab(args.lab)
+        if lab.state() is None:
+            raise LabError(
+                f"no lab named {args.lab!r}: start it with moorage lab up --name {args.lab} --nodes 3"
+            )
+        args.upstream = lab.docker_host(1)
+        if args.cluster == "auto":
+            args.cluster = "on" if lab.nodes > 1 else "off"
     upstream = Upstream(args.upstream) if args.upstream else Upstream.from_env()
     if upstream.path is not None and not EngineClient(upstream.path).ping():
         raise LabError(
