@@ -48,7 +48,7 @@ async def _bench(lab: Lab, folder: Path) -> dict[str, Any]:
         ca = await swarmops.rotate_ca(upstream, trust, "bench")
         out["rotate_ca_s"] = ca["seconds"]
         # the bare engine, for comparison: the same rotation without Moorage's wait
-        status, doc = await upstream.call_json("GET", "/swarm")
+        _, doc = await upstream.call_json("GET", "/swarm")
         spec = doc["Spec"]
         spec["CAConfig"]["ForceRotate"] = int(spec["CAConfig"].get("ForceRotate") or 0) + 1
         started = time.monotonic()
