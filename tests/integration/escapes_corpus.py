@@ -34,6 +34,7 @@ import json
 import platform
 import re
 import tarfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -481,13 +482,34 @@ def service_with_a_dangerous_past(env: Env) -> None:
                            '"Mode":{"Replicated":{"Replicas":0}}}', env.vars))  # fmt: skip
     spec["Labels"] = labels
     env.engine.call("POST", "/services/create", spec)
-    doc = env.engine.call("GET", fill("/services/@NAME@", env.vars))
     safe = json.loads(fill(SERVICE % "", env.vars))
     safe["Labels"] = labels
-    env.engine.call(
-        "POST", fill("/services/@NAME@/update?version=", env.vars) + str(doc["Version"]["Index"]), safe
-    )
-    env.vars["VERSION"] = str(env.engine.call("GET", fill("/services/@NAME@", env.vars))["Version"]["Index"])
+    # Swarm's store answers "update out of sequence" when the object moved since it
+    # was read (here now and then, right after the create): read again and retry.
+    for attempt in range(5):
+        doc = env.engine.call("GET", fill("/services/@NAME@", env.vars))
+        try:
+            env.engine.call(
+                "POST",
+                fill("/services/@NAME@/update?version=", env.vars) + str(doc["Version"]["Index"]),
+                safe,
+            )
+            break
+        except EngineError as exc:
+            if "out of sequence" not in str(exc) or attempt == 4:
+                raise
+            time.sleep(0.5)
+    # The update's status moves (updating -> completed), each move bumping the
+    # version: read it once it holds still, or the rollback is out of sequence.
+    deadline = time.monotonic() + 20
+    last = None
+    while time.monotonic() < deadline:
+        version = env.engine.call("GET", fill("/services/@NAME@", env.vars))["Version"]["Index"]
+        if version == last:
+            break
+        last = version
+        time.sleep(0.5)
+    env.vars["VERSION"] = str(last)
 
 
 def remember_execs(target: str) -> Setup:
