@@ -32,7 +32,7 @@ from moorage.cluster.trust import ClusterTrust
 from moorage.identity import UserDirectory
 from moorage.images.sign import generate_key, parse_public_keys
 from moorage.lab import Lab
-from moorage.lab.engine import EngineClient
+from moorage.lab.engine import EngineClient, EngineError
 from moorage.lab.images import BUSYBOX_REF, build_busybox, load_into
 from moorage.policy.documents import PolicySet, parse_document
 from tests.conftest import needs_root, unique_name
@@ -464,8 +464,7 @@ def test_expiry_takes_the_node_out(cluster: Cluster) -> None:
         c.trust.clock = real
 
 
-def test_revocation_takes_the_node_out(cluster: Cluster) -> None:
-    c = cluster
+def attest_node_2(c: Cluster, requester: str, approver: str) -> None:
     out = ok(
         moorage(
             c.gw,
@@ -478,18 +477,72 @@ def test_revocation_takes_the_node_out(cluster: Cluster) -> None:
             "QSA-2026-18",
             "--expires",
             "1h",
-            user="sid",
+            user=requester,
         )
     )
     rid = out.split()[1].rstrip(":")
-    ok(moorage(c.gw, "node", "approve", rid, "--key", str(c.keys["sofia"]), user="sofia"))
+    ok(moorage(c.gw, "node", "approve", rid, "--key", str(c.keys[approver]), user=approver))
     wait_for("node 2 is attested again", lambda: c.labels(2).get("io.moorage.attested.pci") == "true")
+
+
+def pay_constraints(c: Cluster) -> list[str]:
+    return list(c.manager.call("GET", "/services/pay")["Spec"]["TaskTemplate"]["Placement"]["Constraints"])
+
+
+def test_a_new_approval_lifts_the_pin(cluster: Cluster) -> None:
+    c = cluster
+    assert f"node.id!={c.ids[2]}" in pay_constraints(c)  # expiry pinned node 2 out of pci
+    attest_node_2(c, "sid", "sofia")
+    wait_for("the pin on node 2 is lifted", lambda: f"node.id!={c.ids[2]}" not in pay_constraints(c))
+    assert f"node.id!={c.ids[3]}" in pay_constraints(c)  # node 3's stays
+    wait_for("pay runs on node 2 again", lambda: set(c.running_on("pay")) == {c.ids[2]}, 60)
+
+
+def test_a_promotion_behind_moorages_back_stops_the_attestation(cluster: Cluster) -> None:
+    c = cluster
+    c.node_update(2, lambda s: s.update(Role="manager"))
+    try:
+        wait_for(
+            "node 2 loses its label as a manager", lambda: "io.moorage.attested.pci" not in c.labels(2), 30
+        )
+        assert any("role is manager" in r["reason"] for r in c.records() if r["object_ref"] == c.ids[2])
+        wait_for("no pay task runs on node 2", lambda: c.ids[2] not in c.running_on("pay"), 60)
+    finally:
+        # demoting waits until the promotion has reached raft's member list
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                c.node_update(2, lambda s: s.update(Role="worker"))
+                break
+            except EngineError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+    wait_for(
+        "node 2 is a worker again",
+        lambda: c.manager.call("GET", f"/nodes/{c.ids[2]}")["Spec"]["Role"] == "worker",
+        30,
+    )
+    # the exclusion sticks: the attestation counts again, but the node stays pinned out
+    # of pci until an officer approves anew
+    assert f"node.id!={c.ids[2]}" in pay_constraints(c)
+
+
+def test_revoking_a_paused_nodes_attestation_drains_it(cluster: Cluster) -> None:
+    c = cluster
+    attest_node_2(c, "olga", "sid")
     wait_for("pay runs on node 2 again", lambda: set(c.running_on("pay")) == {c.ids[2]}, 60)
     assert docker(c.gw, "node", "ls", user="alice").returncode != 0
-    revoked = moorage(c.gw, "node", "revoke", node_ref(c, 2), user="alice")
-    assert revoked.returncode != 0
+    assert moorage(c.gw, "node", "revoke", node_ref(c, 2), user="alice").returncode != 0
+    # paused behind Moorage's back: swarmkit's constraint enforcer leaves paused nodes alone
+    c.node_update(2, lambda s: s.update(Availability="pause"))
     ok(moorage(c.gw, "node", "revoke", node_ref(c, 2), user="sofia"))
     wait_for("node 2 loses its label on revocation", lambda: "io.moorage.attested.pci" not in c.labels(2))
+    wait_for(
+        "node 2 is drained",
+        lambda: c.manager.call("GET", f"/nodes/{c.ids[2]}")["Spec"]["Availability"] == "drain",
+    )
     wait_for("no pay task runs on node 2", lambda: c.ids[2] not in c.running_on("pay"), 60)
     assert any("revoked" in r["reason"] for r in c.records() if r["object_ref"] == c.ids[2])
+    assert c.records("cluster.drain")
     assert [r for r in c.records("moorage.attestation.revoke") if r["status"] == 200]

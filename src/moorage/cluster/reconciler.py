@@ -197,8 +197,11 @@ class Reconciler:
         changed.append(f"{node.hostname or node.id}: {reason}")
 
     async def _services(self, changed: list[str]) -> None:
+        """Every class service carries ``node.id!=X`` for the nodes pinned out of its
+        class, and loses the pins an approval lifted."""
         pins = self.trust.store.pins()
-        if not pins:
+        released = set(self.trust.released)
+        if not pins and not released:
             return
         status, docs = await self.engine.call_json("GET", "/services")
         if status != 200 or not isinstance(docs, list):
@@ -206,33 +209,31 @@ class Reconciler:
         for doc in docs:
             spec = doc.get("Spec") or {}
             cons = ((spec.get("TaskTemplate") or {}).get("Placement") or {}).get("Constraints") or []
+            version = int((doc.get("Version") or {}).get("Index", 0))
             view = ServiceView(
-                str(doc.get("ID")),
-                str(spec.get("Name", "")),
-                int((doc.get("Version") or {}).get("Index", 0)),
-                tuple(map(str, cons)),
-                spec,
+                str(doc.get("ID")), str(spec.get("Name", "")), version, tuple(map(str, cons)), spec
             )
             want = sorted({f"node.id!={n}" for c in view.classes for n in pins.get(c, ())})
             missing = [w for w in want if w not in view.constraints]
-            if not missing:
+            lifted = {f"node.id!={n}" for n, c in released if c in view.classes} - set(want)
+            kept = [c for c in view.constraints if c not in lifted]
+            if not missing and len(kept) == len(view.constraints):
                 continue
             new = json.loads(json.dumps(spec))
             placement = new.setdefault("TaskTemplate", {}).setdefault("Placement", {})
-            placement["Constraints"] = [*cons, *missing]
+            placement["Constraints"] = [*kept, *missing]
             st, answer = await self.engine.call_json(
                 "POST", f"/services/{quote(view.id, safe='')}/update?version={view.version}", body=new
             )
             if st != 200:
                 log.warning("could not pin service %s (%s): %s", view.name, st, answer)
                 continue
-            await self.record(
-                "cluster.pin",
-                view.id,
-                f"kept service {view.name} off {', '.join(missing)}",
-                {"service": view.name, "added": missing},
-            )
-            changed.append(f"{view.name}: += {', '.join(missing)}")
+            dropped = sorted(set(view.constraints) - set(kept))
+            what = ", ".join([*(f"+ {m}" for m in missing), *(f"- {d}" for d in dropped)])
+            await self.record("cluster.pin", view.id, f"service {view.name}: {what}",
+                              {"service": view.name, "added": missing, "removed": dropped})  # fmt: skip
+            changed.append(f"{view.name}: {what}")
+        self.trust.released -= released
 
     async def _drain_if_needed(self, node: NodeView, swarm: SwarmView, changed: list[str]) -> None:
         node = await self.trust.node(self.engine, node.id)  # its version moved if its labels were set

@@ -142,6 +142,8 @@ class ClusterTrust:
             None  # (when, by whom): a CA rotation through Moorage
         )
         self.wake: Callable[[], None] = lambda: None  # the reconciler sets this
+        # (node, class) pins an approval lifted: the reconciler takes them off services
+        self.released: set[tuple[str, str]] = set()
 
     # --------------------------------------------------------------- reads
     async def swarm(self, engine: Engine) -> SwarmView:
@@ -353,7 +355,8 @@ class ClusterTrust:
         if not self.store.approve(rid, user, now, claim.expires_at, envelope, signer):
             raise ClusterError(409, f"attestation request {rid} is no longer pending")
         for c in claim.classes:
-            self.store.unpin(node.id, c)
+            if self.store.unpin(node.id, c):
+                self.released.add((node.id, c))
         self.wake()
         return {
             "id": rid,
