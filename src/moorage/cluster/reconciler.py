@@ -98,14 +98,16 @@ class Reconciler:
         removed: dict[str, set[str]] = {}  # class -> nodes that lost its label
         for node in nodes:
             await self._node(node, swarm, removed, changed)
+        # Drain before pinning: a pin rolls the class's services, and the check must
+        # see the tasks a paused node still runs.
+        for node in nodes:
+            if node.availability == "pause":
+                await self._drain_if_needed(node, swarm, changed)
         now = self.trust.clock()
         for cls, ids in removed.items():
             for nid in ids:
                 self.trust.store.pin(nid, cls, now, "label removed by the reconciler")
         await self._services(changed)
-        for node in nodes:
-            if node.availability == "pause":
-                await self._drain_if_needed(node, swarm, changed)
         return changed
 
     async def _roots(self, swarm: SwarmView, changed: list[str]) -> None:
