@@ -379,6 +379,35 @@ def test_a_dropped_class_constraint_is_refused_or_comes_back(cluster: Cluster) -
     assert PCI in constraints and enrolled in constraints
 
 
+def test_a_rollback_to_a_spec_without_moorages_constraints_is_refused(cluster: Cluster) -> None:
+    c = cluster
+    # made on the engine before Moorage governed the cluster: the class, not enrolment
+    spec = {
+        "Name": "old-pay",
+        "Labels": {"io.moorage.team": "payments", "io.moorage.owner": "alice"},
+        "TaskTemplate": {
+            "ContainerSpec": {"Image": BUSYBOX_REF, "Command": ["sleep", "600"]},
+            "Placement": {"Constraints": [PCI]},
+        },
+        "Mode": {"Replicated": {"Replicas": 0}},
+    }
+    c.manager.call("POST", "/services/create", spec)
+    try:
+        ok(docker(c.gw, "service", "update", "--detach", "--env-add", "A=1", "old-pay", user="alice"))
+        governed = c.manager.call("GET", "/services/old-pay")["Spec"]["TaskTemplate"]["Placement"][
+            "Constraints"
+        ]
+        assert PCI in governed
+        back = docker(c.gw, "service", "rollback", "--detach", "old-pay", user="alice")
+        assert back.returncode != 0 and "rollback runs the service's previous spec" in back.stderr, (
+            back.stderr
+        )
+        after = c.manager.call("GET", "/services/old-pay")["Spec"]["TaskTemplate"]["Placement"]["Constraints"]
+        assert after == governed
+    finally:
+        c.manager.call("DELETE", "/services/old-pay")
+
+
 def test_a_class_service_cant_use_the_host_network_or_plain_overlays(cluster: Cluster) -> None:
     c = cluster
     host = docker(

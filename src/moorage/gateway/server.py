@@ -619,6 +619,15 @@ class Gateway:
             if not decision.allowed:
                 raise HttpError(decision.status, f"moorage: {decision.reason}" if decision.status == 403
                                 else decision.reason)  # fmt: skip
+            rollback = (request.query.get("rollback") or [""])[0] == "previous"
+            if decision.mutations and op.kind == "service.update" and rollback:
+                # The engine runs the previous spec as it was: what the decision adds can't reach it.
+                raise HttpError(
+                    403,
+                    "moorage: a rollback runs the service's previous spec as it was, and that spec lacks "
+                    f"what Moorage requires now ({'; '.join(decision.mutations)}). Update the service "
+                    "instead (docker service update), so Moorage can add it.",
+                )
             if decision.body is not None:
                 body = decision.body
             if decision.target is not None:
