@@ -442,6 +442,36 @@ def test_a_class_service_cant_use_the_host_network_or_plain_overlays(cluster: Cl
         docker(c.gw, "network", "rm", "paynet", user="olga")
 
 
+def test_another_team_cant_claim_an_exclusive_class(cluster: Cluster) -> None:
+    c = cluster
+    out = docker(
+        c.gw, "service", "create", "--detach", "--label", "moorage.class=pci", BUSYBOX_REF, "true", user="bob"
+    )
+    assert out.returncode != 0 and "exclusive" in out.stderr, out.stderr
+
+
+def test_a_class_service_may_publish_on_the_host(cluster: Cluster) -> None:
+    c = cluster
+    ok(
+        docker(
+            c.gw,
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            "pay-edge",
+            "--replicas",
+            "0",
+            "--publish",
+            "mode=host,target=80,published=8088",
+            BUSYBOX_REF,
+            "true",
+            user="alice",
+        )
+    )
+    ok(docker(c.gw, "service", "rm", "pay-edge", user="alice"))
+
+
 def test_swarm_operations_are_governed_and_secrets_stay_out_of_the_trail(cluster: Cluster) -> None:
     c = cluster
     assert docker(c.gw, "swarm", "update", "--task-history-limit", "3", user="olga").returncode != 0

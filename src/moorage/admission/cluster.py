@@ -43,8 +43,15 @@ async def govern(
         return decision
     if req.kind == "network.create":
         return _encrypt_overlay(decision, body)
-    cls, exclusive = workload_class(pset, req)
-    exclusive = exclusive | trust.exclusive
+    wc = workload_class(pset, req)
+    cls, exclusive = wc.name, wc.exclusive | trust.exclusive
+    if wc.claim_refused():
+        return Decision(
+            False,
+            reason=f"denied by cluster trust (cluster.placement): {wc.claim_refused()}",
+            rules=("cluster.placement",),
+            policy_version=decision.policy_version,
+        )
     pins = trust.store.pins().get(cls, set()) if cls else set()
     out = govern_service(body, cls, exclusive, pins)
     if out.refused:
@@ -122,7 +129,8 @@ async def _class_networks(engine: Any, body: dict[str, Any], cls: str) -> str:
     lists = [_get(task, "Networks"), _get(body, "Networks")]
     targets = [str(_get(n, "Target") or "") for nets in lists if isinstance(nets, list) for n in nets]
     ports = _get(_get(body, "EndpointSpec"), "Ports")
-    if isinstance(ports, list) and any(str(_get(p, "PublishMode") or "ingress") != "host" for p in ports):
+    # the engine reads PublishMode in any case; anything but host is the ingress mesh
+    if isinstance(ports, list) and any(str(_get(p, "PublishMode") or "").lower() != "host" for p in ports):
         targets.append("ingress")  # the routing mesh carries published ports
     for ref in targets:
         status, net = await engine.call_json("GET", f"/networks/{quote(ref, safe='')}?scope=swarm")

@@ -37,6 +37,7 @@ __all__ = [
     "PolicyDecision",
     "Request",
     "Violation",
+    "WorkloadClass",
     "evaluate",
     "fact_needs",
     "needs_usage",
@@ -180,10 +181,29 @@ def applicable(pset: PolicySet, req: Request, labels: dict[str, str] | None = No
     return [d for d in pset.documents if d.applies_to(req.user, teams, labels)]
 
 
-def workload_class(pset: PolicySet, req: Request) -> tuple[str, frozenset[str]]:
+@dataclass(frozen=True)
+class WorkloadClass:
+    """A service's workload class and what the policy set says about classes."""
+
+    name: str  # "" when the service has none
+    team: str  # the team whose service it is (the owner's, on update)
+    exclusive: frozenset[str]  # classes whose nodes run nothing else (placement.exclusive)
+    members: frozenset[str]  # the teams placement.teams maps to this class
+
+    def claim_refused(self) -> str:
+        """Why this service may not be of its class ("" when it may): an exclusive
+        class runs only the workloads of the teams mapped to it."""
+        if self.name in self.exclusive and self.team not in self.members:
+            teams = ", ".join(sorted(self.members)) or "no team"
+            return f"class {self.name} is exclusive to {teams} (placement.teams), not to team {self.team}"
+        return ""
+
+
+def workload_class(pset: PolicySet, req: Request) -> WorkloadClass:
     """The workload class of a service request (by the enforcing policy's
-    ``placement``, else its ``moorage.class`` label) and the classes any enforcing
-    document declares exclusive (``placement.exclusive``), whatever its scope."""
+    ``placement``, else its ``moorage.class`` label), with the classes any enforcing
+    document declares exclusive and the teams mapped to the class, whatever the
+    documents' scope."""
     labels = request_labels(req.kind, req.body)
     owner = labels.get("io.moorage.team")  # stamped by the gateway: on update, the service's own team
     if owner and owner != req.team:
@@ -194,11 +214,10 @@ def workload_class(pset: PolicySet, req: Request) -> tuple[str, frozenset[str]]:
         cls = fam.placement_constraints(placement, req.team, labels)[0]
     else:
         cls = labels.get("moorage.class", "")
-    exclusive = frozenset(
-        str(c) for d in pset.documents if d.mode == "enforce"
-        for c in ((d.spec.get("placement") or {}).get("exclusive") or ())
-    )  # fmt: skip
-    return cls, exclusive
+    enforcing = [d.spec.get("placement") or {} for d in pset.documents if d.mode == "enforce"]
+    exclusive = frozenset(str(c) for p in enforcing for c in p.get("exclusive") or ())
+    members = frozenset(str(t) for p in enforcing for t, c in (p.get("teams") or {}).items() if c == cls)
+    return WorkloadClass(cls, req.team, exclusive, members)
 
 
 def trust_needs(pset: PolicySet, req: Request) -> tuple[list[tuple[str, bytes]], bool] | None:
