@@ -77,6 +77,14 @@ def test_moorage_up_governs_a_lab_swarm() -> None:
         os.chmod(data / "docker.sock", 0o666)
         sock = data / "docker.sock"
         manager = lab.client(1)
+        # the manager Moorage stands in front of is enrolled by the first sweep
+        node1 = f"{lab.name}-node1"
+        deadline = time.monotonic() + 15
+        while (manager.call("GET", f"/nodes/{node1}")["Spec"].get("Labels") or {}).get(
+            "io.moorage.enrolled"
+        ) != "true":
+            assert time.monotonic() < deadline, "the manager was not enrolled"
+            time.sleep(0.5)
         node2 = f"{lab.name}-node2"
         ok(as_user("olga", sock, *MOORAGE, "node", "enrol", node2))
         deadline = time.monotonic() + 15

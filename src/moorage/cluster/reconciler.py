@@ -95,6 +95,8 @@ class Reconciler:
         swarm = await self.trust.swarm(self.engine)
         await self._roots(swarm, changed)
         nodes = await self.trust.nodes(self.engine)
+        if not self.trust.store.enrolled():
+            await self._enrol_own_node(swarm, nodes, changed)
         removed: dict[str, set[str]] = {}  # class -> nodes that lost its label
         for node in nodes:
             await self._node(node, swarm, removed, changed)
@@ -109,6 +111,27 @@ class Reconciler:
                 self.trust.store.pin(nid, cls, now, "label removed by the reconciler")
         await self._services(changed)
         return changed
+
+    async def _enrol_own_node(self, swarm: SwarmView, nodes: list[NodeView], changed: list[str]) -> None:
+        """With nothing enrolled yet, the manager Moorage stands in front of is: it is
+        the engine Moorage trusts with every request, not a node that joined by token.
+        Only the first time: an operator's later choices are never overridden."""
+        status, info = await self.engine.call_json("GET", "/info")
+        own = str(
+            ((info if status == 200 and isinstance(info, dict) else {}).get("Swarm") or {}).get("NodeID", "")
+        )
+        if (
+            own
+            and any(n.id == own for n in nodes)
+            and self.trust.store.enrol(own, swarm.id, "moorage", self.trust.clock())
+        ):
+            await self.record(
+                "cluster.enrol",
+                own,
+                "enrolled the manager Moorage stands in front of (the first enrolment of this cluster)",
+                {"node": own},
+            )
+            changed.append(f"enrolled {own}")
 
     async def _roots(self, swarm: SwarmView, changed: list[str]) -> None:
         store, now = self.trust.store, self.trust.clock()
@@ -232,8 +255,12 @@ class Reconciler:
                 continue
             dropped = sorted(set(view.constraints) - set(kept))
             what = ", ".join([*(f"+ {m}" for m in missing), *(f"- {d}" for d in dropped)])
-            await self.record("cluster.pin", view.id, f"service {view.name}: {what}",
-                              {"service": view.name, "added": missing, "removed": dropped})  # fmt: skip
+            await self.record(
+                "cluster.pin",
+                view.id,
+                f"service {view.name}: {what}",
+                {"service": view.name, "added": missing, "removed": dropped},
+            )
             changed.append(f"{view.name}: {what}")
         self.trust.released -= released
 
