@@ -14,10 +14,11 @@ die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 [ -f /etc/debian_version ] || die "this script installs Debian packages; run it on Debian 12"
 
 # Debian packages: the engine (dockerd, containerd, runc, the 20.10 CLI), the
-# registry, test-image sources, namespace tooling, and the peers the benchmarks use.
+# registry, test-image sources, namespace tooling, the peers the benchmarks use, and the
+# directory (OpenLDAP slapd) the identity tests start privately.
 PACKAGES=(docker.io containerd runc docker-registry busybox-static debootstrap iproute2
           iptables util-linux hostname ca-certificates curl haproxy docker-compose
-          python3 python3-venv)
+          python3 python3-venv slapd)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

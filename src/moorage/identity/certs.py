@@ -1,0 +1,212 @@
+"""Short-lived client certificates from a login, and the store that keeps each one
+live or not.
+
+A login sends a CSR (the key pair never leaves the person's machine) and proves
+who they are to a provider; the gateway signs a client certificate with a short
+lifetime and records its serial and public key. A certificate counts only while
+its record is live: signed by the CA *and* present, unexpired and unrevoked here,
+so revocation is immediate, as UCP's registered bundle keys were.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from moorage.identity.interface import Identity
+from moorage.identity.mapping import Grant
+from moorage.identity.pki import Pki
+from moorage.identity.principal import IdentityError
+
+__all__ = ["CertRecord", "CertStore", "spki_digest"]
+
+
+def spki_digest(key: object) -> str:
+    """``sha256:<hex>`` of a public key's SubjectPublicKeyInfo."""
+    if not isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey):
+        raise IdentityError("the key must be ECDSA, RSA or Ed25519")
+    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return "sha256:" + hashlib.sha256(der).hexdigest()
+
+
+@dataclass(frozen=True)
+class CertRecord:
+    serial: str  # hex
+    user: str
+    provider: str
+    subject: str
+    groups: tuple[str, ...]
+    teams: tuple[str, ...]
+    roles: tuple[str, ...]
+    public_key: str  # spki digest
+    issued_at: float
+    expires_at: float
+    revoked_at: float | None = None
+    revoked_by: str | None = None
+    reason: str = ""
+
+
+_COLS = (
+    "serial, user, provider, subject, groups, teams, roles, public_key, issued_at, expires_at, revoked_at,"
+    " revoked_by, reason"
+)
+
+
+def _record(row: tuple[object, ...]) -> CertRecord:
+    return CertRecord(
+        str(row[0]),
+        str(row[1]),
+        str(row[2]),
+        str(row[3]),
+        tuple(json.loads(str(row[4]))),
+        tuple(json.loads(str(row[5]))),
+        tuple(json.loads(str(row[6]))),
+        str(row[7]),
+        float(str(row[8])),
+        float(str(row[9])),
+        None if row[10] is None else float(str(row[10])),
+        None if row[11] is None else str(row[11]),
+        str(row[12] or ""),
+    )
+
+
+class CertStore:
+    """Issued certificates (SQLite), signing with ``pki``'s CA."""
+
+    def __init__(self, path: Path | str, pki: Pki, clock: Callable[[], float] = time.time) -> None:
+        if isinstance(path, Path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.pki = pki
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS certs (serial TEXT PRIMARY KEY, user TEXT NOT NULL,"
+            " provider TEXT NOT NULL, subject TEXT NOT NULL, groups TEXT NOT NULL, teams TEXT NOT NULL,"
+            " roles TEXT NOT NULL,"
+            " public_key TEXT NOT NULL, issued_at REAL NOT NULL, expires_at REAL NOT NULL, revoked_at REAL,"
+            " revoked_by TEXT, reason TEXT)"
+        )
+
+    def close(self) -> None:
+        self._db.close()
+
+    def issue(self, csr_pem: bytes, who: Identity, grant: Grant, lifetime: int) -> tuple[bytes, CertRecord]:
+        """Sign ``csr_pem`` for ``who``: CN is the user, the lifetime ``lifetime`` seconds."""
+        try:
+            csr = x509.load_pem_x509_csr(csr_pem)
+        except ValueError as exc:
+            raise IdentityError(f"the certificate request is not a PEM CSR: {exc}") from exc
+        if not csr.is_signature_valid:
+            raise IdentityError(
+                "the certificate request's signature does not verify (it must be signed by its key)"
+            )
+        pub = csr.public_key()
+        digest = spki_digest(pub)
+        self.pki.ensure_ca()
+        ca_cert, ca_key = self.pki._ca()
+        now = self.clock()
+        start = dt.datetime.fromtimestamp(now, dt.UTC)
+        serial = x509.random_serial_number()
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, who.user)]))
+            .issuer_name(ca_cert.subject)
+            .public_key(pub)
+            .serial_number(serial)
+            .not_valid_before(start - dt.timedelta(minutes=1))
+            .not_valid_after(start + dt.timedelta(seconds=lifetime))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256())
+        )
+        record = CertRecord(
+            format(serial, "x"),
+            who.user,
+            who.provider,
+            who.subject,
+            who.groups,
+            grant.teams,
+            grant.roles,
+            digest,
+            now,
+            now + lifetime,
+        )
+        with self._lock:
+            self._db.execute(
+                f"INSERT INTO certs ({_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, '')",
+                (
+                    record.serial,
+                    record.user,
+                    record.provider,
+                    record.subject,
+                    json.dumps(list(record.groups)),
+                    json.dumps(list(record.teams)),
+                    json.dumps(list(record.roles)),
+                    record.public_key,
+                    record.issued_at,
+                    record.expires_at,
+                ),
+            )
+        return cert.public_bytes(serialization.Encoding.PEM), record
+
+    def get(self, serial: str) -> CertRecord | None:
+        with self._lock:
+            row = self._db.execute(f"SELECT {_COLS} FROM certs WHERE serial=?", (serial.lower(),)).fetchone()
+        return _record(row) if row else None
+
+    def live(self, serial: str, public_key: str) -> tuple[CertRecord | None, str]:
+        """The record of a presented certificate if it counts now, else (None, why)."""
+        record = self.get(serial)
+        if record is None or record.public_key != public_key:
+            return None, "this certificate was not issued by a Moorage login: run moorage login"
+        if record.revoked_at is not None:
+            return (
+                None,
+                f"this certificate was revoked ({record.reason or 'by ' + str(record.revoked_by)}): "
+                "run moorage login",
+            )
+        if self.clock() >= record.expires_at:
+            return None, "this certificate has expired: run moorage login"
+        return record, ""
+
+    def revoke(self, serial: str | None, by: str, reason: str, user: str | None = None) -> list[str]:
+        """Revoke one certificate, or every live one of ``user``; the serials revoked."""
+        now = self.clock()
+        with self._lock:
+            if user is not None:
+                rows = self._db.execute(
+                    "SELECT serial FROM certs WHERE user=? AND revoked_at IS NULL AND expires_at > ?",
+                    (user, now),
+                ).fetchall()
+            else:
+                rows = self._db.execute(
+                    "SELECT serial FROM certs WHERE serial=? AND revoked_at IS NULL", (str(serial).lower(),)
+                ).fetchall()
+            serials = [str(r[0]) for r in rows]
+            for s in serials:
+                self._db.execute(
+                    "UPDATE certs SET revoked_at=?, revoked_by=?, reason=? WHERE serial=?",
+                    (now, by, reason, s),
+                )
+        return serials
+
+    def live_records(self) -> list[CertRecord]:
+        now = self.clock()
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_COLS} FROM certs WHERE revoked_at IS NULL AND expires_at > ?", (now,)
+            ).fetchall()
+        return [_record(r) for r in rows]
