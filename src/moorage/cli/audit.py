@@ -55,7 +55,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _paths(args: argparse.Namespace) -> tuple[Path, KeyRing]:
-    from moorage.cli.up import default_data_dir
+    from moorage.cli._paths import default_data_dir
 
     data = args.data_dir or default_data_dir()
     return data / "audit.db", KeyRing(data / "audit-keys")

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from moorage.cli._output import emit_json, paint, table
-from moorage.cli.up import default_data_dir
+from moorage.cli._paths import default_data_dir
 
 __all__ = ["GatewayClientError", "register"]
 

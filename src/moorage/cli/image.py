@@ -26,7 +26,7 @@ _COLOURS = {"critical": "red", "high": "red", "medium": "yellow", "low": "dim", 
 
 
 def data_dir() -> Path:
-    from moorage.cli.up import default_data_dir
+    from moorage.cli._paths import default_data_dir
 
     return Path(os.environ["MOORAGE_DATA"]) if os.environ.get("MOORAGE_DATA") else default_data_dir()
 

@@ -8,7 +8,7 @@ import traceback
 
 from moorage import __version__
 from moorage.audit import AuditError
-from moorage.cli import audit, exception, image, lab, node, policy, up
+from moorage.cli import audit, exception, image, lab, login, node, policy, up
 from moorage.cli._output import error
 from moorage.cli.exception import GatewayClientError
 from moorage.cluster.attestation import AttestationError
@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     exception.register(sub)
     image.register(sub)
     node.register(sub)
+    login.register(sub)
     return parser
 
 

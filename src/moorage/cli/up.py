@@ -9,6 +9,7 @@ import logging
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,9 @@ from moorage.admission.exceptions import ExceptionStore
 from moorage.admission.pipeline import PolicyAdmission
 from moorage.audit.admin import record_admin
 from moorage.audit.trail import AuditTrail, KeyRing
+from moorage.cli import login
 from moorage.cli._output import paint, step
+from moorage.cli._paths import default_data_dir
 from moorage.cluster.attestation import key_id
 from moorage.cluster.reconciler import Reconciler
 from moorage.cluster.store import ClusterStore
@@ -26,19 +29,15 @@ from moorage.cluster.trust import ClusterTrust
 from moorage.gateway.owners import ImageOwners
 from moorage.gateway.server import Gateway
 from moorage.gateway.upstream import Upstream
-from moorage.identity import UserDirectory
+from moorage.identity import IdentityError, UserDirectory
+from moorage.identity.certs import CertStore
+from moorage.identity.login import load_identity
 from moorage.identity.pki import Pki
 from moorage.images.sign import parse_public_keys
 from moorage.lab import EngineClient, Lab, LabError
 from moorage.policy.documents import builtin_set
 
 log = logging.getLogger("moorage.up")
-
-
-def default_data_dir() -> Path:
-    if os.geteuid() == 0:
-        return Path("/var/lib/moorage")
-    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local/share")) / "moorage"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -55,6 +54,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=Path,
         help="vulnerability suppressions, .trivyignore.yaml shape (default: DATA_DIR/ignore.yaml)",
     )
+    p.add_argument("--identity", type=Path, metavar="FILE",
+                   help="identity providers and mapping for moorage login (needs --tls-listen)")  # fmt: skip
     p.add_argument("--users", type=Path, help="users file (default: DATA_DIR/users.yaml if present)")
     p.add_argument(
         "--allow-unknown-fields",
@@ -97,6 +98,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     i.add_argument("--out", type=Path, required=True, help="folder to write, usable as DOCKER_CERT_PATH")
     i.add_argument("--data-dir", type=Path)
     i.set_defaults(func=_issue)
+    login.register_cert(cc)
 
 
 def _issue(args: argparse.Namespace) -> int:
@@ -170,9 +172,17 @@ def _up(args: argparse.Namespace) -> int:
         policy_note = f"{args.enforce} enforced, {args.audit_pack} in audit"
     if args.allow_unknown_fields:
         log.warning("--allow-unknown-fields: body fields Moorage doesn't know pass unjudged (recorded)")
+    login = None
+    if args.identity is not None:
+        if not args.tls_listen:
+            raise IdentityError(
+                "--identity needs --tls-listen HOST:PORT: moorage login uses the TLS listener"
+            )
+        login = load_identity(args.identity, CertStore(data / "certs.db", Pki(data / "pki")))
     gateway = Gateway(upstream, users, admission=admission, audit=trail, admin_uids=tuple({0, os.geteuid()}),
                       exceptions=exceptions, allow_unknown_fields=args.allow_unknown_fields,
-                      owners=ImageOwners(data / "image-owners.json"), cluster=cluster)  # fmt: skip
+                      owners=ImageOwners(data / "image-owners.json"), cluster=cluster,
+                      login=login)  # fmt: skip
 
     async def main() -> None:
         await gateway.listen_unix(listen)
@@ -180,9 +190,14 @@ def _up(args: argparse.Namespace) -> int:
         if args.tls_listen:
             host, _, port = args.tls_listen.rpartition(":")
             pki = Pki(data / "pki")
-            bound = await gateway.listen_tls(
-                host or "127.0.0.1", int(port), pki.server_context(data / "pki/server")
-            )
+            ctx = pki.server_context(data / "pki/server")
+            if login is not None:
+                # moorage login needs no client certificate; every other request does.
+                # Expiry is the store's to judge, so an expired certificate gets "run
+                # moorage login" instead of a failed handshake (OpenSSL X509_V_FLAG_NO_CHECK_TIME).
+                ctx.verify_mode = ssl.CERT_OPTIONAL
+                ctx.verify_flags |= ssl.VerifyFlags(0x200000)
+            bound = await gateway.listen_tls(host or "127.0.0.1", int(port), ctx)
             tls_note = (
                 f"\n  tls         tcp://{host or '127.0.0.1'}:{bound}"
                 " (client certs: moorage cert issue NAME --out DIR)"

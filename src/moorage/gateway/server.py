@@ -64,6 +64,8 @@ from moorage.gateway.owners import ImageOwners
 from moorage.gateway.tls import terminate_tls
 from moorage.gateway.upstream import Conn, Upstream, UpstreamError
 from moorage.identity import Principal, UserDirectory
+from moorage.identity.certs import CertStore, certificate_expired, certificate_identity
+from moorage.identity.login import LoginError, LoginService
 
 __all__ = ["Gateway"]
 
@@ -159,6 +161,7 @@ class Gateway:
         owners: ImageOwners | None = None,
         allow_unknown_fields: bool = False,
         cluster: ClusterTrust | None = None,
+        login: LoginService | None = None,
     ) -> None:
         """``fast_path=False`` serves every request on the full path (for comparison).
         ``shared`` names the networks and volumes no team owns that every team may use;
@@ -182,6 +185,10 @@ class Gateway:
         self._serial: dict[str, asyncio.Lock] = {}
         self.exceptions = exceptions
         self.cluster = cluster  # enrolment and attestation; None: this gateway governs no cluster
+        # `moorage login`: providers, mapping and the store of login certificates. With it,
+        # a TLS client certificate counts only while its record in the store is live.
+        self.login = login
+        self.certs: CertStore | None = login.certs if login is not None else None
         self.allow_unknown_fields = allow_unknown_fields
         self._api_max: tuple[int, int] | None = None
         self.shared = shared or tenancy.SharedObjects()
@@ -231,8 +238,8 @@ class Gateway:
 
     async def listen_tls(self, host: str, port: int, ctx: ssl.SSLContext) -> int:
         """Listen on TCP with TLS that requires a client certificate. Returns the port."""
-        if ctx.verify_mode != ssl.CERT_REQUIRED:
-            raise ValueError("the TLS listener must require client certificates")
+        if ctx.verify_mode != ssl.CERT_REQUIRED and not (self.login and ctx.verify_mode == ssl.CERT_OPTIONAL):
+            raise ValueError("the TLS listener must require client certificates (optional: moorage login)")
 
         async def accept(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
             self._hold()
@@ -284,6 +291,18 @@ class Gateway:
         cert = tls_info.get("peercert") or {}
         peer = tls_info.get("peername") or ("?", 0)
         source = f"tcp:{peer[0]}:{peer[1]}"
+        if not cert:
+            return "no client certificate: run moorage login (or use one from moorage cert issue)"
+        if self.certs is not None:
+            serial, digest = certificate_identity(tls_info.get("peercert_der") or b"")
+            record, why = self.certs.live(serial, digest)
+            if record is not None:
+                return Principal(record.user, record.teams, record.roles, f"login:{record.provider}", source,
+                                 cert=(serial, digest))  # fmt: skip
+            if self.certs.get(serial) is not None:
+                return why  # ours, and no longer live: revoked or expired
+            if certificate_expired(tls_info.get("peercert_der") or b"", self.clock()):
+                return "the client certificate has expired: run moorage login, or ask for a new one"
         cn = next((v for rdn in cert.get("subject", ()) for k, v in rdn if k == "commonName"), None)
         if cn is None:
             return "the client certificate has no common name"
@@ -410,6 +429,13 @@ class Gateway:
             # One reading: the path and query as the engine's router reads them.
             t = read_target(head.method, head.target, await self._max_version())
             op = t.op
+            if principal is not None and principal.cert is not None and self.certs is not None:
+                # checked at every request: a revocation or logout counts at once
+                record, why = self.certs.live(*principal.cert)
+                if record is None:
+                    principal, who = None, why
+            if op.kind == "moorage.login":
+                return await self._login_request(head, op, reader, writer, who, outcome)
             if principal is None:
                 raise HttpError(403, f"moorage: {who}")
             return await self._authorised(head, op, principal, reader, writer, outcome, t)
@@ -716,6 +742,74 @@ class Gateway:
         if "ca" in aspects and self.cluster is not None:
             self.cluster.rotation_expected = (self.clock(), p.user)
 
+    async def _login_request(
+        self,
+        head: RequestHead,
+        op: Operation,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        who: Principal | str,
+        outcome: _Outcome,
+    ) -> bool:
+        """``POST /moorage/v1/login``: needs no client certificate. Each login, refused or
+        not, is a record of its own."""
+        started = time.perf_counter()
+        if self.login is None:
+            raise HttpError(501, "moorage: this gateway has no identity providers (moorage up --identity)")
+        outcome.body = "reading"
+        raw = await read_body(reader, head.chunked, head.content_length, _SMALL_BODY)
+        outcome.body = "read"
+        body = tenancy.parse_json_strict(raw, op.kind) if raw.strip() else None
+        self._require_audit(op)
+        try:
+            answer = await self.login.login(body)
+        except LoginError as exc:
+            outcome.summary = exc.summary
+            raise HttpError(exc.status, f"moorage: {exc.message}") from exc
+        outcome.summary = answer.pop("summary")
+        outcome.object_id = answer["serial"]
+        outcome.status = 200
+        source = who.source if isinstance(who, Principal) else ""
+        user = Principal(answer["user"], tuple(answer["teams"]), tuple(answer["roles"]),
+                         f"login:{answer['provider']}", source)  # fmt: skip
+        await self._record(head, op, user, who, outcome, started)
+        data = _dump(answer)
+        writer.write(
+            f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+            f"X-Moorage-Request-Id: {outcome.request_id}\r\n"
+            f"{'' if head.keep_alive else 'Connection: close' + chr(13) + chr(10)}\r\n".encode()
+            + data
+        )
+        await writer.drain()
+        return head.keep_alive
+
+    def _session_api(self, kind: str, p: Principal, body: Any) -> dict[str, Any]:
+        """logout, whoami and certificate revocation."""
+        if kind == "moorage.whoami":
+            out: dict[str, Any] = {"user": p.user, "teams": list(p.teams), "roles": list(p.roles),
+                                   "auth": p.auth, "source": p.source}  # fmt: skip
+            if p.cert is not None and self.certs is not None:
+                record = self.certs.get(p.cert[0])
+                if record is not None:
+                    out.update(serial=record.serial, expires_at=record.expires_at, provider=record.provider,
+                               subject=record.subject, groups=list(record.groups))  # fmt: skip
+            return out
+        if self.certs is None:
+            raise HttpError(501, "moorage: this gateway issues no login certificates (moorage up --identity)")
+        if kind == "moorage.logout":
+            if p.cert is None:
+                raise HttpError(400, "moorage: this connection has no login certificate to log out of")
+            return {"user": p.user, "revoked": self.certs.revoke(p.cert[0], p.user, "logout")}
+        args = body if isinstance(body, dict) else {}
+        if not args.get("serial") and not args.get("user"):
+            raise HttpError(400, 'moorage: give {"serial": HEX} or {"user": NAME}')
+        serial = str(args["serial"]) if args.get("serial") else None
+        user = str(args["user"]) if args.get("user") else None
+        revoked = self.certs.revoke(serial, p.user, f"revoked by {p.user}", user=user)
+        if not revoked:
+            raise HttpError(404, "moorage: no live certificate matches")
+        return {"revoked": revoked, "user": user or ""}
+
     async def record_event(self, kind: str, obj: str, reason: str, summary: dict[str, Any]) -> None:
         """An audit record for something Moorage did by itself (the reconciler)."""
         if self.audit is None:
@@ -759,6 +853,9 @@ class Gateway:
                                                                op.object_ref, body, p)  # fmt: skip
             outcome.summary = summary
             outcome.object_id = summary.get("id") or summary.get("node")
+        elif op.kind in ("moorage.logout", "moorage.whoami", "moorage.cert.revoke"):
+            answer = self._session_api(op.kind, p, body)
+            outcome.summary = {k: answer[k] for k in ("revoked", "user") if k in answer}
         elif op.kind == "moorage.policy.status":
             pset = getattr(self.admission, "policies", None)
             answer = {"version": getattr(pset, "version", ""), "documents": [

@@ -57,7 +57,8 @@ async def terminate_tls(
         tcp_writer.close()
         return
 
-    info = {"peercert": tls.getpeercert(), "peername": tcp_writer.get_extra_info("peername")}
+    info = {"peercert": tls.getpeercert(), "peercert_der": tls.getpeercert(binary_form=True),
+            "peername": tcp_writer.get_extra_info("peername")}  # fmt: skip
     ours, theirs = socket.socketpair()
     app_reader, app_writer = await asyncio.open_connection(sock=ours, limit=1 << 16)
     gw_reader, gw_writer = await asyncio.open_connection(sock=theirs, limit=limit)

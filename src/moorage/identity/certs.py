@@ -30,7 +30,7 @@ from moorage.identity.mapping import Grant
 from moorage.identity.pki import Pki
 from moorage.identity.principal import IdentityError
 
-__all__ = ["CertRecord", "CertStore", "spki_digest"]
+__all__ = ["CertRecord", "CertStore", "certificate_expired", "certificate_identity", "spki_digest"]
 
 
 def spki_digest(key: object) -> str:
@@ -39,6 +39,24 @@ def spki_digest(key: object) -> str:
         raise IdentityError("the key must be ECDSA, RSA or Ed25519")
     der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return "sha256:" + hashlib.sha256(der).hexdigest()
+
+
+def certificate_identity(der: bytes) -> tuple[str, str]:
+    """(serial in hex, key digest) of a DER certificate; ("", "") when it can't be read."""
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        return format(cert.serial_number, "x"), spki_digest(cert.public_key())
+    except (ValueError, IdentityError):
+        return "", ""
+
+
+def certificate_expired(der: bytes, now: float) -> bool:
+    """Whether a DER certificate is outside its validity period (or unreadable)."""
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError:
+        return True
+    return not cert.not_valid_before_utc.timestamp() <= now < cert.not_valid_after_utc.timestamp()
 
 
 @dataclass(frozen=True)

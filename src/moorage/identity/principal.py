@@ -11,7 +11,7 @@ import yaml
 __all__ = ["GLOBAL_ROLES", "ROLES", "IdentityError", "Principal", "User", "UserDirectory"]
 
 _VIEW = frozenset({"system.read", "container.read", "image.read", "network.read", "volume.read",
-                   "service.read", "task.read"})  # fmt: skip
+                   "service.read", "task.read", "session"})  # fmt: skip
 _DEV = _VIEW | {"container.write", "exec", "image.write", "build", "network.write",
                 "volume.write", "service.write", "config.read", "config.write", "exception.read",
                 "exception.request"}  # fmt: skip
@@ -19,7 +19,8 @@ _OPS = _DEV | {"swarm.read", "node.read", "secret.read", "secret.write", "plugin
                "cluster.read", "node.enrol", "attestation.request"}  # fmt: skip
 _SEC = _VIEW | {"swarm.read", "node.read", "node.write", "secret.read", "config.read",
                 "plugin.read", "exception.read", "exception.request", "exception.approve",
-                "cluster.read", "attestation.request", "attestation.approve", "swarm.security"}  # fmt: skip
+                "cluster.read", "attestation.request", "attestation.approve", "swarm.security",
+                "cert.revoke"}  # fmt: skip
 
 ROLES: dict[str, frozenset[str]] = {
     "viewer": _VIEW,
@@ -43,8 +44,9 @@ class Principal:
     user: str
     teams: tuple[str, ...]
     roles: tuple[str, ...]
-    auth: str  # "peercred" | "tls" | ...
+    auth: str  # "peercred" | "tls" | "login:ldap" | ...
     source: str = ""  # "unix:uid=1000" or "tcp:127.0.0.1:51234"
+    cert: tuple[str, str] | None = None  # (serial, key digest) of a login certificate, checked per request
 
     @property
     def team(self) -> str:

@@ -1,0 +1,149 @@
+"""`moorage login` on the gateway's side: a provider vouches for the person, the
+mapping gives their teams and roles, and the gateway signs their CSR for a short
+while. The answer never carries a private key: the client made it and keeps it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping as MappingType
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from moorage.identity.certs import CertStore
+from moorage.identity.interface import IdentityProvider, LoginRefused, ProviderUnavailable
+from moorage.identity.ldap import LdapConfig, LdapProvider
+from moorage.identity.mapping import Mapping, parse_lifetime
+from moorage.identity.principal import IdentityError
+
+__all__ = ["LoginError", "LoginService", "load_identity"]
+
+
+@dataclass
+class LoginError(Exception):
+    """A refused login: ``status`` is the HTTP answer; ``summary`` what the audit keeps."""
+
+    status: int
+    message: str
+    summary: dict[str, Any]
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class LoginService:
+    def __init__(
+        self, providers: MappingType[str, IdentityProvider], mapping: Mapping, certs: CertStore
+    ) -> None:
+        self.providers = dict(providers)
+        self.mapping = mapping
+        self.certs = certs
+
+    async def login(self, body: Any) -> dict[str, Any]:
+        """The signed certificate and what it grants, or LoginError."""
+        if not isinstance(body, dict):
+            raise LoginError(400, "the login body is a JSON object {provider, csr, ...}", {})
+        name = str(body.get("provider", ""))
+        provider = self.providers.get(name)
+        summary: dict[str, Any] = {"provider": name, "username": str(body.get("username", ""))[:200]}
+        if provider is None:
+            known = ", ".join(sorted(self.providers)) or "none configured"
+            raise LoginError(400, f"no identity provider {name!r} on this gateway (known: {known})", summary)
+        csr = body.get("csr")
+        if not isinstance(csr, str) or "BEGIN CERTIFICATE REQUEST" not in csr:
+            raise LoginError(400, "csr: send a PEM certificate request made with your own key", summary)
+        lifetime = self.mapping.lifetime
+        if body.get("lifetime") is not None:
+            try:
+                lifetime = min(parse_lifetime(body["lifetime"], "lifetime"), self.mapping.max_lifetime)
+            except IdentityError as exc:
+                raise LoginError(400, str(exc), summary) from exc
+        try:
+            who = await asyncio.to_thread(provider.authenticate, body)
+        except LoginRefused as exc:
+            raise LoginError(401, f"login refused: {exc}", summary) from exc
+        except ProviderUnavailable as exc:
+            raise LoginError(503, f"the identity provider can't be asked: {exc}", summary) from exc
+        summary.update(subject=who.subject, user=who.user, groups=list(who.groups))
+        try:
+            grant = self.mapping.grant(who)
+            pem, record = self.certs.issue(csr.encode(), who, grant, lifetime)
+        except LoginRefused as exc:
+            raise LoginError(403, f"login refused: {exc}", summary) from exc
+        except IdentityError as exc:
+            raise LoginError(400, str(exc), summary) from exc
+        summary.update(
+            serial=record.serial,
+            teams=list(grant.teams),
+            roles=list(grant.roles),
+            expires_at=record.expires_at,
+        )
+        return {
+            "certificate": pem.decode(),
+            "ca": self.certs.pki.ca_cert_path.read_text(),
+            "user": who.user,
+            "provider": who.provider,
+            "subject": who.subject,
+            "groups": list(who.groups),
+            "teams": list(grant.teams),
+            "roles": list(grant.roles),
+            "serial": record.serial,
+            "expires_at": record.expires_at,
+            "summary": summary,
+        }
+
+
+def load_identity(path: Path, certs: CertStore) -> LoginService:
+    """The gateway's identity configuration (``moorage up --identity FILE``)::
+
+    ldap:
+      url: ldap://directory.example:389      # StartTLS is required; or ldaps://
+      user_dn: "uid={user},ou=people,dc=example,dc=org"
+      group_base: "ou=groups,dc=example,dc=org"
+      ca_file: directory-ca.pem              # relative to this file
+      bind_dn: "cn=moorage,dc=example,dc=org"  # for the periodic sync
+      bind_password_file: sync-password
+    mapping:                                 # see moorage.identity.mapping
+      groups: {payments-dev: {teams: [payments], roles: [developer]}}
+      lifetime: 8h
+    """
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise IdentityError(f"cannot read the identity file {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise IdentityError(f"the identity file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(doc, dict) or "mapping" not in doc:
+        raise IdentityError(f"{path}: expected a mapping with 'mapping' and a provider ('ldap')")
+    unknown = set(doc) - {"ldap", "mapping"}
+    if unknown:
+        raise IdentityError(f"{path}: unknown key {sorted(unknown)[0]!r} (known: ldap, mapping)")
+    providers: dict[str, IdentityProvider] = {}
+    if doc.get("ldap") is not None:
+        spec = doc["ldap"]
+        if not isinstance(spec, dict):
+            raise IdentityError(f"{path}: ldap must be a mapping")
+        missing = [k for k in ("url", "user_dn", "group_base", "ca_file") if not spec.get(k)]
+        if missing:
+            raise IdentityError(f"{path}: ldap.{missing[0]} is required")
+        password = str(spec.get("bind_password", ""))
+        if spec.get("bind_password_file"):
+            try:
+                password = (path.parent / str(spec["bind_password_file"])).read_text().strip()
+            except OSError as exc:
+                raise IdentityError(f"{path}: ldap.bind_password_file: {exc.strerror}") from exc
+        providers["ldap"] = LdapProvider(
+            LdapConfig(
+                url=str(spec["url"]),
+                user_dn=str(spec["user_dn"]),
+                group_base=str(spec["group_base"]),
+                ca_file=str(path.parent / str(spec["ca_file"])),
+                bind_dn=str(spec.get("bind_dn", "")),
+                bind_password=password,
+            )
+        )
+    if not providers:
+        raise IdentityError(f"{path}: configure at least one provider (ldap)")
+    return LoginService(providers, Mapping.from_dict(doc["mapping"], f"{path}: mapping"), certs)

@@ -1,0 +1,193 @@
+"""`moorage login --ldap` against a real slapd: plain docker (both CLIs) works through
+the context the login wrote, as the directory's groups say; revocation, logout and
+expiry take effect on the next request with a message that says what to do."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from moorage.lab import Lab
+from moorage.lab.images import BUSYBOX_REF, build_busybox, load_into
+from tests.conftest import needs_root, unique_name
+from tests.gateway_harness import DOCKER_CLIS
+from tests.ldap_harness import PEOPLE, SUFFIX, Slapd
+
+MOORAGE = [sys.executable, "-m", "moorage.cli.main"]
+
+
+@dataclass
+class Env:
+    data: Path
+    home: Path
+    port: int
+
+    def env(self) -> dict[str, str]:
+        return {"PATH": os.environ["PATH"], "HOME": str(self.home), "NO_COLOR": "1", "DOCKER_BUILDKIT": "0"}
+
+    def login(self, user: str, password: str, *extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                *MOORAGE,
+                "login",
+                "--ldap",
+                "--host",
+                f"tcp://127.0.0.1:{self.port}",
+                "--ca",
+                str(self.data / "pki/ca.pem"),
+                "--context",
+                "mlogin",
+                "--username",
+                user,
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**self.env(), "MOORAGE_PASSWORD": password},
+        )
+
+    def docker(self, *args: str, cli: str = DOCKER_CLIS[0]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [cli, "--context", "mlogin", *args], capture_output=True, text=True, timeout=120, env=self.env()
+        )
+
+    def moorage(self, *args: str, admin: bool = False) -> subprocess.CompletedProcess[str]:
+        env = self.env()
+        if admin:
+            env["DOCKER_HOST"] = f"unix://{self.data / 'docker.sock'}"
+        return subprocess.run([*MOORAGE, *args], capture_output=True, text=True, timeout=60, env=env)
+
+
+@pytest.fixture(scope="module")
+def env() -> Iterator[Env]:
+    needs_root()
+    name = unique_name("li")
+    lab = Lab(name)
+    data = Path(f"/tmp/moorage-{name}")
+    slapd = Slapd(data / "slapd")
+    proc = None
+    try:
+        slapd.start()
+        lab.up(nodes=1, owner_pid=os.getpid())
+        load_into(build_busybox(), [lab.client(1)])
+        (data / "home").mkdir(parents=True)
+        (data / "identity.yaml").write_text(
+            json.dumps(
+                {
+                    "ldap": {
+                        "url": slapd.url,
+                        "user_dn": f"uid={{user}},ou=people,{SUFFIX}",
+                        "group_base": f"ou=groups,{SUFFIX}",
+                        "ca_file": slapd.ca_file,
+                    },
+                    "mapping": {
+                        "groups": {"payments-dev": {"teams": ["payments"], "roles": ["developer"]}},
+                        "lifetime": "8h",
+                        "max_lifetime": "12h",
+                    },
+                }
+            )
+        )
+        log = open(data / "up.log", "wb")  # noqa: SIM115 - the child owns it
+        proc = subprocess.Popen(
+            [
+                *MOORAGE,
+                "up",
+                "--upstream",
+                lab.docker_host(1),
+                "--data-dir",
+                str(data),
+                "--tls-listen",
+                "127.0.0.1:0",
+                "--identity",
+                str(data / "identity.yaml"),
+                "--context",
+                "",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while b"Use it:" not in (data / "up.log").read_bytes():
+            assert time.monotonic() < deadline and proc.poll() is None, (data / "up.log").read_text()
+            time.sleep(0.1)
+        port = int(re.search(r"tls\s+tcp://127\.0\.0\.1:(\d+)", (data / "up.log").read_text()).group(1))  # type: ignore[union-attr]
+        yield Env(data, data / "home", port)
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(10)
+        lab.down()
+        slapd.stop()
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def test_a_directory_login_gives_plain_docker_a_short_lived_identity(env: Env) -> None:
+    out = env.login("pat", PEOPLE["pat"][0])
+    assert out.returncode == 0, out.stderr
+    assert "developer of payments" in out.stdout
+    key = env.home / ".docker/contexts/tls"
+    assert [p.stat().st_mode & 0o777 for p in key.rglob("key.pem")] == [0o600]
+    for cli in DOCKER_CLIS:
+        ran = env.docker("run", "--rm", BUSYBOX_REF, "echo", "hello-from-pat", cli=cli)
+        assert ran.returncode == 0 and "hello-from-pat" in ran.stdout, ran.stderr
+    who = json.loads(env.moorage("whoami", "--context", "mlogin", "--json").stdout)
+    assert who["user"] == "pat" and who["teams"] == ["payments"] and who["auth"] == "login:ldap"
+    assert who["subject"] == f"uid=pat,ou=people,{SUFFIX}" and who["groups"] == ["payments-dev"]
+    trail = env.moorage("audit", "log", "--data-dir", str(env.data), "--json").stdout
+    logins = [json.loads(x) for x in trail.splitlines() if '"moorage.login"' in x]
+    assert logins and logins[-1]["summary"]["serial"] == who["serial"]
+
+
+@pytest.mark.parametrize(
+    ("user", "password", "status"),
+    [("pat", "wrong", "401"), ("nobody-here", "x", "401"), ("remy", PEOPLE["remy"][0], "403")],
+)
+def test_refused_logins_say_why_and_are_recorded(env: Env, user: str, password: str, status: str) -> None:
+    out = env.login(user, password)
+    assert out.returncode != 0 and "login refused" in out.stderr, out.stderr
+    trail = env.moorage("audit", "log", "--data-dir", str(env.data), "--json").stdout
+    refused = [json.loads(x) for x in trail.splitlines() if '"moorage.login"' in x and '"deny"' in x]
+    assert any(r["summary"].get("username") == user for r in refused)
+
+
+def test_revocation_counts_on_the_next_request(env: Env) -> None:
+    assert env.login("pat", PEOPLE["pat"][0]).returncode == 0
+    assert env.docker("ps").returncode == 0
+    revoked = env.moorage("cert", "revoke", "--user", "pat", admin=True)
+    assert revoked.returncode == 0, revoked.stderr
+    after = env.docker("ps")
+    assert after.returncode != 0 and "revoked" in after.stderr and "moorage login" in after.stderr
+
+
+def test_logout_ends_the_identity(env: Env) -> None:
+    assert env.login("pat", PEOPLE["pat"][0]).returncode == 0
+    tls = next((env.home / ".docker/contexts/tls").rglob("cert.pem")).parent
+    saved = {n: (tls / n).read_bytes() for n in ("cert.pem", "key.pem")}
+    out = env.moorage("logout", "--context", "mlogin")
+    assert out.returncode == 0, out.stderr
+    assert env.docker("ps").returncode != 0  # the files are gone
+    for n, data in saved.items():  # a copy kept from before is refused too
+        (tls / n).write_bytes(data)
+    again = env.docker("ps")
+    assert again.returncode != 0 and "revoked" in again.stderr, again.stderr
+
+
+def test_an_expired_certificate_says_run_moorage_login(env: Env) -> None:
+    assert env.login("pat", PEOPLE["pat"][0], "--lifetime", "2s").returncode == 0
+    time.sleep(3)
+    out = env.docker("ps")
+    assert out.returncode != 0 and "expired" in out.stderr and "moorage login" in out.stderr, out.stderr
+    who = env.moorage("whoami", "--context", "mlogin")
+    assert who.returncode != 0 and "run moorage login" in who.stderr
