@@ -15,15 +15,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import ldap3
 import pytest
 
 from moorage.lab import Lab
 from moorage.lab.images import BUSYBOX_REF, build_busybox, load_into
 from tests.conftest import needs_root, unique_name
 from tests.gateway_harness import DOCKER_CLIS
-from tests.ldap_harness import PEOPLE, SUFFIX, Slapd
+from tests.ldap_harness import ADMIN_DN, ADMIN_PASSWORD, PEOPLE, SUFFIX, Slapd
 
 MOORAGE = [sys.executable, "-m", "moorage.cli.main"]
+SLAPD: list[Slapd] = []  # the module's directory, for tests that edit it
 
 
 @dataclass
@@ -31,6 +33,7 @@ class Env:
     data: Path
     home: Path
     port: int
+    lab: Lab
 
     def env(self) -> dict[str, str]:
         return {"PATH": os.environ["PATH"], "HOME": str(self.home), "NO_COLOR": "1", "DOCKER_BUILDKIT": "0"}
@@ -57,9 +60,11 @@ class Env:
             env={**self.env(), "MOORAGE_PASSWORD": password},
         )
 
-    def docker(self, *args: str, cli: str = DOCKER_CLIS[0]) -> subprocess.CompletedProcess[str]:
+    def docker(
+        self, *args: str, cli: str = DOCKER_CLIS[0], context: str = "mlogin"
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [cli, "--context", "mlogin", *args], capture_output=True, text=True, timeout=120, env=self.env()
+            [cli, "--context", context, *args], capture_output=True, text=True, timeout=120, env=self.env()
         )
 
     def moorage(self, *args: str, admin: bool = False) -> subprocess.CompletedProcess[str]:
@@ -79,7 +84,8 @@ def env() -> Iterator[Env]:
     proc = None
     try:
         slapd.start()
-        lab.up(nodes=1, owner_pid=os.getpid())
+        SLAPD.append(slapd)
+        lab.up(nodes=1, registry=True, owner_pid=os.getpid())
         load_into(build_busybox(), [lab.client(1)])
         (data / "home").mkdir(parents=True)
         (data / "identity.yaml").write_text(
@@ -90,9 +96,14 @@ def env() -> Iterator[Env]:
                         "user_dn": f"uid={{user}},ou=people,{SUFFIX}",
                         "group_base": f"ou=groups,{SUFFIX}",
                         "ca_file": slapd.ca_file,
+                        "bind_dn": ADMIN_DN,
+                        "bind_password": ADMIN_PASSWORD,
                     },
                     "mapping": {
-                        "groups": {"payments-dev": {"teams": ["payments"], "roles": ["developer"]}},
+                        "groups": {
+                            "payments-dev": {"teams": ["payments"], "roles": ["developer"]},
+                            "search-dev": {"teams": ["search"], "roles": ["developer"]},
+                        },
                         "lifetime": "8h",
                         "max_lifetime": "12h",
                     },
@@ -112,6 +123,8 @@ def env() -> Iterator[Env]:
                 "127.0.0.1:0",
                 "--identity",
                 str(data / "identity.yaml"),
+                "--identity-sync",
+                "1",
                 "--context",
                 "",
             ],
@@ -123,7 +136,7 @@ def env() -> Iterator[Env]:
             assert time.monotonic() < deadline and proc.poll() is None, (data / "up.log").read_text()
             time.sleep(0.1)
         port = int(re.search(r"tls\s+tcp://127\.0\.0\.1:(\d+)", (data / "up.log").read_text()).group(1))  # type: ignore[union-attr]
-        yield Env(data, data / "home", port)
+        yield Env(data, data / "home", port, lab)
     finally:
         if proc is not None:
             proc.terminate()
@@ -148,6 +161,13 @@ def test_a_directory_login_gives_plain_docker_a_short_lived_identity(env: Env) -
     trail = env.moorage("audit", "log", "--data-dir", str(env.data), "--json").stdout
     logins = [json.loads(x) for x in trail.splitlines() if '"moorage.login"' in x]
     assert logins and logins[-1]["summary"]["serial"] == who["serial"]
+    runs = [json.loads(x) for x in trail.splitlines() if '"container.create"' in x]
+    assert runs and runs[-1]["login"] == {
+        "provider": "ldap",
+        "subject": f"uid=pat,ou=people,{SUFFIX}",
+        "groups": ["payments-dev"],
+        "serial": who["serial"],
+    }
 
 
 @pytest.mark.parametrize(
@@ -191,3 +211,75 @@ def test_an_expired_certificate_says_run_moorage_login(env: Env) -> None:
     assert out.returncode != 0 and "expired" in out.stderr and "moorage login" in out.stderr, out.stderr
     who = env.moorage("whoami", "--context", "mlogin")
     assert who.returncode != 0 and "run moorage login" in who.stderr
+
+
+def test_a_ci_service_account_builds_and_pushes_as_its_team_only(env: Env, tmp_path: Path) -> None:
+    made = env.moorage("sa", "create", "ci-pay", "--team", "payments", "--lifetime", "30m", admin=True)
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.splitlines()[1].strip()
+    login = [
+        *MOORAGE,
+        "login",
+        "--token",
+        token,
+        "--host",
+        f"tcp://127.0.0.1:{env.port}",
+        "--ca",
+        str(env.data / "pki/ca.pem"),
+        "--context",
+        "ci",
+    ]
+    first = subprocess.run(login, capture_output=True, text=True, timeout=60, env=env.env())
+    assert first.returncode == 0 and "developer of payments" in first.stdout, first.stderr
+    replay = subprocess.run(login, capture_output=True, text=True, timeout=60, env=env.env())
+    assert replay.returncode != 0 and "already used" in replay.stderr
+    (tmp_path / "Dockerfile").write_text(f"FROM {BUSYBOX_REF}\nRUN echo built-by-ci > /ci.txt\n")
+    image = f"{env.lab.registry}/payments/ci-app:1"
+    built = env.docker("build", "-t", image, str(tmp_path), context="ci")
+    assert built.returncode == 0, built.stderr
+    pushed = env.docker("push", image, context="ci")
+    assert pushed.returncode == 0, pushed.stderr
+    # another team's container is out of reach
+    engine = env.lab.client(1)
+    engine.call(
+        "POST",
+        "/containers/create?name=search-db",
+        {
+            "Image": BUSYBOX_REF,
+            "Cmd": ["sleep", "60"],
+            "Labels": {"io.moorage.team": "search", "io.moorage.owner": "quinn"},
+        },
+    )
+    try:
+        assert env.docker("inspect", "search-db", context="ci").returncode != 0
+        gone = env.docker("rm", "-f", "search-db", context="ci")  # -f exits 0 for a missing container
+        assert "No such container" in gone.stderr
+        assert engine.call("GET", "/containers/search-db/json")["State"]["Status"] == "created"
+        assert env.docker("node", "ls", context="ci").returncode != 0
+    finally:
+        engine.call("DELETE", "/containers/search-db?force=1")
+    who = json.loads(env.moorage("whoami", "--context", "ci", "--json").stdout)
+    assert who["user"] == "ci-pay" and who["auth"] == "login:service-account" and who["teams"] == ["payments"]
+    trail = env.moorage("audit", "log", "--data-dir", str(env.data), "--json").stdout
+    assert token not in trail
+    pushes = [json.loads(x) for x in trail.splitlines() if '"image.push"' in x]
+    assert pushes and pushes[-1]["user"] == "ci-pay" and pushes[-1]["login"]["provider"] == "service-account"
+
+
+def test_someone_removed_from_their_group_is_refused_after_the_sync(env: Env) -> None:
+    assert env.login("quinn", PEOPLE["quinn"][0]).returncode == 0
+    assert env.docker("ps").returncode == 0
+    dn = f"uid=quinn,ou=people,{SUFFIX}"
+    admin = ldap3.Connection(ldap3.Server(SLAPD[0].url), ADMIN_DN, ADMIN_PASSWORD, auto_bind=True)
+    assert admin.modify(f"cn=search-dev,ou=groups,{SUFFIX}", {"member": [(ldap3.MODIFY_DELETE, [dn])]})
+    try:
+        deadline = time.monotonic() + 15
+        while (out := env.docker("ps")).returncode == 0:
+            assert time.monotonic() < deadline, "the sync did not revoke quinn's certificate"
+            time.sleep(0.5)
+        assert "revoked" in out.stderr and "moorage login" in out.stderr, out.stderr
+        again = env.login("quinn", PEOPLE["quinn"][0])  # the next login is checked too
+        assert again.returncode != 0 and "no group" in again.stderr
+    finally:
+        admin.modify(f"cn=search-dev,ou=groups,{SUFFIX}", {"member": [(ldap3.MODIFY_ADD, [dn])]})
+        admin.unbind()

@@ -41,6 +41,8 @@ class AuditRecord:
     rules: tuple[str, ...] = ()
     mutations: tuple[str, ...] = ()
     policy_version: str = ""
+    # how the caller got in, for a login certificate: provider, subject, groups at login, serial
+    login: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         # Not dataclasses.asdict: its deep copy cost a quarter of the gateway's time.

@@ -110,6 +110,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     how.add_argument(
         "--ldap", action="store_const", dest="provider", const="ldap", help="the directory (default)"
     )
+    how.add_argument("--token", help="a service account's one-time enrolment token (CI runners)")
     lg.add_argument("--host", help="the gateway's TLS listener, tcp://HOST:PORT (default: the context's)")
     lg.add_argument("--ca", type=Path, help="the gateway's CA certificate (default: the context's ca.pem)")
     lg.add_argument("--context", default="moorage", help="Docker context to write (default moorage)")
@@ -134,6 +135,36 @@ def register_cert(cc: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     r.set_defaults(func=_revoke)
 
 
+def register_sa(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sa = sub.add_parser("sa", help="service accounts for CI runners")
+    sc = sa.add_subparsers(dest="sa_cmd", required=True, metavar="COMMAND")
+    c = sc.add_parser(
+        "create", help="a service account of one team, and its one-time enrolment token (admin)"
+    )
+    c.add_argument("name")
+    c.add_argument("--team", required=True)
+    c.add_argument("--role", dest="roles", action="append", help="developer (default), viewer or operator")
+    c.add_argument(
+        "--lifetime", default="1h", help="each certificate's lifetime (default 1h; policy caps it)"
+    )
+    c.add_argument("--host", help="gateway address (default: $DOCKER_HOST, else the data folder's socket)")
+    c.set_defaults(func=_sa_create)
+
+
+def _sa_create(args: argparse.Namespace) -> int:
+    body = {
+        "name": args.name,
+        "team": args.team,
+        "roles": args.roles or ["developer"],
+        "lifetime": args.lifetime,
+    }
+    out = call(args.host, "POST", "/moorage/v1/service-accounts", body)
+    print(f"service account {out['name']} ({', '.join(out['roles'])} of {out['team']}); one-time token:")
+    print(out["token"])
+    print("the runner logs in with: moorage login --token TOKEN --host tcp://HOST:PORT --ca CA --context ci")
+    return 0
+
+
 def _password() -> str:
     if os.environ.get("MOORAGE_PASSWORD"):
         return os.environ["MOORAGE_PASSWORD"]
@@ -154,12 +185,12 @@ def _login(args: argparse.Namespace) -> int:
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, username)]))
         .sign(key, hashes.SHA256())
     )
-    body = {
-        "provider": args.provider,
-        "username": username,
-        "password": _password(),
-        "csr": csr.public_bytes(serialization.Encoding.PEM).decode(),
-    }
+    pem = csr.public_bytes(serialization.Encoding.PEM).decode()
+    body: dict[str, Any]
+    if args.token:
+        body = {"provider": "token", "token": args.token, "csr": pem}
+    else:
+        body = {"provider": args.provider, "username": username, "password": _password(), "csr": pem}
     if args.lifetime:
         body["lifetime"] = args.lifetime
     out = _request(host, Path(ca), "POST", "/moorage/v1/login", body)

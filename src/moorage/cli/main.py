@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     image.register(sub)
     node.register(sub)
     login.register(sub)
+    login.register_sa(sub)
     return parser
 
 

@@ -31,7 +31,7 @@ from moorage.gateway.server import Gateway
 from moorage.gateway.upstream import Upstream
 from moorage.identity import IdentityError, UserDirectory
 from moorage.identity.certs import CertStore
-from moorage.identity.login import load_identity
+from moorage.identity.login import LoginService, load_identity
 from moorage.identity.pki import Pki
 from moorage.images.sign import parse_public_keys
 from moorage.lab import EngineClient, Lab, LabError
@@ -56,6 +56,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--identity", type=Path, metavar="FILE",
                    help="identity providers and mapping for moorage login (needs --tls-listen)")  # fmt: skip
+    p.add_argument("--identity-sync", type=float, default=300.0, metavar="SECONDS",
+                   help="seconds between asking the directory again about logins (default 300)")  # fmt: skip
     p.add_argument("--users", type=Path, help="users file (default: DATA_DIR/users.yaml if present)")
     p.add_argument(
         "--allow-unknown-fields",
@@ -225,11 +227,14 @@ def _up(args: argparse.Namespace) -> int:
             reconciling = asyncio.ensure_future(reconciler.run())
             print(f"  cluster     governed: enrolled and attested nodes, reconciled every "
                   f"{args.reconcile_interval:g} s and on node events (moorage node ls)")  # fmt: skip
+        syncing = None
+        if login is not None:
+            syncing = asyncio.ensure_future(_identity_sync(login, gateway, args.identity_sync))
         if args.policy is not None:
             loop.add_signal_handler(signal.SIGHUP, admission.reload)
             watcher = asyncio.ensure_future(admission.watch())
         await stop.wait()
-        for task in (watcher, reconciling):
+        for task in (watcher, reconciling, syncing):
             if task is not None:
                 task.cancel()
         await gateway.close()
@@ -237,6 +242,20 @@ def _up(args: argparse.Namespace) -> int:
 
     _run(main())
     return 0
+
+
+async def _identity_sync(login: LoginService, gateway: Gateway, interval: float) -> None:
+    """Revoke the certificates of people the directory no longer vouches for."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            revoked = await asyncio.to_thread(login.sync)
+        except Exception:  # keep syncing; the next round tries again
+            log.exception("identity sync failed")
+            continue
+        for serial, user, reason in revoked:
+            log.info("revoked certificate %s of %s: %s", serial, user, reason)
+            await gateway.record_event("identity.revoke", serial, reason, {"user": user, "serial": serial})
 
 
 _NODE_EVENTS = "/events?filters=" + quote(json.dumps({"type": ["node"]}))

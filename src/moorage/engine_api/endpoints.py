@@ -166,6 +166,7 @@ _TABLE: list[tuple[str, str, str, str, str | None, bool]] = [
     ("POST", r"/moorage/v1/logout", "moorage.logout", "session", None, False),
     ("GET", r"/moorage/v1/whoami", "moorage.whoami", "system.read", None, False),
     ("POST", r"/moorage/v1/certs/revoke", "moorage.cert.revoke", "cert.revoke", None, False),
+    ("POST", r"/moorage/v1/service-accounts", "moorage.sa.create", "sa.write", None, False),
     ("GET", r"/moorage/v1/cluster", "moorage.cluster.status", "cluster.read", None, False),
     ("POST", r"/moorage/v1/cluster/(?P<verb>rotate-ca|rotate-tokens|autolock)", "moorage.cluster.{verb}",
      "swarm.security", None, False),

@@ -63,9 +63,10 @@ from moorage.gateway.http import (
 from moorage.gateway.owners import ImageOwners
 from moorage.gateway.tls import terminate_tls
 from moorage.gateway.upstream import Conn, Upstream, UpstreamError
-from moorage.identity import Principal, UserDirectory
+from moorage.identity import GLOBAL_ROLES, ROLES, IdentityError, Principal, UserDirectory
 from moorage.identity.certs import CertStore, certificate_expired, certificate_identity
 from moorage.identity.login import LoginError, LoginService
+from moorage.identity.mapping import parse_lifetime
 
 __all__ = ["Gateway"]
 
@@ -528,7 +529,11 @@ class Gateway:
         target = t.encoded  # never the client's spelling of the path or query
         owned: _Owned | None = None
         if op.object_type and op.object_ref:
-            owned = await self._check_owner(op, p, op.object_type, op.object_ref)
+            ref = op.object_ref
+            tag = t.first("tag") if op.kind == "image.push" else None
+            if tag:  # the engine pushes NAME:TAG (or NAME@DIGEST): that is the image to own
+                ref = f"{ref}@{tag}" if tag.startswith("sha256:") else f"{ref}:{tag}"
+            owned = await self._check_owner(op, p, op.object_type, ref)
             outcome.object_id = owned.full_id
             if op.object_type == "container" and "/" in op.object_ref:
                 # PARENT/ALIAS: the engine resolves the link name (the container it points
@@ -783,6 +788,30 @@ class Gateway:
         await writer.drain()
         return head.keep_alive
 
+    def _create_account(self, p: Principal, body: Any) -> dict[str, Any]:
+        """A service account for a CI runner and its one-time enrolment token."""
+        if self.certs is None or self.login is None:
+            raise HttpError(501, "moorage: this gateway issues no login certificates (moorage up --identity)")
+        args = body if isinstance(body, dict) else {}
+        name, team = str(args.get("name") or ""), str(args.get("team") or "")
+        if not re.match(r"^[a-z0-9][a-z0-9._-]{0,62}$", name) or not team:
+            raise HttpError(
+                400, 'moorage: give {"name": "ci-payments", "team": "payments"} (a lowercase name)'
+            )
+        roles = tuple(str(r) for r in args.get("roles") or ["developer"])
+        bad = [r for r in roles if r not in ROLES or r in GLOBAL_ROLES]
+        if bad:
+            raise HttpError(400, f"moorage: a service account can't have role {bad[0]!r} (team roles only)")
+        try:
+            lifetime = min(
+                parse_lifetime(args.get("lifetime", "1h"), "lifetime"), self.login.mapping.max_lifetime
+            )
+        except IdentityError as exc:
+            raise HttpError(400, f"moorage: {exc}") from exc
+        lifetime = min(lifetime, self.login.mapping.max_lifetime)
+        token = self.certs.create_account(name, team, roles, lifetime, p.user)
+        return {"name": name, "team": team, "roles": list(roles), "lifetime": lifetime, "token": token}
+
     def _session_api(self, kind: str, p: Principal, body: Any) -> dict[str, Any]:
         """logout, whoami and certificate revocation."""
         if kind == "moorage.whoami":
@@ -816,7 +845,7 @@ class Gateway:
             return
         record = AuditRecord(
             time=self.clock(), request_id=secrets.token_hex(8), user="moorage", teams=(), roles=(),
-            auth="reconciler", source="moorage", method="RECONCILE", path=f"/nodes/{obj}", kind=kind,
+            auth="moorage", source="moorage", method="EVENT", path=f"/moorage/{kind}/{obj}", kind=kind,
             object_ref=obj, decision="allow", reason=reason, status=200, duration_ms=0.0, object_id=obj,
             summary=summary,
         )  # fmt: skip
@@ -853,6 +882,9 @@ class Gateway:
                                                                op.object_ref, body, p)  # fmt: skip
             outcome.summary = summary
             outcome.object_id = summary.get("id") or summary.get("node")
+        elif op.kind == "moorage.sa.create":
+            answer = self._create_account(p, body)
+            outcome.summary = {k: answer[k] for k in ("name", "team", "roles", "lifetime")}  # never the token
         elif op.kind in ("moorage.logout", "moorage.whoami", "moorage.cert.revoke"):
             answer = self._session_api(op.kind, p, body)
             outcome.summary = {k: answer[k] for k in ("revoked", "user") if k in answer}
@@ -1395,7 +1427,17 @@ class Gateway:
             rules=outcome.rules,
             mutations=outcome.mutations,
             policy_version=outcome.policy_version,
+            login=self._login_facts(p),
         )
+
+    def _login_facts(self, p: Principal | None) -> dict[str, Any] | None:
+        if p is None or p.cert is None or self.certs is None:
+            return None
+        record = self.certs.get(p.cert[0])
+        if record is None:
+            return None
+        return {"provider": record.provider, "subject": record.subject, "groups": list(record.groups),
+                "serial": record.serial}  # fmt: skip
 
 
 # Changing operations that still count as using (not altering) an object: tagging or

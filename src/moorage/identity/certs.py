@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import secrets
 import sqlite3
 import threading
 import time
@@ -25,7 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from moorage.identity.interface import Identity
+from moorage.identity.interface import Identity, LoginRefused
 from moorage.identity.mapping import Grant
 from moorage.identity.pki import Pki
 from moorage.identity.principal import IdentityError
@@ -117,9 +118,62 @@ class CertStore:
             " public_key TEXT NOT NULL, issued_at REAL NOT NULL, expires_at REAL NOT NULL, revoked_at REAL,"
             " revoked_by TEXT, reason TEXT)"
         )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS service_accounts (name TEXT PRIMARY KEY, team TEXT NOT NULL,"
+            " roles TEXT NOT NULL, lifetime INTEGER NOT NULL, created_by TEXT NOT NULL,"
+            " created_at REAL NOT NULL)"
+        )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS enrolment_tokens (digest TEXT PRIMARY KEY, account TEXT NOT NULL,"
+            " expires_at REAL NOT NULL, used_at REAL)"
+        )
 
     def close(self) -> None:
         self._db.close()
+
+    # ----------------------------------------------------- service accounts
+    def create_account(
+        self, name: str, team: str, roles: tuple[str, ...], lifetime: int, by: str, token_ttl: int = 86400
+    ) -> str:
+        """Create (or renew the enrolment of) a service account; the one-time token."""
+        token = secrets.token_urlsafe(32)
+        now = self.clock()
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO service_accounts VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET"
+                " team=excluded.team, roles=excluded.roles, lifetime=excluded.lifetime",
+                (name, team, json.dumps(list(roles)), lifetime, by, now),
+            )
+            self._db.execute(
+                "INSERT INTO enrolment_tokens VALUES (?, ?, ?, NULL)",
+                (hashlib.sha256(token.encode()).hexdigest(), name, now + token_ttl),
+            )
+        return token
+
+    def redeem(self, token: str) -> tuple[Identity, Grant, int]:
+        """The service account a one-time token enrols (the token is spent)."""
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        now = self.clock()
+        with self._lock:
+            row = self._db.execute(
+                "SELECT account, expires_at, used_at FROM enrolment_tokens WHERE digest=?", (digest,)
+            ).fetchone()
+            if row is None:
+                raise LoginRefused("the enrolment token is not one this gateway issued")
+            if row[2] is not None:
+                raise LoginRefused(
+                    "the enrolment token was already used: ask for a new one (moorage sa create)"
+                )
+            if now >= float(row[1]):
+                raise LoginRefused("the enrolment token has expired: ask for a new one (moorage sa create)")
+            self._db.execute("UPDATE enrolment_tokens SET used_at=? WHERE digest=?", (now, digest))
+            acct = self._db.execute(
+                "SELECT name, team, roles, lifetime FROM service_accounts WHERE name=?", (row[0],)
+            ).fetchone()
+        if acct is None:
+            raise LoginRefused("the service account of this token no longer exists")
+        who = Identity("service-account", f"sa:{acct[0]}", str(acct[0]))
+        return who, Grant((str(acct[1]),), tuple(json.loads(str(acct[2])))), int(acct[3])
 
     def issue(self, csr_pem: bytes, who: Identity, grant: Grant, lifetime: int) -> tuple[bytes, CertRecord]:
         """Sign ``csr_pem`` for ``who``: CN is the user, the lifetime ``lifetime`` seconds."""

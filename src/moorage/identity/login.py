@@ -41,11 +41,68 @@ class LoginService:
         self.mapping = mapping
         self.certs = certs
 
+    def sync(self) -> list[tuple[str, str, str]]:
+        """Ask each provider again about everyone holding a live login certificate;
+        revoke those it no longer vouches for, or whose groups no longer grant what the
+        certificate carries. Returns (serial, user, reason) of each revocation. A
+        provider that can't be asked revokes nothing: expiry bounds that case."""
+        out: list[tuple[str, str, str]] = []
+        for record in self.certs.live_records():
+            provider = self.providers.get(record.provider)
+            if provider is None:
+                continue  # service accounts and static certificates: not the directory's
+            try:
+                now = provider.lookup(record.subject)
+            except ProviderUnavailable:
+                continue
+            if now is None:
+                reason = f"{record.user} is no longer in the directory"
+            else:
+                try:
+                    grant = self.mapping.grant(now)
+                except LoginRefused:
+                    grant = None
+                if (
+                    grant is not None
+                    and set(record.roles) <= set(grant.roles)
+                    and set(record.teams) <= set(grant.teams)
+                ):
+                    continue
+                reason = f"{record.user}'s directory groups no longer grant {', '.join(record.roles)}"
+            if self.certs.revoke(record.serial, "directory sync", reason):
+                out.append((record.serial, record.user, reason))
+        return out
+
+    def _enrol(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A CI runner's login: a one-time enrolment token for a service account."""
+        summary: dict[str, Any] = {"provider": "token"}
+        csr = body.get("csr")
+        if not isinstance(csr, str) or "BEGIN CERTIFICATE REQUEST" not in csr:
+            raise LoginError(400, "csr: send a PEM certificate request made with your own key", summary)
+        try:
+            who, grant, lifetime = self.certs.redeem(str(body.get("token") or ""))
+        except LoginRefused as exc:
+            raise LoginError(401, f"login refused: {exc}", summary) from exc
+        summary.update(subject=who.subject, user=who.user, groups=[])
+        try:
+            pem, record = self.certs.issue(csr.encode(), who, grant, min(lifetime, self.mapping.max_lifetime))
+        except IdentityError as exc:
+            raise LoginError(400, str(exc), summary) from exc
+        summary.update(
+            serial=record.serial,
+            teams=list(grant.teams),
+            roles=list(grant.roles),
+            expires_at=record.expires_at,
+        )
+        return self._answer(pem, record, who, grant, summary)
+
     async def login(self, body: Any) -> dict[str, Any]:
         """The signed certificate and what it grants, or LoginError."""
         if not isinstance(body, dict):
             raise LoginError(400, "the login body is a JSON object {provider, csr, ...}", {})
         name = str(body.get("provider", ""))
+        if name == "token":
+            return self._enrol(body)
         provider = self.providers.get(name)
         summary: dict[str, Any] = {"provider": name, "username": str(body.get("username", ""))[:200]}
         if provider is None:
@@ -80,6 +137,11 @@ class LoginService:
             roles=list(grant.roles),
             expires_at=record.expires_at,
         )
+        return self._answer(pem, record, who, grant, summary)
+
+    def _answer(
+        self, pem: bytes, record: Any, who: Any, grant: Any, summary: dict[str, Any]
+    ) -> dict[str, Any]:
         return {
             "certificate": pem.decode(),
             "ca": self.certs.pki.ca_cert_path.read_text(),
