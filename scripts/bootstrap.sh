@@ -50,3 +50,21 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
 fi
 export PATH="$VENV/bin:$PATH"
 mkdir -p "$MOORAGE_CACHE"
+
+# The OpenID provider the identity tests start: npm's oidc-provider (OpenID certified),
+# pinned by tests/fixtures/oidc/package-lock.json, installed once into the cache and run
+# with Node.js (the machine's, else Debian's).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  say "installing Debian packages: nodejs npm"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+oidc_dir="$MOORAGE_CACHE/oidc"
+oidc_want="$(sha256sum "$REPO/tests/fixtures/oidc/package-lock.json" | cut -c1-16)"
+if [ "$(cat "$oidc_dir/.moorage-lock" 2>/dev/null)" != "$oidc_want" ]; then
+  say "installing the test OpenID provider (npm oidc-provider) into $oidc_dir"
+  mkdir -p "$oidc_dir"
+  cp "$REPO/tests/fixtures/oidc/package.json" "$REPO/tests/fixtures/oidc/package-lock.json" "$oidc_dir/"
+  (cd "$oidc_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  echo "$oidc_want" > "$oidc_dir/.moorage-lock"
+fi
+export MOORAGE_OIDC_DIR="$oidc_dir"

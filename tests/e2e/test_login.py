@@ -4,6 +4,7 @@ expiry take effect on the next request with a message that says what to do."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -14,18 +15,22 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import ldap3
 import pytest
+import requests
 
 from moorage.lab import Lab
 from moorage.lab.images import BUSYBOX_REF, build_busybox, load_into
 from tests.conftest import needs_root, unique_name
 from tests.gateway_harness import DOCKER_CLIS
 from tests.ldap_harness import ADMIN_DN, ADMIN_PASSWORD, PEOPLE, SUFFIX, Slapd
+from tests.oidc_harness import OidcServer, approve
 
 MOORAGE = [sys.executable, "-m", "moorage.cli.main"]
 SLAPD: list[Slapd] = []  # the module's directory, for tests that edit it
+IDP: list[OidcServer] = []
 
 
 @dataclass
@@ -81,10 +86,13 @@ def env() -> Iterator[Env]:
     lab = Lab(name)
     data = Path(f"/tmp/moorage-{name}")
     slapd = Slapd(data / "slapd")
+    idp = OidcServer(data / "oidc", {"pat": ["payments-dev"], "remy": []})
     proc = None
     try:
         slapd.start()
         SLAPD.append(slapd)
+        idp.start()
+        IDP.append(idp)
         lab.up(nodes=1, registry=True, owner_pid=os.getpid())
         load_into(build_busybox(), [lab.client(1)])
         (data / "home").mkdir(parents=True)
@@ -99,6 +107,7 @@ def env() -> Iterator[Env]:
                         "bind_dn": ADMIN_DN,
                         "bind_password": ADMIN_PASSWORD,
                     },
+                    "oidc": {"issuer": idp.issuer, "client_id": "moorage"},
                     "mapping": {
                         "groups": {
                             "payments-dev": {"teams": ["payments"], "roles": ["developer"]},
@@ -143,6 +152,7 @@ def env() -> Iterator[Env]:
             proc.wait(10)
         lab.down()
         slapd.stop()
+        idp.stop()
         shutil.rmtree(data, ignore_errors=True)
 
 
@@ -283,3 +293,126 @@ def test_someone_removed_from_their_group_is_refused_after_the_sync(env: Env) ->
     finally:
         admin.modify(f"cn=search-dev,ou=groups,{SUFFIX}", {"member": [(ldap3.MODIFY_ADD, [dn])]})
         admin.unbind()
+
+
+def oidc_login(env: Env, person: str, context: str = "moidc") -> subprocess.CompletedProcess[str]:
+    """`moorage login --oidc` as a person would run it: read the address it prints,
+    approve there, and let the CLI finish."""
+    proc = subprocess.Popen(
+        [
+            *MOORAGE,
+            "login",
+            "--oidc",
+            "--host",
+            f"tcp://127.0.0.1:{env.port}",
+            "--ca",
+            str(env.data / "pki/ca.pem"),
+            "--context",
+            context,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env.env(),
+    )
+    assert proc.stderr is not None
+    line = proc.stderr.readline()
+    m = re.search(r"open (\S+) and confirm the code (\S+)", line)
+    assert m, line
+    approve(m.group(1), person)
+    out, err = proc.communicate(timeout=60)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, line + err)
+
+
+def test_an_oidc_device_login_gives_plain_docker_an_identity(env: Env) -> None:
+    done = oidc_login(env, "pat")
+    assert done.returncode == 0 and "developer of payments" in done.stdout, done.stderr
+    ran = env.docker("run", "--rm", BUSYBOX_REF, "echo", "hello-oidc", context="moidc")
+    assert ran.returncode == 0 and "hello-oidc" in ran.stdout, ran.stderr
+    who = json.loads(env.moorage("whoami", "--context", "moidc", "--json").stdout)
+    assert (
+        who["auth"] == "login:oidc"
+        and who["subject"] == f"{IDP[0].issuer}#pat"
+        and who["teams"] == ["payments"]
+    )
+
+
+def _device_token(client_id: str, person: str) -> tuple[str, str]:
+    """(ID token, device code) from the provider's device flow, approved by ``person``."""
+    base = IDP[0].issuer
+    start = requests.post(
+        f"{base}/device/auth", data={"client_id": client_id, "scope": "openid profile"}
+    ).json()
+    approve(start["verification_uri_complete"], person)
+    grant = {
+        "client_id": client_id,
+        "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+        "device_code": start["device_code"],
+    }
+    answer = requests.post(f"{base}/token", data=grant).json()
+    return answer["id_token"], start["device_code"]
+
+
+def _post_login(env: Env, body: dict[str, Any]) -> str:
+    from moorage.cli.exception import GatewayClientError
+    from moorage.cli.login import _request
+
+    try:
+        _request(f"tcp://127.0.0.1:{env.port}", env.data / "pki/ca.pem", "POST", "/moorage/v1/login", body)
+    except GatewayClientError as exc:
+        return str(exc)
+    return "accepted"
+
+
+def test_wrong_oidc_tokens_are_refused_and_recorded(env: Env) -> None:
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509 import CertificateSigningRequestBuilder, Name, NameAttribute
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        CertificateSigningRequestBuilder()
+        .subject_name(Name([NameAttribute(NameOID.COMMON_NAME, "x")]))
+        .sign(key, hashes.SHA256())
+        .public_bytes(serialization.Encoding.PEM)
+        .decode()
+    )
+    other, _ = _device_token("another-app", "pat")
+    assert "not for Moorage's client" in _post_login(env, {"provider": "oidc", "id_token": other, "csr": csr})
+    time.sleep(1.1)  # tokens issued in the same second to the same person are the same bytes
+    good, device_code = _device_token("moorage", "pat")
+    head, body, sig = good.split(".")
+    forged = (
+        base64.urlsafe_b64encode(
+            json.dumps({**json.loads(base64.urlsafe_b64decode(body + "==")), "groups": ["security"]}).encode()
+        )
+        .rstrip(b"=")
+        .decode()
+    )
+    assert "signature" in _post_login(
+        env, {"provider": "oidc", "id_token": f"{head}.{forged}.{sig}", "csr": csr}
+    )
+    assert _post_login(env, {"provider": "oidc", "id_token": good, "csr": csr}) == "accepted"
+    assert "already used" in _post_login(env, {"provider": "oidc", "id_token": good, "csr": csr})
+    # a spent device code is refused by the provider; the CLI reports that attempt to the gateway
+    replay = requests.post(
+        f"{IDP[0].issuer}/token",
+        data={
+            "client_id": "moorage",
+            "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+            "device_code": device_code,
+        },
+    ).json()
+    assert replay["error"] == "invalid_grant"
+    noted = _post_login(
+        env, {"provider": "oidc", "failed": "invalid_grant (a spent device code)", "csr": csr}
+    )
+    assert "invalid_grant" in noted
+    no_group = oidc_login(env, "remy", "mremy")
+    assert no_group.returncode != 0 and "no group" in no_group.stderr
+    trail = env.moorage("audit", "log", "--data-dir", str(env.data), "--json").stdout
+    refused = [json.loads(x) for x in trail.splitlines() if '"moorage.login"' in x and '"deny"' in x]
+    reasons = " ".join(r["reason"] for r in refused)
+    for why in ("not for Moorage's client", "signature", "already used", "invalid_grant", "no group"):
+        assert why in reasons, why

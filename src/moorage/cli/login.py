@@ -29,6 +29,8 @@ from cryptography.x509.oid import NameOID
 
 from moorage.cli._output import emit_json, paint
 from moorage.cli.exception import GatewayClientError, call
+from moorage.identity import IdentityError
+from moorage.identity.oidc import device_login
 
 __all__ = ["context_dir", "register"]
 
@@ -111,6 +113,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--ldap", action="store_const", dest="provider", const="ldap", help="the directory (default)"
     )
     how.add_argument("--token", help="a service account's one-time enrolment token (CI runners)")
+    how.add_argument(
+        "--oidc",
+        action="store_const",
+        dest="provider",
+        const="oidc",
+        help="the company's OpenID provider, with the device flow (approve in a browser)",
+    )
     lg.add_argument("--host", help="the gateway's TLS listener, tcp://HOST:PORT (default: the context's)")
     lg.add_argument("--ca", type=Path, help="the gateway's CA certificate (default: the context's ca.pem)")
     lg.add_argument("--context", default="moorage", help="Docker context to write (default moorage)")
@@ -189,6 +198,23 @@ def _login(args: argparse.Namespace) -> int:
     body: dict[str, Any]
     if args.token:
         body = {"provider": "token", "token": args.token, "csr": pem}
+    elif args.provider == "oidc":
+        settings = _request(host, Path(ca), "GET", "/moorage/v1/login/oidc")
+
+        def show(uri: str, code: str, complete: str) -> None:
+            print(
+                f"To log in, open {complete or uri} and confirm the code {paint(code, 'bold')}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+        try:
+            token = device_login(settings["issuer"], settings["client_id"], settings["scope"], show)
+        except IdentityError as exc:
+            # the gateway records the failed attempt too, then answers with the reason
+            _request(host, Path(ca), "POST", "/moorage/v1/login", {"provider": "oidc", "failed": str(exc)})
+            raise GatewayClientError(str(exc)) from exc
+        body = {"provider": "oidc", "id_token": token, "csr": pem}
     else:
         body = {"provider": args.provider, "username": username, "password": _password(), "csr": pem}
     if args.lifetime:

@@ -163,6 +163,7 @@ _TABLE: list[tuple[str, str, str, str, str | None, bool]] = [
      "moorage.exception.{verb}", "exception.approve", None, False),
     ("GET", r"/moorage/v1/policy", "moorage.policy.status", "system.read", None, False),
     ("POST", r"/moorage/v1/login", "moorage.login", "login", None, False),
+    ("GET", r"/moorage/v1/login/oidc", "moorage.login.oidc", "login", None, False),
     ("POST", r"/moorage/v1/logout", "moorage.logout", "session", None, False),
     ("GET", r"/moorage/v1/whoami", "moorage.whoami", "system.read", None, False),
     ("POST", r"/moorage/v1/certs/revoke", "moorage.cert.revoke", "cert.revoke", None, False),

@@ -435,7 +435,7 @@ class Gateway:
                 record, why = self.certs.live(*principal.cert)
                 if record is None:
                     principal, who = None, why
-            if op.kind == "moorage.login":
+            if op.kind in ("moorage.login", "moorage.login.oidc"):
                 return await self._login_request(head, op, reader, writer, who, outcome)
             if principal is None:
                 raise HttpError(403, f"moorage: {who}")
@@ -766,6 +766,14 @@ class Gateway:
         outcome.body = "read"
         body = tenancy.parse_json_strict(raw, op.kind) if raw.strip() else None
         self._require_audit(op)
+        if op.kind == "moorage.login.oidc":  # what `moorage login --oidc` needs for the device flow
+            try:
+                settings: Any = self.login.oidc_settings()
+            except LoginError as exc:
+                raise HttpError(exc.status, f"moorage: {exc.message}") from exc
+            outcome.status = 200
+            await self._record(head, op, None, who, outcome, started)
+            return await self._write_json(head, writer, outcome, settings)
         try:
             answer = await self.login.login(body)
         except LoginError as exc:
@@ -778,6 +786,10 @@ class Gateway:
         user = Principal(answer["user"], tuple(answer["teams"]), tuple(answer["roles"]),
                          f"login:{answer['provider']}", source)  # fmt: skip
         await self._record(head, op, user, who, outcome, started)
+        return await self._write_json(head, writer, outcome, answer)
+
+    async def _write_json(self, head: RequestHead, writer: asyncio.StreamWriter, outcome: _Outcome,
+                          answer: Any) -> bool:  # fmt: skip
         data = _dump(answer)
         writer.write(
             f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"

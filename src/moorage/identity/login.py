@@ -16,6 +16,7 @@ from moorage.identity.certs import CertStore
 from moorage.identity.interface import IdentityProvider, LoginRefused, ProviderUnavailable
 from moorage.identity.ldap import LdapConfig, LdapProvider
 from moorage.identity.mapping import Mapping, parse_lifetime
+from moorage.identity.oidc import OidcConfig, OidcProvider
 from moorage.identity.principal import IdentityError
 
 __all__ = ["LoginError", "LoginService", "load_identity"]
@@ -40,6 +41,14 @@ class LoginService:
         self.providers = dict(providers)
         self.mapping = mapping
         self.certs = certs
+
+    def oidc_settings(self) -> dict[str, str]:
+        """What `moorage login --oidc` needs to run the device flow itself."""
+        provider = self.providers.get("oidc")
+        if not isinstance(provider, OidcProvider):
+            raise LoginError(404, "this gateway has no OpenID provider (identity file: oidc)", {})
+        c = provider.config
+        return {"issuer": c.issuer, "client_id": c.client_id, "scope": c.scope}
 
     def sync(self) -> list[tuple[str, str, str]]:
         """Ask each provider again about everyone holding a live login certificate;
@@ -105,6 +114,10 @@ class LoginService:
             return self._enrol(body)
         provider = self.providers.get(name)
         summary: dict[str, Any] = {"provider": name, "username": str(body.get("username", ""))[:200]}
+        if body.get("failed"):  # the client's side of a login that failed at the provider, for the record
+            raise LoginError(
+                401, f"login refused by the {name} provider: {str(body['failed'])[:300]}", summary
+            )
         if provider is None:
             known = ", ".join(sorted(self.providers)) or "none configured"
             raise LoginError(400, f"no identity provider {name!r} on this gateway (known: {known})", summary)
@@ -179,9 +192,9 @@ def load_identity(path: Path, certs: CertStore) -> LoginService:
         raise IdentityError(f"the identity file {path} is not valid YAML: {exc}") from exc
     if not isinstance(doc, dict) or "mapping" not in doc:
         raise IdentityError(f"{path}: expected a mapping with 'mapping' and a provider ('ldap')")
-    unknown = set(doc) - {"ldap", "mapping"}
+    unknown = set(doc) - {"ldap", "oidc", "mapping"}
     if unknown:
-        raise IdentityError(f"{path}: unknown key {sorted(unknown)[0]!r} (known: ldap, mapping)")
+        raise IdentityError(f"{path}: unknown key {sorted(unknown)[0]!r} (known: ldap, oidc, mapping)")
     providers: dict[str, IdentityProvider] = {}
     if doc.get("ldap") is not None:
         spec = doc["ldap"]
@@ -206,6 +219,15 @@ def load_identity(path: Path, certs: CertStore) -> LoginService:
                 bind_password=password,
             )
         )
+    if doc.get("oidc") is not None:
+        spec = doc["oidc"]
+        if not isinstance(spec, dict) or not spec.get("issuer") or not spec.get("client_id"):
+            raise IdentityError(f"{path}: oidc needs issuer and client_id")
+        extra = {k: str(spec[k]) for k in ("scope", "username_claim", "groups_claim") if spec.get(k)}
+        try:
+            providers["oidc"] = OidcProvider(OidcConfig(str(spec["issuer"]), str(spec["client_id"]), **extra))
+        except ProviderUnavailable as exc:
+            raise IdentityError(f"{path}: oidc: {exc}") from exc
     if not providers:
-        raise IdentityError(f"{path}: configure at least one provider (ldap)")
+        raise IdentityError(f"{path}: configure at least one provider (ldap, oidc)")
     return LoginService(providers, Mapping.from_dict(doc["mapping"], f"{path}: mapping"), certs)
