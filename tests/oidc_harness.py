@@ -124,3 +124,31 @@ def approve(uri: str, login: str, password: str = "any") -> str:
         data.update({name: value for name, value in form["buttons"] if name != "abort"})
         page = session.post(urljoin(page.url, form["action"]), data=data, timeout=30)
     raise AssertionError("the device login pages did not end")
+
+
+def follow_to(uri: str, login: str, stop: str, password: str = "any") -> str:
+    """Open ``uri`` as a browser would, submitting each page's form, until a redirect
+    leads to ``stop`` (a client's redirect URI): that URL, with its query."""
+    session = requests.Session()
+    method, url, data = "GET", uri, None
+    for _ in range(20):
+        page = session.request(method, url, data=data, timeout=30, allow_redirects=False)
+        if page.is_redirect:
+            url, method, data = urljoin(url, page.headers["location"]), "GET", None
+            if url.startswith(stop):
+                return url
+            continue
+        parser = _Forms()
+        parser.feed(page.text)
+        forms = [f for f in parser.forms if f["inputs"] or f["buttons"]]
+        if not forms:
+            raise AssertionError(f"no form and no redirect at {url}")
+        form = forms[0]
+        data = dict(form["inputs"])
+        if "login" in data:
+            data["login"] = login
+        if "password" in data:
+            data["password"] = password
+        data.update({name: value for name, value in form["buttons"] if name != "abort"})
+        method, url = "POST", urljoin(page.url, form["action"])
+    raise AssertionError("the login pages did not end")

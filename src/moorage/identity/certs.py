@@ -240,8 +240,12 @@ class CertStore:
         return _record(row) if row else None
 
     def live(self, serial: str, public_key: str) -> tuple[CertRecord | None, str]:
-        """The record of a presented certificate if it counts now, else (None, why)."""
-        record = self.get(serial)
+        """The record of a presented certificate if it counts now, else (None, why).
+        A store that can't be read lets nobody in (fails closed)."""
+        try:
+            record = self.get(serial)
+        except sqlite3.Error as exc:
+            return None, f"the certificate store can't be read ({exc}), so no login certificate counts"
         if record is None or record.public_key != public_key:
             return None, "this certificate was not issued by a Moorage login: run moorage login"
         if record.revoked_at is not None:

@@ -15,6 +15,7 @@ import base64
 import hashlib
 import ipaddress
 import json
+import secrets
 import threading
 import time
 import urllib.error
@@ -31,11 +32,19 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from moorage.identity.interface import Identity, IdentityProvider, LoginRefused, ProviderUnavailable
 
-__all__ = ["OidcConfig", "OidcProvider", "device_login", "fetch_json"]
+__all__ = [
+    "CodeFlow",
+    "OidcConfig",
+    "OidcProvider",
+    "device_login",
+    "fetch_json",
+    "finish_code_flow",
+    "start_code_flow",
+]
 
 LEEWAY = 60
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
-Fetch = Callable[[str], Any]
+Fetch = Callable[..., Any]  # (url) for a GET, (url, form) for a POST
 
 
 def fetch_json(url: str, data: Mapping[str, str] | None = None, timeout: float = 10) -> Any:
@@ -273,3 +282,64 @@ def device_login(
             raise LoginRefused(f"the login was not approved: {error} ({answer.get('error_description', '')})")
         raise LoginRefused(f"the OpenID provider answered {answer}")
     raise LoginRefused("the login was not approved in time: run moorage login --oidc again")
+
+
+@dataclass(frozen=True)
+class CodeFlow:
+    """The authorization code flow with PKCE (RFC 7636, S256) for a browser (the
+    console): ``url`` to send the person to; ``state``, ``nonce`` and ``verifier`` to
+    keep until the redirect comes back."""
+
+    url: str
+    state: str
+    nonce: str
+    verifier: str
+
+
+def start_code_flow(provider: OidcProvider, redirect_uri: str) -> CodeFlow:
+    meta = provider.metadata()
+    endpoint = str(meta.get("authorization_endpoint", ""))
+    _check_url(endpoint)
+    verifier = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+    query = urllib.parse.urlencode(
+        {
+            "response_type": "code",
+            "client_id": provider.config.client_id,
+            "redirect_uri": redirect_uri,
+            "scope": provider.config.scope,
+            "state": state,
+            "nonce": nonce,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+    )
+    return CodeFlow(f"{endpoint}?{query}", state, nonce, verifier)
+
+
+def finish_code_flow(
+    provider: OidcProvider, flow: CodeFlow, redirect_uri: str, params: Mapping[str, str]
+) -> Identity:
+    """The identity behind the redirect's ``params`` (``code``, ``state``), or LoginRefused."""
+    if params.get("error"):
+        raise LoginRefused(f"the OpenID provider refused the login: {params.get('error')}")
+    if not secrets.compare_digest(str(params.get("state", "")), flow.state):
+        raise LoginRefused("the login's state does not match: start again")
+    answer = provider.fetch(
+        str(provider.metadata()["token_endpoint"]),
+        {
+            "grant_type": "authorization_code",
+            "code": str(params.get("code", "")),
+            "redirect_uri": redirect_uri,
+            "client_id": provider.config.client_id,
+            "code_verifier": flow.verifier,
+        },
+    )
+    token = answer.get("id_token") if isinstance(answer, dict) else None
+    if not isinstance(token, str):
+        raise LoginRefused(f"the OpenID provider gave no ID token: {answer}")
+    who = provider.authenticate({"id_token": token})
+    if who.claims.get("nonce") != flow.nonce:
+        raise LoginRefused("the ID token's nonce is not this login's")
+    return who
