@@ -24,7 +24,7 @@ import requests
 from moorage.lab import Lab
 from moorage.lab.images import BUSYBOX_REF, build_busybox, load_into
 from tests.conftest import needs_root, unique_name
-from tests.gateway_harness import DOCKER_CLIS
+from tests.gateway_harness import DOCKER_CLIS, UIDS
 from tests.ldap_harness import ADMIN_DN, ADMIN_PASSWORD, PEOPLE, SUFFIX, Slapd
 from tests.oidc_harness import OidcServer, approve
 
@@ -96,6 +96,9 @@ def env() -> Iterator[Env]:
         lab.up(nodes=1, registry=True, owner_pid=os.getpid())
         load_into(build_busybox(), [lab.client(1)])
         (data / "home").mkdir(parents=True)
+        (data / "users.yaml").write_text(
+            f"users:\n  alice: {{uid: {UIDS['alice']}, teams: [payments], roles: [developer]}}\n"
+        )
         (data / "identity.yaml").write_text(
             json.dumps(
                 {
@@ -416,3 +419,63 @@ def test_wrong_oidc_tokens_are_refused_and_recorded(env: Env) -> None:
     reasons = " ".join(r["reason"] for r in refused)
     for why in ("not for Moorage's client", "signature", "already used", "invalid_grant", "no group"):
         assert why in reasons, why
+
+
+def test_a_users_file_user_gets_a_certificate_on_the_unix_socket(env: Env) -> None:
+    os.chmod(env.data / "docker.sock", 0o666)
+    home = env.data / "alice-home"
+    home.mkdir(exist_ok=True)
+    os.chown(home, UIDS["alice"], UIDS["alice"])
+    as_alice = ["setpriv", f"--reuid={UIDS['alice']}", f"--regid={UIDS['alice']}", "--clear-groups"]
+    e = {**env.env(), "HOME": str(home), "DOCKER_HOST": f"unix://{env.data / 'docker.sock'}"}
+    out = subprocess.run(
+        [
+            *as_alice,
+            *MOORAGE,
+            "login",
+            "--users",
+            "--host",
+            f"tcp://127.0.0.1:{env.port}",
+            "--context",
+            "ulogin",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=e,
+    )
+    assert out.returncode == 0 and "developer of payments" in out.stdout, out.stderr
+    e.pop("DOCKER_HOST")
+    ran = subprocess.run(
+        [*as_alice, "docker", "--context", "ulogin", "ps"], capture_output=True, text=True, timeout=60, env=e
+    )
+    assert ran.returncode == 0, ran.stderr
+    # root is an admin by uid but not a users-file user: no certificate; nor for a claimed name
+    refused = env.moorage(
+        "login", "--users", "--host", f"tcp://127.0.0.1:{env.port}", "--context", "x", admin=True
+    )
+    assert refused.returncode != 0 and "users file" in refused.stderr
+
+
+def test_a_token_from_another_issuer_is_refused(env: Env, tmp_path: Path) -> None:
+    stranger = OidcServer(tmp_path / "other-idp", {"pat": ["payments-dev"]})
+    stranger.start()
+    try:
+        start = requests.post(
+            f"{stranger.issuer}/device/auth", data={"client_id": "moorage", "scope": "openid"}
+        ).json()
+        approve(start["verification_uri_complete"], "pat")
+        token = requests.post(
+            f"{stranger.issuer}/token",
+            data={
+                "client_id": "moorage",
+                "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+                "device_code": start["device_code"],
+            },
+        ).json()["id_token"]
+    finally:
+        stranger.stop()
+    refused = _post_login(
+        env, {"provider": "oidc", "id_token": token, "csr": "-----BEGIN CERTIFICATE REQUEST-----"}
+    )
+    assert "issued by" in refused or "does not publish" in refused or "signature" in refused, refused

@@ -114,6 +114,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     how.add_argument("--token", help="a service account's one-time enrolment token (CI runners)")
     how.add_argument(
+        "--users",
+        action="store_const",
+        dest="provider",
+        const="users",
+        help="as the users-file user you are on the gateway's unix socket ($DOCKER_HOST)",
+    )
+    how.add_argument(
         "--oidc",
         action="store_const",
         dest="provider",
@@ -184,6 +191,8 @@ def _password() -> str:
 
 def _login(args: argparse.Namespace) -> int:
     host, ca = args.host, args.ca
+    if args.provider == "users":
+        return _login_users(args)
     if host is None or ca is None:
         known_host, tls = _context(args.context)
         host, ca = host or known_host, ca or tls / "ca.pem"
@@ -220,7 +229,12 @@ def _login(args: argparse.Namespace) -> int:
     if args.lifetime:
         body["lifetime"] = args.lifetime
     out = _request(host, Path(ca), "POST", "/moorage/v1/login", body)
-    meta, tls = context_dir(args.context)
+    _write_context(args.context, host, key, out)
+    return 0
+
+
+def _write_context(name: str, host: str, key: ec.EllipticCurvePrivateKey, out: dict[str, Any]) -> None:
+    meta, tls = context_dir(name)
     # the docker CLI refuses encrypted keys; the file is readable by you alone
     _atomic(
         tls / "key.pem",
@@ -232,7 +246,7 @@ def _login(args: argparse.Namespace) -> int:
     _atomic(tls / "ca.pem", out["ca"].encode())
     _atomic(tls / "cert.pem", out["certificate"].encode())
     doc = {
-        "Name": args.context,
+        "Name": name,
         "Metadata": {"Description": f"Moorage, logged in as {out['user']}"},
         "Endpoints": {"docker": {"Host": host, "SkipTLSVerify": False}},
     }
@@ -242,7 +256,27 @@ def _login(args: argparse.Namespace) -> int:
         f"{paint('logged in', 'green')} as {out['user']} ({', '.join(out['roles'])} of "
         f"{', '.join(out['teams']) or 'no team'}) until {until}"
     )
-    print(f"use it:  docker --context {args.context} ps")
+    print(f"use it:  docker --context {name} ps")
+
+
+def _login_users(args: argparse.Namespace) -> int:
+    """The login of a users-file user, asked on the unix socket; the certificate is for
+    the TLS listener named by --host."""
+    if not args.host:
+        raise GatewayClientError(
+            "--users needs --host tcp://HOST:PORT, the TLS listener the context points at"
+        )
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "users")]))
+        .sign(key, hashes.SHA256())
+    )
+    body: dict[str, Any] = {"provider": "users", "csr": csr.public_bytes(serialization.Encoding.PEM).decode()}
+    if args.lifetime:
+        body["lifetime"] = args.lifetime
+    out = call(None, "POST", "/moorage/v1/login", body)
+    _write_context(args.context, args.host, key, out)
     return 0
 
 

@@ -33,6 +33,7 @@ from moorage.identity import IdentityError, UserDirectory
 from moorage.identity.certs import CertStore
 from moorage.identity.login import LoginService, load_identity
 from moorage.identity.pki import Pki
+from moorage.identity.users import UsersFileProvider
 from moorage.images.sign import parse_public_keys
 from moorage.lab import EngineClient, Lab, LabError
 from moorage.policy.documents import builtin_set
@@ -181,6 +182,7 @@ def _up(args: argparse.Namespace) -> int:
                 "--identity needs --tls-listen HOST:PORT: moorage login uses the TLS listener"
             )
         login = load_identity(args.identity, CertStore(data / "certs.db", Pki(data / "pki")))
+        login.providers["users"] = UsersFileProvider(users)
     gateway = Gateway(upstream, users, admission=admission, audit=trail, admin_uids=tuple({0, os.geteuid()}),
                       exceptions=exceptions, allow_unknown_fields=args.allow_unknown_fields,
                       owners=ImageOwners(data / "image-owners.json"), cluster=cluster,

@@ -774,6 +774,11 @@ class Gateway:
             outcome.status = 200
             await self._record(head, op, None, who, outcome, started)
             return await self._write_json(head, writer, outcome, settings)
+        if isinstance(body, dict):
+            # who the gateway knows on its unix socket: never the client's word
+            body.pop("peer_user", None)
+            if isinstance(who, Principal) and who.auth == "peercred":
+                body["peer_user"] = who.user
         try:
             answer = await self.login.login(body)
         except LoginError as exc:

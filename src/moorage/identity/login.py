@@ -13,11 +13,12 @@ from typing import Any
 import yaml
 
 from moorage.identity.certs import CertStore
-from moorage.identity.interface import IdentityProvider, LoginRefused, ProviderUnavailable
+from moorage.identity.interface import Identity, IdentityProvider, LoginRefused, ProviderUnavailable
 from moorage.identity.ldap import LdapConfig, LdapProvider
-from moorage.identity.mapping import Mapping, parse_lifetime
+from moorage.identity.mapping import Grant, Mapping, parse_lifetime
 from moorage.identity.oidc import OidcConfig, OidcProvider
 from moorage.identity.principal import IdentityError
+from moorage.identity.users import UsersFileProvider
 
 __all__ = ["LoginError", "LoginService", "load_identity"]
 
@@ -41,6 +42,10 @@ class LoginService:
         self.providers = dict(providers)
         self.mapping = mapping
         self.certs = certs
+
+    def _grant(self, who: Identity) -> Grant:
+        """The users file says itself what its people get; other providers go through the mapping."""
+        return UsersFileProvider.grant(who) if who.provider == "users" else self.mapping.grant(who)
 
     def oidc_settings(self) -> dict[str, str]:
         """What `moorage login --oidc` needs to run the device flow itself."""
@@ -68,7 +73,7 @@ class LoginService:
                 reason = f"{record.user} is no longer in the directory"
             else:
                 try:
-                    grant = self.mapping.grant(now)
+                    grant = self._grant(now)
                 except LoginRefused:
                     grant = None
                 if (
@@ -138,7 +143,7 @@ class LoginService:
             raise LoginError(503, f"the identity provider can't be asked: {exc}", summary) from exc
         summary.update(subject=who.subject, user=who.user, groups=list(who.groups))
         try:
-            grant = self.mapping.grant(who)
+            grant = self._grant(who)
             pem, record = self.certs.issue(csr.encode(), who, grant, lifetime)
         except LoginRefused as exc:
             raise LoginError(403, f"login refused: {exc}", summary) from exc
