@@ -154,7 +154,7 @@ def _up(args: argparse.Namespace) -> int:
         )
     users_file = args.users or (data / "users.yaml")
     users = UserDirectory.from_file(users_file) if users_file.exists() else UserDirectory()
-    listen = args.listen or str(data / "docker.sock")
+    listen = listen_path(args.listen) if args.listen else str(data / "docker.sock")
     trail = AuditTrail(data / "audit.db", KeyRing(data / "audit-keys"))
     exceptions = ExceptionStore(data / "exceptions.db")
     from moorage.admission.images import ImageGate
@@ -283,6 +283,23 @@ def _cluster_trust(args: argparse.Namespace, upstream: Upstream, users: UserDire
             "cluster: no security officer has a signing key (users.NAME.keys): nothing can be attested"
         )
     return ClusterTrust(ClusterStore(data / "cluster.db"), lambda: keys)
+
+
+def listen_path(value: str) -> str:
+    """``--listen`` as ``DOCKER_HOST`` and ``dockerd -H`` spell it: ``unix:///path`` or a
+    bare path. Another scheme is an error, not a folder named after it."""
+    if value.startswith("unix://"):
+        path = value[len("unix://") :]
+        if not path.startswith("/"):
+            raise ValueError(
+                f"--listen {value}: a unix:// URL names an absolute path (unix:///run/moorage.sock)"
+            )
+        return path
+    if "://" in value:
+        raise ValueError(
+            f"--listen {value}: only unix:// URLs or paths (TCP with TLS is --tls-listen HOST:PORT)"
+        )
+    return value
 
 
 def _run(coro: Any) -> None:
