@@ -11,13 +11,14 @@ import pwd
 import shutil
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from tests.process_harness import stop, wait_for_ports
 
 SUFFIX = "dc=moorage,dc=test"
 ADMIN_DN = f"cn=admin,{SUFFIX}"
@@ -186,24 +187,8 @@ class Slapd:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.5).close()
-                socket.create_connection(("127.0.0.1", self.tls_port), 0.5).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError(
-                        f"slapd did not start: {(f / 'slapd.log').read_text()[-2000:]}"
-                    ) from None
-                time.sleep(0.1)
+        wait_for_ports(self.proc, [self.port, self.tls_port], f / "slapd.log", "slapd")
 
     def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        stop(self.proc)
         shutil.rmtree(self.folder, ignore_errors=True)

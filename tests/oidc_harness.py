@@ -8,13 +8,14 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
 import requests
+
+from tests.process_harness import stop, wait_for_ports
 
 FIXTURE = Path(__file__).parent / "fixtures" / "oidc" / "provider.mjs"
 
@@ -55,25 +56,10 @@ class OidcServer:
             stderr=subprocess.STDOUT,
             env={**os.environ, "ID_TOKEN_TTL": str(self.ttl)},
         )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.5).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError(
-                        f"oidc-provider did not start: {(self.folder / 'oidc.log').read_text()}"
-                    ) from None
-                time.sleep(0.1)
+        wait_for_ports(self.proc, [self.port], self.folder / "oidc.log", "oidc-provider")
 
     def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        stop(self.proc)
 
 
 class _Forms(HTMLParser):
@@ -104,51 +90,51 @@ class _Forms(HTMLParser):
             self._open = None
 
 
+def _next_form(page: requests.Response, login: str, password: str) -> tuple[str, dict[str, str]] | None:
+    """The page's first form as a person would submit it (signed in as ``login``,
+    confirming, never aborting): (action URL, fields), or None without a form."""
+    parser = _Forms()
+    parser.feed(page.text)
+    forms = [f for f in parser.forms if f["inputs"] or f["buttons"]]
+    if not forms:
+        return None
+    form = forms[0]
+    data = dict(form["inputs"])
+    if "login" in data:
+        data["login"] = login
+    if "password" in data:
+        data["password"] = password
+    data.update({name: value for name, value in form["buttons"] if name != "abort"})
+    return urljoin(page.url, form["action"]), data
+
+
 def approve(uri: str, login: str, password: str = "any") -> str:
     """Open ``uri`` and submit each page's form (confirm the code, sign in as
     ``login``, consent) until one has none; the last page's text."""
     session = requests.Session()
     page = session.get(uri, timeout=30)
     for _ in range(10):
-        parser = _Forms()
-        parser.feed(page.text)
-        forms = [f for f in parser.forms if f["inputs"] or f["buttons"]]
-        if not forms:
+        step = _next_form(page, login, password)
+        if step is None:
             return page.text
-        form = forms[0]
-        data = dict(form["inputs"])
-        if "login" in data:
-            data["login"] = login
-        if "password" in data:
-            data["password"] = password
-        data.update({name: value for name, value in form["buttons"] if name != "abort"})
-        page = session.post(urljoin(page.url, form["action"]), data=data, timeout=30)
+        page = session.post(step[0], data=step[1], timeout=30)
     raise AssertionError("the device login pages did not end")
 
 
-def follow_to(uri: str, login: str, stop: str, password: str = "any") -> str:
+def follow_to(uri: str, login: str, until: str, password: str = "any") -> str:
     """Open ``uri`` as a browser would, submitting each page's form, until a redirect
-    leads to ``stop`` (a client's redirect URI): that URL, with its query."""
+    leads to ``until`` (a client's redirect URI): that URL, with its query."""
     session = requests.Session()
     method, url, data = "GET", uri, None
     for _ in range(20):
         page = session.request(method, url, data=data, timeout=30, allow_redirects=False)
         if page.is_redirect:
             url, method, data = urljoin(url, page.headers["location"]), "GET", None
-            if url.startswith(stop):
+            if url.startswith(until):
                 return url
             continue
-        parser = _Forms()
-        parser.feed(page.text)
-        forms = [f for f in parser.forms if f["inputs"] or f["buttons"]]
-        if not forms:
+        step = _next_form(page, login, password)
+        if step is None:
             raise AssertionError(f"no form and no redirect at {url}")
-        form = forms[0]
-        data = dict(form["inputs"])
-        if "login" in data:
-            data["login"] = login
-        if "password" in data:
-            data["password"] = password
-        data.update({name: value for name, value in form["buttons"] if name != "abort"})
-        method, url = "POST", urljoin(page.url, form["action"])
+        method, url, data = "POST", step[0], step[1]
     raise AssertionError("the login pages did not end")

@@ -54,11 +54,16 @@ def call(host: str | None, method: str, path: str, body: Any = None, timeout: fl
         raise GatewayClientError(f"cannot reach the Moorage gateway at unix://{sock}: {exc}") from exc
     finally:
         conn.close()
+    return answer(resp.status, raw)
+
+
+def answer(status: int, raw: bytes) -> Any:
+    """A gateway answer's JSON; GatewayClientError with its message when it is an error."""
     try:
         doc = json.loads(raw) if raw else None
     except ValueError:
         doc = None
-    if resp.status >= 400:
+    if status >= 400:
         message = doc.get("message") if isinstance(doc, dict) else raw.decode(errors="replace")
         raise GatewayClientError(str(message))
     return doc

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from moorage.cli._output import emit_json, paint
-from moorage.cli.exception import GatewayClientError, call
+from moorage.cli.exception import GatewayClientError, answer, call
 from moorage.identity import IdentityError
 from moorage.identity.oidc import device_login
 
@@ -93,15 +93,7 @@ def _request(
         raise GatewayClientError(f"cannot reach the Moorage gateway at {host}: {exc}") from exc
     finally:
         conn.close()
-    try:
-        doc = json.loads(raw) if raw else None
-    except ValueError:
-        doc = None
-    if resp.status >= 400:
-        raise GatewayClientError(
-            str(doc.get("message") if isinstance(doc, dict) else raw.decode(errors="replace"))
-        )
-    return doc
+    return answer(resp.status, raw)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

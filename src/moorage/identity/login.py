@@ -90,25 +90,13 @@ class LoginService:
     def _enrol(self, body: dict[str, Any]) -> dict[str, Any]:
         """A CI runner's login: a one-time enrolment token for a service account."""
         summary: dict[str, Any] = {"provider": "token"}
-        csr = body.get("csr")
-        if not isinstance(csr, str) or "BEGIN CERTIFICATE REQUEST" not in csr:
-            raise LoginError(400, "csr: send a PEM certificate request made with your own key", summary)
+        csr = _csr(body, summary)
         try:
             who, grant, lifetime = self.certs.redeem(str(body.get("token") or ""))
         except LoginRefused as exc:
             raise LoginError(401, f"login refused: {exc}", summary) from exc
         summary.update(subject=who.subject, user=who.user, groups=[])
-        try:
-            pem, record = self.certs.issue(csr.encode(), who, grant, min(lifetime, self.mapping.max_lifetime))
-        except IdentityError as exc:
-            raise LoginError(400, str(exc), summary) from exc
-        summary.update(
-            serial=record.serial,
-            teams=list(grant.teams),
-            roles=list(grant.roles),
-            expires_at=record.expires_at,
-        )
-        return self._answer(pem, record, who, grant, summary)
+        return self._sign(csr, who, grant, min(lifetime, self.mapping.max_lifetime), summary)
 
     async def login(self, body: Any) -> dict[str, Any]:
         """The signed certificate and what it grants, or LoginError."""
@@ -126,9 +114,7 @@ class LoginService:
         if provider is None:
             known = ", ".join(sorted(self.providers)) or "none configured"
             raise LoginError(400, f"no identity provider {name!r} on this gateway (known: {known})", summary)
-        csr = body.get("csr")
-        if not isinstance(csr, str) or "BEGIN CERTIFICATE REQUEST" not in csr:
-            raise LoginError(400, "csr: send a PEM certificate request made with your own key", summary)
+        csr = _csr(body, summary)
         lifetime = self.mapping.lifetime
         if body.get("lifetime") is not None:
             try:
@@ -144,22 +130,20 @@ class LoginService:
         summary.update(subject=who.subject, user=who.user, groups=list(who.groups))
         try:
             grant = self._grant(who)
-            pem, record = self.certs.issue(csr.encode(), who, grant, lifetime)
         except LoginRefused as exc:
             raise LoginError(403, f"login refused: {exc}", summary) from exc
+        return self._sign(csr, who, grant, lifetime, summary)
+
+    def _sign(
+        self, csr: str, who: Identity, grant: Grant, lifetime: int, summary: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Sign the CSR for ``who`` and say so: the answer, with what the audit keeps."""
+        try:
+            pem, record = self.certs.issue(csr.encode(), who, grant, lifetime)
         except IdentityError as exc:
             raise LoginError(400, str(exc), summary) from exc
-        summary.update(
-            serial=record.serial,
-            teams=list(grant.teams),
-            roles=list(grant.roles),
-            expires_at=record.expires_at,
-        )
-        return self._answer(pem, record, who, grant, summary)
-
-    def _answer(
-        self, pem: bytes, record: Any, who: Any, grant: Any, summary: dict[str, Any]
-    ) -> dict[str, Any]:
+        summary.update(serial=record.serial, teams=list(grant.teams), roles=list(grant.roles),
+                       expires_at=record.expires_at)  # fmt: skip
         return {
             "certificate": pem.decode(),
             "ca": self.certs.pki.ca_cert_path.read_text(),
@@ -173,6 +157,13 @@ class LoginService:
             "expires_at": record.expires_at,
             "summary": summary,
         }
+
+
+def _csr(body: dict[str, Any], summary: dict[str, Any]) -> str:
+    csr = body.get("csr")
+    if not isinstance(csr, str) or "BEGIN CERTIFICATE REQUEST" not in csr:
+        raise LoginError(400, "csr: send a PEM certificate request made with your own key", summary)
+    return csr
 
 
 def load_identity(path: Path, certs: CertStore) -> LoginService:
