@@ -86,7 +86,8 @@ def env() -> Iterator[Env]:
     lab = Lab(name)
     data = Path(f"/tmp/moorage-{name}")
     slapd = Slapd(data / "slapd")
-    idp = OidcServer(data / "oidc", {"pat": ["payments-dev"], "remy": []})
+    # ID tokens live 1 s (plus the gateway's 60 s of leeway): the expiry test waits them out
+    idp = OidcServer(data / "oidc", {"pat": ["payments-dev"], "remy": []}, id_token_ttl=1)
     proc = None
     try:
         slapd.start()
@@ -479,3 +480,14 @@ def test_a_token_from_another_issuer_is_refused(env: Env, tmp_path: Path) -> Non
         env, {"provider": "oidc", "id_token": token, "csr": "-----BEGIN CERTIFICATE REQUEST-----"}
     )
     assert "issued by" in refused or "does not publish" in refused or "signature" in refused, refused
+
+
+def test_an_expired_id_token_is_refused_and_recorded(env: Env) -> None:
+    token, _ = _device_token("moorage", "pat")
+    time.sleep(63)  # the token's 1 s, and the gateway's 60 s of leeway for clock skew
+    refused = _post_login(
+        env, {"provider": "oidc", "id_token": token, "csr": "-----BEGIN CERTIFICATE REQUEST-----"}
+    )
+    assert "expired" in refused, refused
+    trail = env.moorage("audit", "log", "--data-dir", str(env.data), "--json").stdout
+    assert any("expired" in json.loads(x)["reason"] for x in trail.splitlines() if '"moorage.login"' in x)
