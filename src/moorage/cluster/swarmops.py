@@ -17,7 +17,15 @@ from cryptography import x509
 from moorage.cluster.attestation import trust_root_digest
 from moorage.cluster.trust import ClusterError, ClusterTrust, Engine
 
-__all__ = ["SECURITY_ASPECTS", "classify_update", "rotate_ca", "rotate_tokens", "set_autolock", "status"]
+__all__ = [
+    "SECURITY_ASPECTS",
+    "ca_rotates",
+    "classify_update",
+    "rotate_ca",
+    "rotate_tokens",
+    "set_autolock",
+    "status",
+]
 
 # What only security officers (and admins) may change.
 SECURITY_ASPECTS = frozenset({"ca", "autolock", "tokens", "unlock-key"})
@@ -65,6 +73,19 @@ def classify_update(current: Mapping[str, Any], new: Any, query: Mapping[str, li
         else:
             out.add("settings")
     return out
+
+
+def ca_rotates(current: Mapping[str, Any], new: Any) -> bool:
+    """Whether a swarm update makes a new root CA: ``ForceRotate`` moved, or the caller
+    supplies a root certificate."""
+
+    def ca(spec: Any) -> dict[str, Any]:
+        doc = _zeroless(json.loads(json.dumps(spec if isinstance(spec, dict) else {}, default=str)))
+        block: Any = next((v for k, v in doc.items() if k.lower() == "caconfig"), {})
+        return {k.lower(): v for k, v in block.items()} if isinstance(block, dict) else {}
+
+    before, after = ca(current), ca(new)
+    return any(before.get(k) != after.get(k) for k in ("forcerotate", "signingcacert"))
 
 
 async def _swarm(engine: Engine) -> dict[str, Any]:

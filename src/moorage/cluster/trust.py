@@ -125,7 +125,9 @@ def parse_duration(text: Any) -> int:
 
 class ClusterTrust:
     """``officer_keys()`` gives every security officer's public keys (key id ->
-    (user, key)), read anew at each use so a removed key stops vouching at once."""
+    (user, key)); it is asked at each use, so whatever it returns now decides.
+    (``moorage up`` reads the users file once at start: removing a key from the file
+    takes effect when the gateway restarts.)"""
 
     def __init__(
         self,

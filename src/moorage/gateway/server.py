@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, quote, urlencode
 from moorage.admission import Admission, AdmissionError, AdmissionRequest, AllowAll
 from moorage.admission.exceptions import ExceptionsError, ExceptionStore
 from moorage.audit import AuditError, AuditRecord, AuditSink
-from moorage.cluster.swarmops import SECURITY_ASPECTS, classify_update
+from moorage.cluster.swarmops import SECURITY_ASPECTS, ca_rotates, classify_update
 from moorage.cluster.trust import ClusterTrust
 from moorage.engine_api.canonical import (
     MAX_KNOWN_VERSION,
@@ -744,7 +744,8 @@ class Gateway:
                 f"moorage: changing the swarm's {', '.join(sorted(security))} is for security officers "
                 "(moorage cluster rotate-ca | rotate-tokens | autolock)",
             )
-        if "ca" in aspects and self.cluster is not None:
+        if self.cluster is not None and ca_rotates(current.get("Spec") or {}, body):
+            # only a new root (ForceRotate, or a root the caller supplies): not an expiry change
             self.cluster.rotation_expected = (self.clock(), p.user)
 
     async def _login_request(

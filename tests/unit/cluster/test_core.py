@@ -31,7 +31,7 @@ from moorage.cluster.placement import (
     moorage_labels,
     projected_labels,
 )
-from moorage.cluster.swarmops import classify_update
+from moorage.cluster.swarmops import ca_rotates, classify_update
 
 ROOT = "sha256:" + "ab" * 32
 
@@ -213,3 +213,10 @@ SPEC = {
 )
 def test_swarm_updates_are_classified_by_what_they_change(new: Any, query: Any, aspects: set[str]) -> None:
     assert classify_update(SPEC, new, query) == aspects
+
+
+def test_only_a_new_root_counts_as_a_ca_rotation() -> None:
+    rotated = {**SPEC, "CAConfig": {"NodeCertExpiry": 7776000000000000, "ForceRotate": 1}}
+    expiry = {**SPEC, "CAConfig": {"NodeCertExpiry": 3600000000000}}
+    assert ca_rotates(SPEC, rotated) and not ca_rotates(SPEC, expiry) and not ca_rotates(SPEC, SPEC)
+    assert ca_rotates(SPEC, {**SPEC, "CAConfig": {"SigningCACert": "-----BEGIN CERTIFICATE-----"}})
