@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -232,14 +233,19 @@ def test_an_unwritable_audit_trail_fails_closed(gw: RunningGateway, tmp_path: Pa
         assert raw(audited, b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n")[0] == 200
 
         def store_writable(on: bool) -> None:
-            # as a read-only or full store looks to SQLite, on every connection the trail has
-            # (the writer thread's, and the event loop's for read-only records)
-            for db in (trail._db, trail._loop_db):
-                if db is not None:
-                    db.execute(f"PRAGMA query_only = {'OFF' if on else 'ON'}")
+            # as a read-only or full store looks to SQLite
+            trail._db.execute(f"PRAGMA query_only = {'OFF' if on else 'ON'}")
+
+        def settled(healthy: bool) -> None:
+            # read records are journaled, then chained by the writer thread shortly after
+            deadline = time.monotonic() + 10
+            while trail.healthy != healthy and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert trail.healthy == healthy
 
         store_writable(False)
-        raw(audited, b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n")  # this append fails: trail unhealthy
+        raw(audited, b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n")  # chaining this fails: trail unhealthy
+        settled(False)
         status, answer = raw(audited, create)
         assert status == 503 and "audit" in answer["message"]
         # the refused change never reached the engine
@@ -248,6 +254,7 @@ def test_an_unwritable_audit_trail_fails_closed(gw: RunningGateway, tmp_path: Pa
         assert raw(audited, b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n")[0] == 200
         store_writable(True)
         raw(audited, b"GET /_ping HTTP/1.1\r\nHost: d\r\n\r\n")  # a successful append heals it
+        settled(True)
         status, _ = raw(audited, create)
         assert status == 201
         raw(audited, b"DELETE /volumes/must-not-exist HTTP/1.1\r\nHost: d\r\n\r\n")

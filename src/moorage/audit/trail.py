@@ -1,9 +1,12 @@
 """The audit trail: hash-chained records in SQLite (WAL), signed checkpoints.
 
-Appends are batched by one writer thread: every waiting record goes into one
-transaction, committed with ``synchronous=FULL``, and only then are the callers
-released. So a request's record exists before its answer, and the cost of the
-fsync is shared by everything that arrived while the last one ran.
+State-changing requests' records are batched by one writer thread: every waiting
+record goes into one transaction, committed with ``synchronous=FULL``, and only
+then are the callers released. So a request's record exists before its answer,
+and the cost of the fsync is shared by everything that arrived while the last one
+ran. Read-only requests' records go to the journal first (audit/journal.py): one
+``write()`` per event-loop iteration before the answers, chained by the writer
+thread shortly after.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from moorage.audit.chain import GENESIS, canonical, key_id, link, sign_checkpoint
 from moorage.audit.interface import AuditError, AuditRecord, AuditSink
+from moorage.audit.journal import Journal, finished, read_lines, segments
 from moorage.audit.verify import Row, VerifyResult, verify_rows
 
 __all__ = ["AuditTrail", "KeyRing"]
@@ -35,6 +39,7 @@ CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT 
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 Done = Callable[[BaseException | None], None]
+_JOURNAL = object()  # a queue item: the journal has new lines
 
 
 def _busy(exc: BaseException) -> bool:
@@ -105,9 +110,12 @@ class AuditTrail(AuditSink):
         batch_max: int = 1024,
         clock: Callable[[], float] = time.time,
         writer: bool = True,
+        journal_delay: float = 0.02,
     ) -> None:
         """``writer=False`` opens the store to read (verify, query, export) without a
-        writer thread or a signing key, e.g. beside a running gateway."""
+        writer thread or a signing key, e.g. beside a running gateway.
+        ``journal_delay``: how long the writer thread lets journaled read records
+        gather before it chains them into the store (one transaction for all)."""
         self.path = path
         self.keys = keys
         self.origin = origin
@@ -127,15 +135,19 @@ class AuditTrail(AuditSink):
         self._last_checkpoint_time = clock()
         # (record, done, durable) to append; (None, done, True) asks for a checkpoint;
         # None stops the writer
-        self._queue: queue.Queue[tuple[dict[str, Any] | None, Done, bool] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[dict[str, Any] | None, Done, bool] | object | None] = queue.Queue()
         self._synchronous = "FULL"
-        # One writer at a time inside this process: the writer thread (durable batches)
-        # or the event loop (read-only batches, through a connection of its own).
+        # One appender at a time inside this process (the writer thread, or a reader
+        # chaining the journal); other processes are kept out by SQLite's write lock.
         self._lock = threading.Lock()
-        self._pending: list[tuple[dict[str, Any], Done]] = []
-        self._loop_db: sqlite3.Connection | None = None
+        # read records of the current event-loop iteration: (canonical body, done)
+        self._pending: list[tuple[str, Done]] = []
+        self._journal = Journal(path) if writer else None
+        self._poked = False  # the writer thread has been told the journal grew
+        self.journal_delay = journal_delay
         self._writer: threading.Thread | None = None
         if writer:
+            self.apply_journals()  # what an earlier gateway journaled before it stopped
             self._writer = threading.Thread(target=self._write_loop, name="audit-writer", daemon=True)
             self._writer.start()
 
@@ -167,18 +179,29 @@ class AuditTrail(AuditSink):
             raise AuditError(str(failure[0]))
 
     def _write_loop(self) -> None:
+        due: float | None = None  # when journaled records are to be chained
         while True:
+            timeout = self.checkpoint_seconds if due is None else max(0.0, due - time.monotonic())
             try:
-                item = self._queue.get(timeout=self.checkpoint_seconds)
+                item = self._queue.get(timeout=timeout)
             except queue.Empty:
+                if due is not None:
+                    due = None
+                    self._commit([], durable=False)  # chains the journal
                 self._maybe_checkpoint(force=False)
                 continue
             if item is None:
+                self._commit([], durable=False)
                 self._maybe_checkpoint(force=True)
                 return
+            if item is _JOURNAL:
+                if due is None:
+                    due = time.monotonic() + self.journal_delay
+                continue
+            assert isinstance(item, tuple)
             batch: list[tuple[dict[str, Any], Done]] = []
             durable = False
-            while item is not None and item[0] is not None:
+            while item is not None and isinstance(item, tuple) and item[0] is not None:
                 batch.append((item[0], item[1]))
                 durable = durable or item[2]
                 if len(batch) >= self.batch_max:
@@ -189,10 +212,14 @@ class AuditTrail(AuditSink):
                 except queue.Empty:
                     item = None
             if batch:
+                due = None  # the commit chains the journal first
                 self._commit(batch, durable)
-            if item is not None and item[0] is None:  # a checkpoint request, after the records
+            if isinstance(item, tuple) and item[0] is None:  # a checkpoint request, after the records
+                self._commit([], durable=False)
                 self._maybe_checkpoint(force=True)
                 item[1](None)
+            elif item is _JOURNAL and due is None:
+                due = time.monotonic() + self.journal_delay
             self._maybe_checkpoint(force=False)
 
     def _commit(self, batch: list[tuple[dict[str, Any], Done]], durable: bool = True) -> None:
@@ -202,35 +229,39 @@ class AuditTrail(AuditSink):
         # batch holding any state-changing record is fsynced (FULL), which also makes
         # every earlier WAL frame durable.
         mode = "FULL" if durable else "NORMAL"
+        self._poked = False  # journal lines written from now on need another poke
         with self._lock:
             try:
                 if mode != self._synchronous:
                     self._db.execute(f"PRAGMA synchronous={mode}")
                     self._synchronous = mode
-                self._append(self._db, [doc for doc, _ in batch])
-            except sqlite3.Error as exc:
+                self._append(self._db, [canonical(doc) for doc, _ in batch])
+            except (sqlite3.Error, OSError, UnicodeError) as exc:
                 error = exc
                 self.healthy = False
         for _, done in batch:
             done(error)
 
-    def _append(self, db: sqlite3.Connection, docs: list[dict[str, Any]]) -> None:
-        """Chain and insert ``docs`` in one transaction. Call with ``_lock`` held."""
+    def _append(self, db: sqlite3.Connection, bodies: list[str]) -> None:
+        """Chain the journal's new lines, then ``bodies``, in one transaction. Call
+        with ``_lock`` held."""
+        finished_segments: list[Path] = []
         try:
             db.execute("BEGIN IMMEDIATE")
-            # The head is read inside the write lock: another process (the CLI recording
-            # an administrative action) may have appended since our last commit.
+            # The head is read inside the write lock: another process (another gateway
+            # worker, the CLI recording an administrative action) may have appended.
             last = db.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
             seq, head = (int(last[0]), str(last[1])) if last else self.anchor()
+            journaled, finished_segments = self._read_journals(db)
             rows = []
-            for doc in docs:
+            for body in journaled + bodies:
                 seq += 1
-                body = canonical(doc)
                 digest = link(head, body)
                 rows.append((seq, body, head, digest))
                 head = digest
-            db.executemany("INSERT INTO records (seq, body, prev, hash) VALUES (?, ?, ?, ?)", rows)
-            if seq - self._checkpointed >= self.checkpoint_every:
+            if rows:
+                db.executemany("INSERT INTO records (seq, body, prev, hash) VALUES (?, ?, ?, ?)", rows)
+            if seq - self._checkpointed >= self.checkpoint_every and self._signer is not None:
                 self._write_checkpoint(seq, head, db)
             db.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -242,44 +273,83 @@ class AuditTrail(AuditSink):
             raise
         self._seq, self._head = seq, head
         self.healthy = True
+        for path in finished_segments:  # read to the end in a committed transaction
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    def _read_journals(self, db: sqlite3.Connection) -> tuple[list[str], list[Path]]:
+        """Inside the transaction: every journaled line not yet chained (positions are
+        moved on in the same transaction), and the segments now fully chained."""
+        found = segments(self.path)
+        known = {
+            k[8:]: int(v) for k, v in db.execute("SELECT key, value FROM meta WHERE key LIKE 'journal:%'")
+        }
+        lines: list[str] = []
+        done: list[Path] = []
+        names = set()
+        for seg in found:
+            names.add(seg.name)
+            offset = known.get(seg.name, 0)
+            over = finished(seg)  # asked before reading: a line written after is read next time
+            new, end = read_lines(seg, offset)
+            while new:
+                lines += new
+                offset = end
+                new, end = read_lines(seg, offset)
+            if end != known.get(seg.name, 0):
+                db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"journal:{seg.name}", str(end)))
+            if over:
+                done.append(seg.path)
+        for name in known.keys() - names:  # its file was deleted after an earlier commit
+            db.execute("DELETE FROM meta WHERE key = ?", (f"journal:{name}",))
+        return lines, done
+
+    def apply_journals(self) -> None:
+        """Chain every journaled record into the store now (readers call this first,
+        so they see every answered request). Best effort: a busy or read-only store
+        leaves them for the gateway's writer."""
+        if not segments(self.path):
+            return
+        with self._lock, contextlib.suppress(sqlite3.Error, OSError, UnicodeError):
+            self._append(self._db, [])
 
     # ------------------------------------------------- read records, in the loop
     def record_soon(
         self, record: AuditRecord, durable: bool, done: Callable[[BaseException | None], None]
     ) -> None:
         """A state-changing record goes to the writer thread (its fsync must not stall
-        the event loop). A read-only one is written by the loop itself at the end of
-        the current iteration, in one transaction with every other record of that
-        iteration: no thread hand-off (about 120 µs a record, measured) and no fsync.
-        If the writer thread or another process holds the store, that batch goes to
-        the thread instead, so the loop never waits on a lock."""
+        the event loop). A read-only one goes to the journal at the end of the current
+        loop iteration, in one ``write()`` with every other record of that iteration,
+        and ``done`` runs when it is there; the writer thread chains it soon after."""
         loop = asyncio.get_running_loop()
-
-        if durable or self._writer is None:
+        if durable or self._journal is None:
             self._queue.put((record.to_dict(), _on_loop(loop, done), durable))
             return
-        self._pending.append((record.to_dict(), done))
+        try:
+            body = canonical(record.to_dict())
+        except (TypeError, ValueError) as exc:
+            done(exc)
+            return
+        self._pending.append((body, done))
         if len(self._pending) == 1:
-            loop.call_soon(self._flush_pending, loop)
+            loop.call_soon(self._flush_pending)
 
-    def _flush_pending(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _flush_pending(self) -> None:
         batch, self._pending = self._pending, []
-        if self._lock.acquire(blocking=False):
-            error: BaseException | None = None
-            try:
-                if self._loop_db is None:
-                    self._loop_db = self._connect(self.path, synchronous="NORMAL", timeout=0.0)
-                self._append(self._loop_db, [doc for doc, _ in batch])
-            except sqlite3.Error as exc:
-                error = exc
-            finally:
-                self._lock.release()
-            if error is None or not _busy(error):
-                for _, done in batch:
-                    done(error)
-                return
-        for doc, done in batch:
-            self._queue.put((doc, _on_loop(loop, done), False))
+        if not batch:
+            return
+        error: BaseException | None = None
+        try:
+            assert self._journal is not None
+            self._journal.write([body for body, _ in batch])
+        except (OSError, UnicodeError) as exc:
+            error = exc
+            self.healthy = False
+        for _, done in batch:
+            done(error)
+        if error is None and not self._poked:
+            self._poked = True
+            self._queue.put(_JOURNAL)
 
     async def record_async(self, record: AuditRecord, durable: bool = True) -> None:
         loop = asyncio.get_running_loop()
@@ -327,14 +397,13 @@ class AuditTrail(AuditSink):
         marker.wait()
 
     def close(self) -> None:
-        batch, self._pending = self._pending, []
-        if batch:  # read records of the last loop iteration
-            self._commit(batch, durable=False)
+        self._flush_pending()  # read records of the last loop iteration
         if self._writer is not None:
             self._queue.put(None)
             self._writer.join(30)
-        if self._loop_db is not None:
-            self._loop_db.close()
+        if self._journal is not None:
+            self._journal.close()
+            self.apply_journals()  # the segment is finished now: chain what is left, delete it
         self._db.close()
 
     def rotate_key(self) -> None:
@@ -342,6 +411,7 @@ class AuditTrail(AuditSink):
 
     # ------------------------------------------------------------------- reads
     def rows(self, db: sqlite3.Connection | None = None) -> Iterator[Row]:
+        self.apply_journals()
         cur = (db or self._db).execute("SELECT seq, body, prev, hash FROM records ORDER BY seq")
         while chunk := cur.fetchmany(4096):
             yield from map(Row._make, chunk)
@@ -350,6 +420,7 @@ class AuditTrail(AuditSink):
         return [(int(s), str(n)) for s, n in self._db.execute("SELECT size, note FROM checkpoints")]
 
     def verify(self) -> VerifyResult:
+        self.apply_journals()
         db = self._connect(self.path)  # a reader of its own: verifying never blocks appends
         try:
             rows = db.execute("SELECT seq, body, prev, hash FROM records ORDER BY seq")
@@ -368,6 +439,7 @@ class AuditTrail(AuditSink):
         after_seq: int = 0,
         limit: int | None = None,
     ) -> list[tuple[int, dict[str, Any]]]:
+        self.apply_journals()
         where, args = ["seq > ?"], [after_seq]
         for column, value in (("user", user), ("decision", decision)):
             if value is not None:
