@@ -65,6 +65,7 @@ class ExceptionStore:
             " expires REAL)"
         )
         self._grants: tuple[ExceptionGrant, ...] = ()
+        self._version = -1
         self._refresh()
 
     def close(self) -> None:
@@ -72,7 +73,14 @@ class ExceptionStore:
 
     # ----------------------------------------------------------------- read
     def active(self) -> tuple[ExceptionGrant, ...]:
-        """Approved grants (the policy core drops expired ones against its clock)."""
+        """Approved grants (the policy core drops expired ones against its clock).
+        Read again when another connection (another gateway worker, the CLI) changed
+        the store: SQLite's data_version moves on every commit by someone else."""
+        with self._lock:
+            version = int(self._db.execute("PRAGMA data_version").fetchone()[0])
+            if version != self._version:
+                self._version = version
+                self._refresh()
         return self._grants
 
     def _refresh(self) -> None:

@@ -9,8 +9,10 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -29,6 +31,7 @@ from moorage.cluster.trust import ClusterTrust
 from moorage.gateway.owners import ImageOwners
 from moorage.gateway.server import Gateway
 from moorage.gateway.upstream import Upstream
+from moorage.gateway.workers import KeyLocks, Supervisor, bind_unix, default_workers, reserve_port
 from moorage.identity import IdentityError, UserDirectory
 from moorage.identity.certs import CertStore
 from moorage.identity.login import LoginService, load_identity
@@ -73,6 +76,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )  # fmt: skip
     p.add_argument("--reconcile-interval", type=float, default=5.0, metavar="SECONDS",
                    help="seconds between sweeps, besides node events (default 5)")  # fmt: skip
+    p.add_argument("--workers", type=int, default=default_workers(), metavar="N",
+                   help="gateway processes sharing the listeners (default: one per core, here "
+                   f"{default_workers()})")  # fmt: skip
+    for hidden in ("--worker-index", "--worker-ready-fd", "--worker-fd"):
+        p.add_argument(hidden, type=int, help=argparse.SUPPRESS)
     p.add_argument("--context", default="moorage", help="docker context to create or update ('' to skip)")
     p.add_argument(
         "--policy",
@@ -155,6 +163,9 @@ def _up(args: argparse.Namespace) -> int:
     users_file = args.users or (data / "users.yaml")
     users = UserDirectory.from_file(users_file) if users_file.exists() else UserDirectory()
     listen = listen_path(args.listen) if args.listen else str(data / "docker.sock")
+    if args.workers > 1 and args.worker_index is None:
+        return _supervise(args, listen)
+    leader = not args.worker_index  # the only worker, or worker 0: runs the reconciler and the sync
     trail = AuditTrail(data / "audit.db", KeyRing(data / "audit-keys"))
     exceptions = ExceptionStore(data / "exceptions.db")
     from moorage.admission.images import ImageGate
@@ -187,9 +198,12 @@ def _up(args: argparse.Namespace) -> int:
                       exceptions=exceptions, allow_unknown_fields=args.allow_unknown_fields,
                       owners=ImageOwners(data / "image-owners.json"), cluster=cluster,
                       login=login)  # fmt: skip
+    if args.worker_index is not None:
+        gateway.key_locks = KeyLocks(data / "locks")  # quotas hold across workers
 
     async def main() -> None:
-        await gateway.listen_unix(listen)
+        inherited = socket.socket(fileno=args.worker_fd) if args.worker_fd is not None else None
+        await gateway.listen_unix(listen, sock=inherited)
         tls_note = ""
         if args.tls_listen:
             host, _, port = args.tls_listen.rpartition(":")
@@ -201,36 +215,36 @@ def _up(args: argparse.Namespace) -> int:
                 # moorage login" instead of a failed handshake (OpenSSL X509_V_FLAG_NO_CHECK_TIME).
                 ctx.verify_mode = ssl.CERT_OPTIONAL
                 ctx.verify_flags |= ssl.VerifyFlags(0x200000)
-            bound = await gateway.listen_tls(host or "127.0.0.1", int(port), ctx)
+            bound = await gateway.listen_tls(host or "127.0.0.1", int(port), ctx,
+                                             reuse_port=args.worker_index is not None)  # fmt: skip
             tls_note = (
                 f"\n  tls         tcp://{host or '127.0.0.1'}:{bound}"
                 " (client certs: moorage cert issue NAME --out DIR)"
             )
-        context = _docker_context(args.context, f"unix://{listen}")
-        print(paint("Moorage gateway is up.", "green"))
-        print(f"  listening   unix://{listen}{tls_note}\n  upstream    {upstream.url}\n"
-              f"  users       {users_file if users_file.exists() else '(none: only root/admin)'}\n"
-              f"  audit       {data / 'audit.db'} (moorage audit log / verify)\n"
-              f"  policy      {policy_note}")  # fmt: skip
-        if context:
-            print(f"Use it:  docker --context {context} ps     (or: docker context use {context})")
+        banner = (f"  listening   unix://{listen}{tls_note}\n  upstream    {upstream.url}\n"
+                  f"  users       {users_file if users_file.exists() else '(none: only root/admin)'}\n"
+                  f"  audit       {data / 'audit.db'} (moorage audit log / verify)\n"
+                  f"  policy      {policy_note}\n")  # fmt: skip
+        if cluster is not None and leader:
+            banner += (f"  cluster     governed: enrolled and attested nodes, reconciled every "
+                       f"{args.reconcile_interval:g} s and on node events (moorage node ls)\n")  # fmt: skip
+        if args.worker_ready_fd is not None:  # the supervisor prints it once every worker serves
+            with os.fdopen(args.worker_ready_fd, "w") as ready:
+                ready.write(banner)
         else:
-            print(f"Use it:  DOCKER_HOST=unix://{listen} docker ps")
-        print("", flush=True)
+            _banner(banner, args.context, listen)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         watcher = None
         reconciling = None
-        if cluster is not None:
+        if cluster is not None and leader:
             reconciler = Reconciler(cluster, gateway.upstream, gateway.record_event, args.reconcile_interval,
                                     events=lambda: gateway.upstream.lines(_NODE_EVENTS))  # fmt: skip
             reconciling = asyncio.ensure_future(reconciler.run())
-            print(f"  cluster     governed: enrolled and attested nodes, reconciled every "
-                  f"{args.reconcile_interval:g} s and on node events (moorage node ls)")  # fmt: skip
         syncing = None
-        if login is not None:
+        if login is not None and leader:
             syncing = asyncio.ensure_future(_identity_sync(login, gateway, args.identity_sync))
         if args.policy is not None:
             loop.add_signal_handler(signal.SIGHUP, admission.reload)
@@ -244,6 +258,40 @@ def _up(args: argparse.Namespace) -> int:
 
     _run(main())
     return 0
+
+
+def _banner(banner: str, context_name: str, listen: str) -> None:
+    context = _docker_context(context_name, f"unix://{listen}")
+    print(paint("Moorage gateway is up.", "green"))
+    print(banner, end="")
+    if context:
+        print(f"Use it:  docker --context {context} ps     (or: docker context use {context})")
+    else:
+        print(f"Use it:  DOCKER_HOST=unix://{listen} docker ps")
+    print("", flush=True)
+
+
+def _supervise(args: argparse.Namespace, listen: str) -> int:
+    """Run ``args.workers`` gateway processes on shared listeners (gateway/workers.py)."""
+    sock = bind_unix(listen)
+    argv = [sys.executable, "-m", "moorage.cli.main", *sys.argv[1:], "--worker-fd", str(sock.fileno())]
+    reserved = None
+    if args.tls_listen:
+        host, _, port = args.tls_listen.rpartition(":")
+        reserved, bound = reserve_port(host or "127.0.0.1", int(port))
+        argv += ["--tls-listen", f"{host or '127.0.0.1'}:{bound}"]
+    supervisor = Supervisor(argv, args.workers, (sock.fileno(),))
+    banner = supervisor.start(0)  # first alone: it makes the data folder's keys and stores
+    for index in range(1, args.workers):
+        supervisor.start(index)
+    pids = ", ".join(str(p.pid) for p in supervisor.procs.values())
+    _banner(f"{banner}  workers     {args.workers} (pids {pids})\n", args.context, listen)
+    try:
+        return supervisor.run()
+    finally:
+        sock.close()
+        if reserved is not None:
+            reserved.close()
 
 
 async def _identity_sync(login: LoginService, gateway: Gateway, interval: float) -> None:

@@ -63,6 +63,7 @@ from moorage.gateway.http import (
 from moorage.gateway.owners import ImageOwners
 from moorage.gateway.tls import terminate_tls
 from moorage.gateway.upstream import Conn, Upstream, UpstreamError
+from moorage.gateway.workers import KeyLocks
 from moorage.identity import GLOBAL_ROLES, ROLES, IdentityError, Principal, UserDirectory
 from moorage.identity.certs import CertStore, certificate_expired, certificate_identity
 from moorage.identity.login import LoginError, LoginService
@@ -183,7 +184,8 @@ class Gateway:
         # referenced by nothing else, and the garbage collector would destroy it
         # mid-stream (this cut attach streams before their first byte).
         self._live: set[asyncio.Task[Any]] = set()
-        self._serial: dict[str, asyncio.Lock] = {}
+        # one decision at a time per serial key, across workers when there are several
+        self.key_locks = KeyLocks(None)
         self.exceptions = exceptions
         self.cluster = cluster  # enrolment and attestation; None: this gateway governs no cluster
         # `moorage login`: providers, mapping and the store of login certificates. With it,
@@ -199,21 +201,25 @@ class Gateway:
         self.engine_headers: tuple[tuple[str, str], ...] | None = None
 
     # ------------------------------------------------------------ listeners
-    async def listen_unix(self, path: str, mode: int = 0o666) -> None:
-        """Listen on a unix socket. Anyone may connect; the uid decides what they may do."""
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    async def listen_unix(self, path: str, mode: int = 0o666, sock: socket.socket | None = None) -> None:
+        """Listen on a unix socket. Anyone may connect; the uid decides what they may do.
+        ``sock``: a listening socket already bound to ``path`` (shared by workers)."""
+        if sock is None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        where: dict[str, Any] = {"sock": sock} if sock is not None else {"path": path}
         if self.fast_path:
             from moorage.gateway.fastpath import FastClient  # it imports this module
 
-            server = await asyncio.get_running_loop().create_unix_server(lambda: FastClient(self), path)
+            server = await asyncio.get_running_loop().create_unix_server(lambda: FastClient(self), **where)
             self._sweep()
         else:
             server = await asyncio.start_unix_server(
-                lambda r, w: self._connection(r, w, "unix"), path, limit=self.limits.max_head_bytes
+                lambda r, w: self._connection(r, w, "unix"), limit=self.limits.max_head_bytes, **where
             )
-        os.chmod(path, mode)
+        if sock is None:
+            os.chmod(path, mode)
         self._servers.append(server)
 
     async def _fast_connect(self) -> Any:
@@ -237,8 +243,9 @@ class Gateway:
                 client.close()
         self._sweeper = asyncio.get_running_loop().call_later(min(5.0, self.limits.idle_timeout), self._sweep)
 
-    async def listen_tls(self, host: str, port: int, ctx: ssl.SSLContext) -> int:
-        """Listen on TCP with TLS that requires a client certificate. Returns the port."""
+    async def listen_tls(self, host: str, port: int, ctx: ssl.SSLContext, reuse_port: bool = False) -> int:
+        """Listen on TCP with TLS that requires a client certificate. Returns the port.
+        ``reuse_port``: bind with SO_REUSEPORT, beside other workers on the same port."""
         if ctx.verify_mode != ssl.CERT_REQUIRED and not (self.login and ctx.verify_mode == ssl.CERT_OPTIONAL):
             raise ValueError("the TLS listener must require client certificates (optional: moorage login)")
 
@@ -249,7 +256,7 @@ class Gateway:
                 self.limits.head_timeout, self.limits.max_head_bytes,
             )  # fmt: skip
 
-        server = await asyncio.start_server(accept, host, port)
+        server = await asyncio.start_server(accept, host, port, reuse_port=reuse_port or None)
         self._servers.append(server)
         return int(server.sockets[0].getsockname()[1])
 
@@ -621,8 +628,7 @@ class Gateway:
             )
         # Decide and carry out one at a time per key: a quota counted from the
         # engine's live state can't be overshot by creates racing each other.
-        lock = self._serial.setdefault(key, asyncio.Lock())
-        async with lock:
+        async with self.key_locks.hold(key):
             return await self._carry_out(
                 head, target, op, p, reader, writer, body, raw_body, outcome, request
             )
