@@ -124,12 +124,26 @@ class CertStore:
             " created_at REAL NOT NULL)"
         )
         self._db.execute(
+            "CREATE TABLE IF NOT EXISTS spent_tokens (digest TEXT PRIMARY KEY, until REAL NOT NULL)"
+        )
+        self._db.execute(
             "CREATE TABLE IF NOT EXISTS enrolment_tokens (digest TEXT PRIMARY KEY, account TEXT NOT NULL,"
             " expires_at REAL NOT NULL, used_at REAL)"
         )
 
     def close(self) -> None:
         self._db.close()
+
+    def spend_token(self, digest: str, until: float) -> bool:
+        """Note a one-time credential (an ID token's digest) as used until ``until``.
+        True the first time; False when any gateway worker saw it before."""
+        with self._lock:
+            self._db.execute("DELETE FROM spent_tokens WHERE until < ?", (self.clock(),))
+            try:
+                self._db.execute("INSERT INTO spent_tokens (digest, until) VALUES (?, ?)", (digest, until))
+            except sqlite3.IntegrityError:
+                return False
+        return True
 
     # ----------------------------------------------------- service accounts
     def create_account(

@@ -221,7 +221,8 @@ def load_identity(path: Path, certs: CertStore) -> LoginService:
             raise IdentityError(f"{path}: oidc needs issuer and client_id")
         extra = {k: str(spec[k]) for k in ("scope", "username_claim", "groups_claim") if spec.get(k)}
         try:
-            providers["oidc"] = OidcProvider(OidcConfig(str(spec["issuer"]), str(spec["client_id"]), **extra))
+            providers["oidc"] = OidcProvider(OidcConfig(str(spec["issuer"]), str(spec["client_id"]), **extra),
+                                             spend=certs.spend_token)  # fmt: skip
         except ProviderUnavailable as exc:
             raise IdentityError(f"{path}: oidc: {exc}") from exc
     if not providers:

@@ -102,8 +102,15 @@ class OidcProvider(IdentityProvider):
     name = "oidc"
 
     def __init__(
-        self, config: OidcConfig, fetch: Fetch = fetch_json, clock: Callable[[], float] = time.time
+        self,
+        config: OidcConfig,
+        fetch: Fetch = fetch_json,
+        clock: Callable[[], float] = time.time,
+        spend: Callable[[str, float], bool] | None = None,
     ) -> None:
+        """``spend(digest, expiry)``: True the first time a token is presented, False on
+        a replay. Shared by every gateway worker (the certificate store's); without
+        it, this process's memory."""
         _check_url(config.issuer)
         self.config = config
         self.fetch = fetch
@@ -111,6 +118,7 @@ class OidcProvider(IdentityProvider):
         self._meta: dict[str, Any] | None = None
         self._keys: dict[str, Any] = {}
         self._used: dict[str, float] = {}  # token digest -> its expiry
+        self.spend = spend or self._spend_here
         self._lock = threading.Lock()
 
     def metadata(self) -> dict[str, Any]:
@@ -210,13 +218,18 @@ class OidcProvider(IdentityProvider):
             raise LoginRefused("the ID token has expired: log in again")
         if iat > now + LEEWAY or nbf > now + LEEWAY:
             raise LoginRefused("the ID token is not valid yet (is this machine's clock right?)")
-        digest = hashlib.sha256(token.encode()).hexdigest()
-        with self._lock:
-            self._used = {d: e for d, e in self._used.items() if e + LEEWAY > now}
-            if digest in self._used:
-                raise LoginRefused("this ID token was already used: log in again")
-            self._used[digest] = exp
+        if not self.spend(hashlib.sha256(token.encode()).hexdigest(), exp + LEEWAY):
+            raise LoginRefused("this ID token was already used: log in again")
         return claims
+
+    def _spend_here(self, digest: str, until: float) -> bool:
+        now = self.clock()
+        with self._lock:
+            self._used = {d: e for d, e in self._used.items() if e > now}
+            if digest in self._used:
+                return False
+            self._used[digest] = until
+            return True
 
     def authenticate(self, credentials: Mapping[str, Any]) -> Identity:
         token = credentials.get("id_token")

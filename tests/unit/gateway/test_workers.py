@@ -80,3 +80,16 @@ def test_a_key_lock_held_by_another_process_is_waited_for_without_blocking_the_l
         assert ticks > 5  # and the loop kept running meanwhile
     finally:
         other.join(10)
+
+
+def test_an_id_token_spent_through_one_worker_is_a_replay_in_another(tmp_path: Path) -> None:
+    from moorage.identity.certs import CertStore
+    from moorage.identity.pki import Pki
+
+    one = CertStore(tmp_path / "certs.db", Pki(tmp_path / "pki"))
+    two = CertStore(tmp_path / "certs.db", Pki(tmp_path / "pki"))
+    until = time.time() + 60
+    assert one.spend_token("d1", until) is True
+    assert two.spend_token("d1", until) is False and one.spend_token("d1", until) is False
+    assert two.spend_token("d2", time.time() - 1) is True  # already past: forgotten at the next spend
+    assert one.spend_token("d2", until) is True
