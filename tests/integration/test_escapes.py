@@ -175,8 +175,9 @@ class Channel:
         return exchange(self.path, data, self.uid, responses)
 
 
-def _start_moorage_up(lab: Lab, folder: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """``moorage up`` as its own process, with its default policy."""
+def _start_moorage_up(lab: Lab, folder: Path, serving: list[str]) -> tuple[subprocess.Popen[bytes], str]:
+    """``moorage up`` as its own process, with its default policy; ``serving`` says
+    how many workers and whether the fast path takes plain reads."""
     users = folder / "users.yaml"
     users.write_text(yaml.safe_dump(USERS))
     sock = str(folder / "docker.sock")
@@ -186,7 +187,7 @@ def _start_moorage_up(lab: Lab, folder: Path) -> tuple[subprocess.Popen[bytes], 
            "--users", str(users), "--context", "",
            # one reading of every request is judged here; cluster placement (which adds
            # Moorage's constraints to every service) has its own suite, test_cluster_trust
-           "--cluster", "off"]  # fmt: skip
+           "--cluster", "off", *serving]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     log.close()
     deadline = time.monotonic() + 60
@@ -231,8 +232,13 @@ def _fixtures(ex: Escapes) -> None:
     }
 
 
-@pytest.fixture(scope="module")
-def escapes() -> Iterator[Escapes]:
+# Every attempt runs through two gateways: two workers with the fast path taking
+# plain reads, and one worker with every request on the full path. Both must refuse.
+SERVING = {"2-workers-fast-path": ["--workers", "2"], "full-path": ["--workers", "1", "--fast-path", "off"]}
+
+
+@pytest.fixture(scope="module", params=list(SERVING))
+def escapes(request: pytest.FixtureRequest) -> Iterator[Escapes]:
     needs_root()
     lab = Lab(unique_name("esc"))
     lab.up(nodes=1, owner_pid=os.getpid())
@@ -246,7 +252,7 @@ def escapes() -> Iterator[Escapes]:
         )
         folder.mkdir(mode=0o755)
         os.chmod(folder, 0o755)
-        proc, sock = _start_moorage_up(lab, folder)
+        proc, sock = _start_moorage_up(lab, folder, SERVING[request.param])
         ex = Escapes(lab, engine, str(lab.socket_path(1)), sock, folder)
         _fixtures(ex)
         yield ex

@@ -79,6 +79,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--workers", type=int, default=default_workers(), metavar="N",
                    help="gateway processes sharing the listeners (default: one per core, here "
                    f"{default_workers()})")  # fmt: skip
+    p.add_argument("--fast-path", choices=["on", "off"], default="on",
+                   help="carry plain reads on the fast path (default on; off: every request on the "
+                   "full path, for comparison)")  # fmt: skip
     for hidden in ("--worker-index", "--worker-ready-fd", "--worker-fd"):
         p.add_argument(hidden, type=int, help=argparse.SUPPRESS)
     p.add_argument("--context", default="moorage", help="docker context to create or update ('' to skip)")
@@ -197,7 +200,7 @@ def _up(args: argparse.Namespace) -> int:
     gateway = Gateway(upstream, users, admission=admission, audit=trail, admin_uids=tuple({0, os.geteuid()}),
                       exceptions=exceptions, allow_unknown_fields=args.allow_unknown_fields,
                       owners=ImageOwners(data / "image-owners.json"), cluster=cluster,
-                      login=login)  # fmt: skip
+                      login=login, fast_path=args.fast_path == "on")  # fmt: skip
     if args.worker_index is not None:
         gateway.key_locks = KeyLocks(data / "locks")  # quotas hold across workers
 
