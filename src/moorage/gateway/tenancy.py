@@ -4,7 +4,6 @@ and not-found answers. Pure."""
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -411,13 +410,12 @@ def strip_labels(doc: Any) -> Any:
     return doc
 
 
-_MARK = re.compile(rb"(?i)io\.moorage\.")
 
 
 def strip_answer(raw: bytes) -> bytes:
     """An engine JSON answer without Moorage's labels. Unchanged, byte for byte, when
     it carries none (the common case: no decode, no re-encode)."""
-    if _MARK.search(raw) is None:
+    if b"io.moorage." not in raw.lower():  # ASCII case folding, a quarter of a (?i) regex's cost
         return raw
     try:
         doc = json.loads(raw)
