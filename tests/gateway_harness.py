@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -76,6 +77,8 @@ class RunningGateway:
         asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.sock)
 
 
 def gateway_for(lab: Lab, node: int = 1) -> Iterator[RunningGateway]:

@@ -60,6 +60,7 @@ class OidcServer:
 
     def stop(self) -> None:
         stop(self.proc)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class _Forms(HTMLParser):
