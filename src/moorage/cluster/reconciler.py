@@ -192,9 +192,15 @@ class Reconciler:
             if key in want:
                 how = "restored" if before is not None and before.get(key) == want[key] else "projected"
                 reasons.append(f"{how} {key}={want[key]}")
-            elif cls and cls in validity.problems and before is not None and key in before:
-                reasons.append(f"removed {key}: {validity.problems[cls]}")
-                removed.setdefault(cls, set()).add(node.id)
+            elif (before is not None and key in before and before[key] == have[key]) or (
+                before is None and cls in validity.problems
+            ):
+                # Moorage's own projection withdrawn: the store no longer vouches for it
+                # (after a restart, when nothing was remembered, the store's reason says so)
+                why = validity.problems.get(cls) if cls else None
+                reasons.append(f"removed {key}: {why or ('not attested' if cls else 'not enrolled')}")
+                if cls:
+                    removed.setdefault(cls, set()).add(node.id)
             else:
                 reasons.append(f"removed {key}={have[key]} (changed outside Moorage)")
                 if cls:
@@ -231,6 +237,7 @@ class Reconciler:
         status, docs = await self.engine.call_json("GET", "/services")
         if status != 200 or not isinstance(docs, list):
             return
+        failed: set[str] = set()
         for doc in docs:
             spec = doc.get("Spec") or {}
             cons = ((spec.get("TaskTemplate") or {}).get("Placement") or {}).get("Constraints") or []
@@ -252,6 +259,7 @@ class Reconciler:
             )
             if st != 200:
                 log.warning("could not pin service %s (%s): %s", view.name, st, answer)
+                failed |= view.classes  # its lifted pins are tried again at the next sweep
                 continue
             dropped = sorted(set(view.constraints) - set(kept))
             what = ", ".join([*(f"+ {m}" for m in missing), *(f"- {d}" for d in dropped)])
@@ -262,7 +270,7 @@ class Reconciler:
                 {"service": view.name, "added": missing, "removed": dropped},
             )
             changed.append(f"{view.name}: {what}")
-        self.trust.released -= released
+        self.trust.released -= {(n, c) for n, c in released if c not in failed}
 
     async def _drain_if_needed(self, node: NodeView, swarm: SwarmView, changed: list[str]) -> None:
         node = await self.trust.node(self.engine, node.id)  # its version moved if its labels were set

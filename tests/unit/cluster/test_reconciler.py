@@ -6,8 +6,6 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
-
 from moorage.cluster.attestation import trust_root_digest
 from moorage.cluster.reconciler import Reconciler
 from tests.unit.cluster.fakes import OTHER_PEM, PEM, World, attest, node_doc, service_doc, world
@@ -273,12 +271,7 @@ def test_the_reconciler_hooks_the_trusts_wake() -> None:
     assert s.rec._wake.is_set()
 
 
-# ------------------------------------------------- known defects (strict xfail)
-@pytest.mark.xfail(
-    strict=True,
-    reason="reconciler.py:195-203: with no _projected memory (a fresh Reconciler after a gateway "
-    "restart) an expired attestation's label is reported as cluster.drift 'changed outside Moorage'",
-)
+# ------------------------------------------- defects found by these tests, fixed
 def test_an_expiry_seen_first_after_a_restart_is_not_called_drift() -> None:
     s = swept(expires="1d")
     s.w.clock.advance(86400)
@@ -288,11 +281,6 @@ def test_an_expiry_seen_first_after_a_restart_is_not_called_drift() -> None:
     assert kind == "cluster.project" and "expired" in reason
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reconciler.py:199: the store's own unenrolment is worded '(changed outside Moorage)' "
-    "in a cluster.project record",
-)
 def test_an_unenrolment_is_not_worded_as_a_change_outside_moorage() -> None:
     s = swept()
     s.w.store.unenrol("n2")
@@ -302,11 +290,6 @@ def test_an_unenrolment_is_not_worded_as_a_change_outside_moorage() -> None:
     assert kind == "cluster.project" and "outside" not in reason
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reconciler.py:265: released pins are forgotten even when the service update that "
-    "should drop them failed, so node.id!=X stays on the service for good",
-)
 def test_a_lifted_pin_survives_a_failed_service_update() -> None:
     s = swept()
     s.w.engine.set_labels("n2", ATTESTED)
