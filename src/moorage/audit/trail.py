@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import queue
 import sqlite3
 import threading
@@ -32,6 +33,8 @@ from moorage.audit.verify import Row, VerifyResult, verify_rows
 
 __all__ = ["AuditTrail", "KeyRing"]
 
+log = logging.getLogger("moorage.audit")
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (seq INTEGER PRIMARY KEY, body TEXT NOT NULL,
                                     prev TEXT NOT NULL, hash TEXT NOT NULL);
@@ -39,7 +42,6 @@ CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT 
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 Done = Callable[[BaseException | None], None]
-_JOURNAL = object()  # a queue item: the journal has new lines
 
 
 def _busy(exc: BaseException) -> bool:
@@ -114,8 +116,8 @@ class AuditTrail(AuditSink):
     ) -> None:
         """``writer=False`` opens the store to read (verify, query, export) without a
         writer thread or a signing key, e.g. beside a running gateway.
-        ``journal_delay``: how long the writer thread lets journaled read records
-        gather before it chains them into the store (one transaction for all)."""
+        ``journal_delay``: how long the event loop lets journaled read records gather
+        before it chains them into the store (one transaction for all)."""
         self.path = path
         self.keys = keys
         self.origin = origin
@@ -135,7 +137,7 @@ class AuditTrail(AuditSink):
         self._last_checkpoint_time = clock()
         # (record, done, durable) to append; (None, done, True) asks for a checkpoint;
         # None stops the writer
-        self._queue: queue.Queue[tuple[dict[str, Any] | None, Done, bool] | object | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[dict[str, Any] | None, Done, bool] | None] = queue.Queue()
         self._synchronous = "FULL"
         # One appender at a time inside this process (the writer thread, or a reader
         # chaining the journal); other processes are kept out by SQLite's write lock.
@@ -143,8 +145,10 @@ class AuditTrail(AuditSink):
         # read records of the current event-loop iteration: (canonical body, done)
         self._pending: list[tuple[str, Done]] = []
         self._journal = Journal(path) if writer else None
-        self._poked = False  # the writer thread has been told the journal grew
         self.journal_delay = journal_delay
+        self._chain_timer: asyncio.TimerHandle | None = None
+        self._chain_loop: asyncio.AbstractEventLoop | None = None
+        self._loop_db: sqlite3.Connection | None = None  # the event loop's, for chaining the journal
         self._writer: threading.Thread | None = None
         if writer:
             self.apply_journals()  # what an earlier gateway journaled before it stopped
@@ -179,29 +183,20 @@ class AuditTrail(AuditSink):
             raise AuditError(str(failure[0]))
 
     def _write_loop(self) -> None:
-        due: float | None = None  # when journaled records are to be chained
         while True:
-            timeout = self.checkpoint_seconds if due is None else max(0.0, due - time.monotonic())
             try:
-                item = self._queue.get(timeout=timeout)
+                item = self._queue.get(timeout=self.checkpoint_seconds)
             except queue.Empty:
-                if due is not None:
-                    due = None
-                    self._commit([], durable=False)  # chains the journal
+                self._commit([], durable=False)  # chains what the loop left in the journal
                 self._maybe_checkpoint(force=False)
                 continue
             if item is None:
                 self._commit([], durable=False)
                 self._maybe_checkpoint(force=True)
                 return
-            if item is _JOURNAL:
-                if due is None:
-                    due = time.monotonic() + self.journal_delay
-                continue
-            assert isinstance(item, tuple)
             batch: list[tuple[dict[str, Any], Done]] = []
             durable = False
-            while item is not None and isinstance(item, tuple) and item[0] is not None:
+            while item is not None and item[0] is not None:
                 batch.append((item[0], item[1]))
                 durable = durable or item[2]
                 if len(batch) >= self.batch_max:
@@ -212,14 +207,11 @@ class AuditTrail(AuditSink):
                 except queue.Empty:
                     item = None
             if batch:
-                due = None  # the commit chains the journal first
-                self._commit(batch, durable)
-            if isinstance(item, tuple) and item[0] is None:  # a checkpoint request, after the records
+                self._commit(batch, durable)  # chains the journal first
+            if item is not None and item[0] is None:  # a checkpoint request, after the records
                 self._commit([], durable=False)
                 self._maybe_checkpoint(force=True)
                 item[1](None)
-            elif item is _JOURNAL and due is None:
-                due = time.monotonic() + self.journal_delay
             self._maybe_checkpoint(force=False)
 
     def _commit(self, batch: list[tuple[dict[str, Any], Done]], durable: bool = True) -> None:
@@ -229,7 +221,6 @@ class AuditTrail(AuditSink):
         # batch holding any state-changing record is fsynced (FULL), which also makes
         # every earlier WAL frame durable.
         mode = "FULL" if durable else "NORMAL"
-        self._poked = False  # journal lines written from now on need another poke
         with self._lock:
             try:
                 if mode != self._synchronous:
@@ -350,9 +341,36 @@ class AuditTrail(AuditSink):
             self.healthy = False
         for _, done in batch:
             done(error)
-        if error is None and not self._poked:
-            self._poked = True
-            self._queue.put(_JOURNAL)
+        if error is None:
+            self._chain_later()
+
+    def _chain_later(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # closing, off the loop: close() chains what is left
+        if self._chain_timer is None or self._chain_loop is not loop:
+            self._chain_loop = loop
+            self._chain_timer = loop.call_later(self.journal_delay, self._chain_journal)
+
+    def _chain_journal(self) -> None:
+        """On the event loop: chain the journal into the store, in one transaction. The
+        loop never waits: if the writer thread or another process holds the store, it
+        tries again a little later (the records are safe in the journal meanwhile)."""
+        self._chain_timer = None
+        was_healthy = self.healthy
+        if self._lock.acquire(blocking=False):
+            try:
+                if self._loop_db is None:
+                    self._loop_db = self._connect(self.path, synchronous="NORMAL", timeout=0.0)
+                self._append(self._loop_db, [])
+                return
+            except (sqlite3.Error, OSError, UnicodeError) as exc:
+                if not _busy(exc) and was_healthy:  # once, not every retry
+                    log.error("could not chain the audit journal into %s: %s", self.path, exc)
+            finally:
+                self._lock.release()
+        self._chain_later()
 
     async def record_async(self, record: AuditRecord, durable: bool = True) -> None:
         loop = asyncio.get_running_loop()
@@ -401,12 +419,17 @@ class AuditTrail(AuditSink):
 
     def close(self) -> None:
         self._flush_pending()  # read records of the last loop iteration
+        if self._chain_timer is not None:
+            self._chain_timer.cancel()
+            self._chain_timer = None
         if self._writer is not None:
             self._queue.put(None)
             self._writer.join(30)
         if self._journal is not None:
             self._journal.close()
             self.apply_journals()  # the segment is finished now: chain what is left, delete it
+        if self._loop_db is not None:
+            self._loop_db.close()
         self._db.close()
 
     def rotate_key(self) -> None:
