@@ -360,7 +360,7 @@ def main() -> int:
             )
     proxies = [n for n in ("moorage", "haproxy", "relay") if n in results]
     print("\nCPU per proxied request, 32 clients (us; the proxy's process tree, utime+stime):")
-    print(f"  {'request':<18}" + "".join(f"{n:>10}" for n in proxies) + f"{'dockerd':>10}"
+    print(f"  {'request':<18}" + "".join(f"{n:>10}" for n in proxies)
           + (f"{'moorage/haproxy':>17}" if "haproxy" in results else ""))  # fmt: skip
     for label, what in (("ping", "/_ping"), ("list", "/containers/json")):
         ratio = (
@@ -368,8 +368,11 @@ def main() -> int:
             if "haproxy" in results
             else ""
         )
-        print(f"  {what:<18}" + "".join(f"{results[n][f'{label}_cpu_us']:>10.1f}" for n in proxies)
-              + f"{m.get(f'{label}_engine_cpu_us', float('nan')):>10.1f}" + ratio)  # fmt: skip
+        print(f"  {what:<18}" + "".join(f"{results[n][f'{label}_cpu_us']:>10.1f}" for n in proxies) + ratio)
+    if "ping_engine_cpu_us" in d:
+        print("  dockerd's own, per request:  " + ", ".join(
+            f"{what} {d[f'{label}_engine_cpu_us']:.1f} direct, {m[f'{label}_engine_cpu_us']:.1f} behind moorage"
+            for label, what in (("ping", "/_ping"), ("list", "list"))))  # fmt: skip
     if scaling:
         print("\nworkers, 32 clients on /_ping (the same run, back to back):")
         print(
