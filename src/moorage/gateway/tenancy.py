@@ -410,8 +410,6 @@ def strip_labels(doc: Any) -> Any:
     return doc
 
 
-
-
 def strip_answer(raw: bytes) -> bytes:
     """An engine JSON answer without Moorage's labels. Unchanged, byte for byte, when
     it carries none (the common case: no decode, no re-encode)."""
