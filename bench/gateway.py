@@ -320,12 +320,10 @@ def main() -> int:
     print(
         f"  added median latency, /containers/json  {m['list_median_ms'] - d['list_median_ms']:.3f} ms  (<= 0.20)"
     )
-    print(
-        f"  throughput at 32 clients, /_ping        {m['ping_rps_32'] / d['ping_rps_32']:.2f}x direct  (>= 0.8)"
-    )
-    print(
-        f"  throughput at 32 clients, list          {m['list_rps_32'] / d['list_rps_32']:.2f}x direct  (>= 0.8)"
-    )
+    print(f"  throughput at 32 clients, /_ping        {m['ping_rps_32'] / d['ping_rps_32']:.2f}x direct  "
+          "(the budget is against HAProxy, below)")  # fmt: skip
+    print(f"  throughput at 32 clients, list          {m['list_rps_32'] / d['list_rps_32']:.2f}x direct  "
+          "(the budget is against HAProxy, below)")  # fmt: skip
     print(
         f"  docker run --rm true                    {m['docker_run_ms'] / d['docker_run_ms']:.3f}x direct  (<= 1.02)"
     )
@@ -350,6 +348,9 @@ def main() -> int:
             f"  vs haproxy, list throughput             moorage {m['list_rps_32']:.0f}/s, haproxy {h['list_rps_32']:.0f}/s"
             f" = {m['list_rps_32'] / h['list_rps_32']:.2f}x  (>= 1.0)"
         )
+        if m.get("ping_cpu_us") and h.get("ping_cpu_us"):
+            print(f"  vs haproxy, CPU per proxied /_ping      moorage {m['ping_cpu_us']:.1f} us, haproxy "
+                  f"{h['ping_cpu_us']:.1f} us = {m['ping_cpu_us'] / h['ping_cpu_us']:.2f}x  (<= 2)")  # fmt: skip
     for name in ("haproxy", "relay"):
         if name in results:
             x = results[name]
