@@ -17,6 +17,7 @@ import pytest
 from moorage.admission.exceptions import ExceptionStore
 from moorage.admission.images import ImageGate
 from moorage.admission.pipeline import PolicyAdmission
+from moorage.audit import JsonLinesSink
 from moorage.images.interface import SignatureError
 from moorage.images.registry import Registry
 from moorage.images.scanner import Scanner
@@ -318,7 +319,8 @@ def gated(lab: Lab, work: Path, db: VulnDB) -> Iterator[tuple[RunningGateway, Pa
     store = ExceptionStore(work / "exceptions.db")
     gate = ImageGate(Scanner(work / "gw-cache", db), lab.client(1, timeout=300))
     admission = PolicyAdmission(source=policies, exceptions=store, images=gate)
-    gw = RunningGateway(lab.docker_host(1), work / "docker.sock", admission=admission, exceptions=store)
+    gw = RunningGateway(lab.docker_host(1), work / "docker.sock", admission=admission, exceptions=store,
+                        audit=JsonLinesSink(work / "audit.jsonl"))  # fmt: skip
     try:
         yield gw, priv
     finally:
@@ -349,6 +351,10 @@ def test_the_gateway_runs_signed_clean_images_and_refuses_the_rest(
     out = ok(docker(gw, "run", "--rm", f"{host}/trust/clean:1", "cat", "/usr/lib/python3.11/site-packages/marker.txt",
                     user="alice"))  # fmt: skip
     assert out.strip() == "clean"
+    # the audit records name the digest image trust checked
+    records = [json.loads(line) for line in (work / "audit.jsonl").read_text().splitlines()]
+    creates = [r for r in records if r["kind"] == "container.create" and r["decision"] == "allow"]
+    assert creates and creates[-1]["image_digest"] == digests["clean"]
     # docker run of an image not yet here: the create answers 404, the CLI pulls through the gateway
     _direct(lab, "rmi", f"{host}/trust/clean:1")
     run = docker(gw, "run", "--rm", f"{host}/trust/clean:1", "true", user="alice")

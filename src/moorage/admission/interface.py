@@ -38,6 +38,7 @@ class Decision:
     status: int = 403  # a refusal's HTTP status (404 makes the CLI pull a missing image first)
     target: str | None = None  # forward to this path?query instead (a pull pinned to its digest)
     after: tuple[tuple[str, str], ...] = ()  # engine calls once the request succeeded (tag the pin)
+    image_digest: str | None = None  # the digest(s) image trust resolved the request's image(s) to
 
 
 class Admission(ABC):

@@ -9,6 +9,7 @@ denies with ``quota.unknown``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -139,6 +140,9 @@ class PolicyAdmission(Admission):
                       exceptions=grants, image_reports={k: r.facts for k, r in resolved.items()},
                       **extra)  # fmt: skip
         decision = self._decide(req, facts)
+        digests = sorted({r.digest for r in resolved.values() if r.digest})
+        if digests:
+            decision = dataclasses.replace(decision, image_digest=",".join(digests))
         if decision.allowed and resolved:
             decision = _pin(request, req, decision, resolved)
         if decision.allowed and self.cluster is not None:

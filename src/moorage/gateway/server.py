@@ -133,6 +133,7 @@ class _Outcome:
     rules: tuple[str, ...] = ()
     mutations: tuple[str, ...] = ()
     policy_version: str = ""
+    image_digest: str | None = None
     body: str = "unread"  # the request body: unread, reading (a failed read: unusable), or read
     spool: IO[bytes] | None = None  # a body spooled to a temporary file, closed with the request
 
@@ -653,6 +654,7 @@ class Gateway:
             outcome.rules = decision.rules
             outcome.mutations = decision.mutations
             outcome.policy_version = decision.policy_version
+            outcome.image_digest = decision.image_digest
             if not decision.allowed:
                 raise HttpError(decision.status, f"moorage: {decision.reason}" if decision.status == 403
                                 else decision.reason)  # fmt: skip
@@ -1451,6 +1453,7 @@ class Gateway:
             rules=outcome.rules,
             mutations=outcome.mutations,
             policy_version=outcome.policy_version,
+            image_digest=outcome.image_digest,
             login=self._login_facts(p),
         )
 

@@ -1,1 +1,0 @@
-"""Persistence: SQLite by default, PostgreSQL for shared state."""
