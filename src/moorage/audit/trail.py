@@ -147,7 +147,8 @@ class AuditTrail(AuditSink):
         self._journal = Journal(path) if writer else None
         self.journal_delay = journal_delay
         self._chain_timer: asyncio.TimerHandle | None = None
-        self._chain_loop: asyncio.AbstractEventLoop | None = None
+        self._chain_loop: asyncio.AbstractEventLoop | None = None  # the loop record_soon runs on
+        self._loop_thread = 0
         self._loop_db: sqlite3.Connection | None = None  # the event loop's, for chaining the journal
         self._writer: threading.Thread | None = None
         if writer:
@@ -314,8 +315,13 @@ class AuditTrail(AuditSink):
         """A state-changing record goes to the writer thread (its fsync must not stall
         the event loop). A read-only one goes to the journal at the end of the current
         loop iteration, in one ``write()`` with every other record of that iteration,
-        and ``done`` runs when it is there; the writer thread chains it soon after."""
-        loop = asyncio.get_running_loop()
+        and ``done`` runs when it is there; the event loop chains it soon after."""
+        loop = self._chain_loop
+        if loop is None or not loop.is_running() or self._loop_thread != threading.get_ident():
+            # asked once per loop: get_running_loop() costs a getpid() system call
+            loop = self._chain_loop = asyncio.get_running_loop()
+            self._loop_thread = threading.get_ident()
+            self._chain_timer = None  # one left on a loop that stopped never fires
         if durable or self._journal is None:
             self._queue.put((record.to_dict(), _on_loop(loop, done), durable))
             return
@@ -345,12 +351,8 @@ class AuditTrail(AuditSink):
             self._chain_later()
 
     def _chain_later(self) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return  # closing, off the loop: close() chains what is left
-        if self._chain_timer is None or self._chain_loop is not loop:
-            self._chain_loop = loop
+        loop = self._chain_loop
+        if self._chain_timer is None and loop is not None and loop.is_running():
             self._chain_timer = loop.call_later(self.journal_delay, self._chain_journal)
 
     def _chain_journal(self) -> None:
