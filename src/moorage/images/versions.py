@@ -1,5 +1,10 @@
 """Version order per ecosystem: dpkg, apk, PEP 440, SemVer.
 
+PEP 440 is pypa's ``packaging``. dpkg and apk are written here, after dpkg's
+``verrevcmp`` and apk-tools' ordering, and tested against ``dpkg
+--compare-versions`` itself: no kept Python library implements them. SemVer is
+the 2.0.0 precedence rules, short enough to keep beside them.
+
 Each ecosystem sorts versions its own way, and a vulnerability range is only as
 right as the comparison behind it. Every function here returns a sort key (or
 compares two strings) and raises :class:`VersionError` for a string the ecosystem
@@ -12,6 +17,8 @@ import re
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
+
+from packaging.version import InvalidVersion, Version
 
 __all__ = [
     "VersionError",
@@ -139,51 +146,14 @@ def apk_compare(a: str, b: str) -> int:
 
 
 # -------------------------------------------------------------------- PEP 440
-_PEP440 = re.compile(
-    r"""^\s*v?
-    (?:(?P<epoch>[0-9]+)!)?
-    (?P<release>[0-9]+(?:\.[0-9]+)*)
-    (?P<pre>[-_.]?(?P<pre_l>alpha|a|beta|b|preview|pre|c|rc)[-_.]?(?P<pre_n>[0-9]+)?)?
-    (?P<post>(?:-(?P<post_n1>[0-9]+))|(?:[-_.]?(?P<post_l>post|rev|r)[-_.]?(?P<post_n2>[0-9]+)?))?
-    (?P<dev>[-_.]?(?P<dev_l>dev)[-_.]?(?P<dev_n>[0-9]+)?)?
-    (?:\+(?P<local>[a-z0-9]+(?:[-_.][a-z0-9]+)*))?
-    \s*$""",
-    re.VERBOSE | re.IGNORECASE,
-)
-_PRE = {"a": 0, "alpha": 0, "b": 1, "beta": 1, "c": 2, "rc": 2, "pre": 2, "preview": 2}
-_NEG, _POS = (-1, ""), (1 << 62, "")  # below and above any real segment
-
-
 @lru_cache(maxsize=65536)
-def pep440_key(v: str) -> tuple[Any, ...]:
-    """The sort key PEP 440 defines: epoch, release (trailing zeros dropped), pre,
-    post, dev, local."""
-    m = _PEP440.match(v)
-    if not m:
-        raise VersionError(f"{v!r} is not a PEP 440 version")
-    release = [int(x) for x in m["release"].split(".")]
-    while len(release) > 1 and release[-1] == 0:
-        release.pop()
-    pre: tuple[int, int] | None = (_PRE[m["pre_l"].lower()], int(m["pre_n"] or 0)) if m["pre"] else None
-    post: int | None = None
-    if m["post"]:
-        post = int(m["post_n1"] or m["post_n2"] or 0)
-    dev: int | None = int(m["dev_n"] or 0) if m["dev"] else None
-    # A dev release with no pre or post sorts before every pre-release of its release.
-    if pre is None and post is None and dev is not None:
-        pre_key: tuple[int, int] = (-1, 0)
-    elif pre is None:
-        pre_key = (9, 0)
-    else:
-        pre_key = pre
-    post_key = -1 if post is None else post
-    dev_key = (1 << 62) if dev is None else dev
-    local: tuple[tuple[int, Any], ...] = ((-1, ""),)
-    if m["local"]:
-        local = tuple(
-            (1, int(seg)) if seg.isdigit() else (0, seg.lower()) for seg in re.split(r"[-_.]", m["local"])
-        )
-    return (int(m["epoch"] or 0), tuple(release), pre_key, post_key, dev_key, local)
+def pep440_key(v: str) -> Version:
+    """The version as PEP 440 orders it (pypa's ``packaging``, the reference
+    implementation pip uses)."""
+    try:
+        return Version(v)
+    except InvalidVersion as exc:
+        raise VersionError(f"{v!r} is not a PEP 440 version") from exc
 
 
 def pep440_compare(a: str, b: str) -> int:

@@ -16,8 +16,7 @@ from typing import IO
 import pytest
 
 from moorage.images.catalog import catalog, wanted
-from moorage.images.cvss import record_severity, score_v3
-from moorage.images.cvss4 import score_v4
+from moorage.images.cvss import record_severity, score_v3, score_v4
 from moorage.images.interface import Inventory, Layer, OSInfo, Package, VulnDBError
 from moorage.images.layers import apply_layers
 from moorage.images.match import IgnoreError, affected_by, apply_ignore, load_ignore, match_inventory
@@ -246,8 +245,11 @@ def test_cvss_scores_and_record_labels() -> None:
     assert score_v3("CVSS:3.0/AV:L/AC:L/PR:L/UI:N/S:U/C:H/I:N/A:N") == 5.5
     with pytest.raises(ValueError):
         score_v3("CVSS:3.1/AV:N/AC:L")
-    # the MacroVector's score: the official 9.3 is refined down from it by at most a few tenths
-    assert score_v4("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N") == 9.4
+    # as FIRST's v4.0 calculator scores them (the MacroVector's 9.4, refined within it)
+    assert score_v4("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N") == 9.3
+    assert score_v4("CVSS:4.0/AV:N/AC:L/AT:N/PR:L/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N") == 8.7
+    with pytest.raises(ValueError):
+        score_v4("CVSS:4.0/AV:N/AC:L")
     assert score_v4("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:N/SC:N/SI:N/SA:N") == 0.0
     assert record_severity({"database_specific": {"severity": "MODERATE"}}) == ("medium", None)
     assert (
