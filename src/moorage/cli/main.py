@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import traceback
 
@@ -56,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # cel-python logs every evaluation error at WARNING; Moorage reports them in decisions
+    logging.getLogger("celpy").setLevel(logging.ERROR)
     try:
         return int(args.func(args))
     except USER_ERRORS as exc:

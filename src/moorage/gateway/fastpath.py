@@ -249,7 +249,9 @@ class FastClient(asyncio.Protocol):
     def record(self, status: int, decision: str, reason: str) -> tuple[str, AuditRecord | None]:
         """The request id and audit record of the request in flight."""
         assert self.head is not None and self.op is not None
-        outcome = _Outcome(decision=decision, reason=reason, status=status)
+        outcome = _Outcome(
+            decision=decision, reason=reason, status=status, request_id=self.gw.request_ids.next()
+        )
         if self.gw.audit is None:
             return outcome.request_id, None
         p = self.who if isinstance(self.who, Principal) else None

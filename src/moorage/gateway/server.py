@@ -110,14 +110,17 @@ _USE = Operation("reference.use", "container.read")
 _REF_SEGMENT = re.compile(r"^(/[a-z]+/)([^/]+)")
 
 
-_ID_PREFIX = secrets.token_hex(4)  # this process; the counter after it, this request
-_ID_COUNTER = itertools.count(1)
+class RequestIds:
+    """Request ids, unique per request: 8 random hex digits per gateway (so workers
+    and restarts never collide), then a counter. A correlation id, not a secret, so
+    no random bytes per request."""
 
+    def __init__(self) -> None:
+        self._prefix = secrets.token_hex(4)
+        self._counter = itertools.count(1)
 
-def _next_request_id() -> str:
-    """Unique per request (8 random hex digits per gateway process, then a counter):
-    a correlation id, not a secret, so no random bytes per request."""
-    return f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._counter):08x}"
 
 
 @dataclass
@@ -127,7 +130,7 @@ class _Outcome:
     decision: str = "allow"
     reason: str = ""
     status: int = 0
-    request_id: str = field(default_factory=lambda: _next_request_id())
+    request_id: str = ""  # from the gateway's RequestIds
     object_id: str | None = None
     summary: dict[str, Any] | None = None
     rules: tuple[str, ...] = ()
@@ -200,6 +203,7 @@ class Gateway:
         # The engine's identifying headers (Api-Version, Ostype, ...), learnt once, so
         # the gateway's own answers carry them as the engine's do.
         self.engine_headers: tuple[tuple[str, str], ...] | None = None
+        self.request_ids = RequestIds()
 
     # ------------------------------------------------------------ listeners
     async def listen_unix(self, path: str, mode: int = 0o666, sock: socket.socket | None = None) -> None:
@@ -384,7 +388,8 @@ class Gateway:
                     continue
                 # Bad input: answered, recorded, and the end of the connection.
                 message = f"moorage: {error.message}"
-                outcome = _Outcome(decision="deny", reason=message, status=error.status)
+                outcome = _Outcome(decision="deny", reason=message, status=error.status,
+                                   request_id=self.request_ids.next())  # fmt: skip
                 if self.audit is not None:
                     p = who if isinstance(who, Principal) else None
                     record = self._make_record(RequestHead.salvage(raw), Operation("malformed", "unknown"),
@@ -416,7 +421,7 @@ class Gateway:
         who: Principal | str,
     ) -> bool:
         """Handle one request; return whether the client connection may be reused."""
-        outcome = _Outcome()
+        outcome = _Outcome(request_id=self.request_ids.next())
         try:
             return await self._answer(head, reader, writer, who, outcome)
         finally:

@@ -17,14 +17,11 @@ query is not ``true``.
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 __all__ = ["CelRule", "RegoRule", "compile_cel"]
-
-logging.getLogger("celpy").setLevel(logging.ERROR)  # it logs every evaluation error at WARNING
 
 
 def compile_cel(expr: str) -> Any:
