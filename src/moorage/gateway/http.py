@@ -82,10 +82,14 @@ class HttpError(Exception):
     """A request the gateway refuses before it reaches the engine (4xx), or an
     answer the engine broke (502)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, engine_words: bool = False) -> None:
+        """``engine_words``: the message is worded as the engine words that answer (a
+        "No such container" for an object the caller may not see), so it goes out as
+        it is; any other refusal is prefixed ``moorage:``, so people know who said no."""
         super().__init__(message)
         self.status = status
         self.message = message
+        self.engine_words = engine_words
 
 
 # ------------------------------------------------------------------ request heads

@@ -661,8 +661,9 @@ class Gateway:
             outcome.policy_version = decision.policy_version
             outcome.image_digest = decision.image_digest
             if not decision.allowed:
+                # a 404 ("No such image": the CLI then pulls it) is worded as the engine words it
                 raise HttpError(decision.status, f"moorage: {decision.reason}" if decision.status == 403
-                                else decision.reason)  # fmt: skip
+                                else decision.reason, engine_words=decision.status == 404)  # fmt: skip
             rollback = (request.query.get("rollback") or [""])[0] == "previous"
             if decision.mutations and op.kind == "service.update" and rollback:
                 # The engine runs the previous spec as it was: what the decision adds can't reach it.
@@ -964,7 +965,7 @@ class Gateway:
         and refuse what nobody owns unless it is usable by every team."""
         status, doc = await self._inspect(obj_type, ref)
         if status == 404 or not isinstance(doc, dict):
-            raise HttpError(404, tenancy.not_found(obj_type, ref))
+            raise HttpError(404, tenancy.not_found(obj_type, ref), engine_words=True)
         if status >= 400:
             message = doc.get("message", "") if isinstance(doc, dict) else ""
             raise HttpError(status, message or f"inspecting {obj_type} {ref} failed")
@@ -988,7 +989,7 @@ class Gateway:
             _check_unowned(op, obj_type, ref, name, use)
             return _Owned(full_id, labels)
         if not set(teams) & {*p.teams, p.team}:
-            raise HttpError(404, tenancy.not_found(obj_type, ref))
+            raise HttpError(404, tenancy.not_found(obj_type, ref), engine_words=True)
         return _Owned(full_id, labels)
 
     def _shared(self) -> tenancy.SharedObjects:
@@ -1205,7 +1206,7 @@ class Gateway:
             def same_network(doc: Any) -> Any:
                 # the reference was passed through: it must still name the checked network
                 if isinstance(doc, dict) and doc.get("Id") != expected:
-                    raise HttpError(404, tenancy.not_found("network", ref))
+                    raise HttpError(404, tenancy.not_found("network", ref), engine_words=True)
                 return doc
 
             return same_network
@@ -1676,9 +1677,11 @@ async def _splice(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, co
 
 def _refusal(exc: Exception) -> tuple[int, str]:
     if isinstance(exc, HttpError):
-        msg = exc.message if exc.message.startswith(("moorage:", "No such", "network ", "get ",
-                                                     "service ", "task ", "secret ", "config "))\
-            else f"moorage: {exc.message}"  # fmt: skip
+        msg = (
+            exc.message
+            if exc.engine_words or exc.message.startswith("moorage:")
+            else f"moorage: {exc.message}"
+        )
         return exc.status, msg
     if isinstance(exc, UpstreamError):
         return 502, f"moorage: {exc}"
