@@ -158,7 +158,7 @@ def _up(args: argparse.Namespace) -> int:
         if args.cluster == "auto":
             args.cluster = "on" if lab.nodes > 1 else "off"
     upstream = Upstream(args.upstream) if args.upstream else Upstream.from_env()
-    if upstream.path is not None and not EngineClient(upstream.path).ping():
+    if not engine_client(upstream).ping():
         raise LabError(
             f"no Docker engine answers at {upstream.url}. Start one (for example "
             '`moorage lab up`, then `eval "$(moorage lab env)"`) or pass --upstream URL'
@@ -176,7 +176,7 @@ def _up(args: argparse.Namespace) -> int:
     from moorage.images.vulndb import VulnDB
 
     gate = ImageGate(Scanner(data / "image-cache", VulnDB(data / "vulndb.sqlite")),
-                     EngineClient(upstream.path, timeout=300) if upstream.path is not None else None,
+                     engine_client(upstream, timeout=300),
                      ignore_file=args.ignore_file or data / "ignore.yaml")  # fmt: skip
     cluster = _cluster_trust(args, upstream, users, data)
     if args.policy is not None:
@@ -320,9 +320,7 @@ def _cluster_trust(args: argparse.Namespace, upstream: Upstream, users: UserDire
     if args.cluster == "off":
         return None
     if args.cluster == "auto":
-        if upstream.path is None:
-            return None
-        info = EngineClient(upstream.path).call("GET", "/info")
+        info = engine_client(upstream).call("GET", "/info")
         if not (isinstance(info, dict) and (info.get("Swarm") or {}).get("ControlAvailable")):
             return None
     keys = {}
@@ -334,6 +332,15 @@ def _cluster_trust(args: argparse.Namespace, upstream: Upstream, users: UserDire
             "cluster: no security officer has a signing key (users.NAME.keys): nothing can be attested"
         )
     return ClusterTrust(ClusterStore(data / "cluster.db"), lambda: keys)
+
+
+def engine_client(upstream: Upstream, timeout: float = 60.0) -> EngineClient:
+    """A synchronous client for the same engine the gateway forwards to, unix or TCP
+    (with the upstream's TLS): image trust inspects and exports images through it."""
+    if upstream.path is not None:
+        return EngineClient(upstream.path, timeout=timeout)
+    assert upstream.host is not None and upstream.port is not None
+    return EngineClient(None, timeout=timeout, tcp=(upstream.host, upstream.port), tls=upstream.tls)
 
 
 def listen_path(value: str) -> str:

@@ -1,7 +1,8 @@
-"""A small, typed Docker Engine API client over a unix socket.
+"""A small, typed Docker Engine API client over a unix socket or TCP (with TLS).
 
 The lab needs only a handful of calls (ping, info, swarm, image load, nodes,
-tasks). It is deliberately tiny: one connection per call, JSON in and out.
+tasks); image trust needs inspect and export. It is deliberately tiny: one
+connection per call, JSON in and out.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import ssl
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -40,11 +42,36 @@ class _UnixConnection(http.client.HTTPConnection):
 
 
 class EngineClient:
-    """Talks to one Docker engine through its unix socket."""
+    """Talks to one Docker engine through its unix socket, or over TCP (``tcp``:
+    host and port, with ``tls`` for an engine that requires it)."""
 
-    def __init__(self, socket_path: str, timeout: float = 60.0) -> None:
-        self.socket_path = socket_path
+    def __init__(
+        self,
+        socket_path: str | None,
+        timeout: float = 60.0,
+        tcp: tuple[str, int] | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        if (socket_path is None) == (tcp is None):
+            raise ValueError("an engine client needs a unix socket path or a TCP address, not both")
+        self.socket_path = socket_path or ""
+        self.tcp = tcp
+        self.tls = tls
         self.timeout = timeout
+
+    @property
+    def url(self) -> str:
+        if self.tcp is not None:
+            return f"tcp://{self.tcp[0]}:{self.tcp[1]}"
+        return f"unix://{self.socket_path}"
+
+    def _connection(self, timeout: float) -> http.client.HTTPConnection:
+        if self.tcp is None:
+            return _UnixConnection(self.socket_path, timeout)
+        host, port = self.tcp
+        if self.tls is not None:
+            return http.client.HTTPSConnection(host, port, timeout=timeout, context=self.tls)
+        return http.client.HTTPConnection(host, port, timeout=timeout)
 
     def _open(
         self,
@@ -53,14 +80,14 @@ class EngineClient:
         body: bytes | IO[bytes] | None,
         headers: dict[str, str],
         timeout: float | None,
-    ) -> tuple[_UnixConnection, http.client.HTTPResponse]:
-        conn = _UnixConnection(self.socket_path, self.timeout if timeout is None else timeout)
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        conn = self._connection(self.timeout if timeout is None else timeout)
         try:
             conn.request(method, path, body=body, headers=headers)
             return conn, conn.getresponse()
         except OSError as exc:
             conn.close()
-            raise EngineError(f"cannot reach the Docker engine at unix://{self.socket_path}: {exc}") from exc
+            raise EngineError(f"cannot reach the Docker engine at {self.url}: {exc}") from exc
 
     def call(
         self,
