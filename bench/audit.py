@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
-import json
 import shutil
 import socket
 import sqlite3
@@ -26,7 +24,7 @@ import time
 from pathlib import Path
 
 from moorage.audit import AuditRecord
-from moorage.audit.chain import GENESIS
+from moorage.audit.chain import GENESIS, canonical, link
 from moorage.audit.trail import AuditTrail, KeyRing
 from moorage.gateway.server import Gateway
 from moorage.gateway.upstream import Upstream
@@ -63,8 +61,8 @@ def build_trail(path: Path, keys: KeyRing, n: int) -> None:
     prev = GENESIS
     rows = []
     for i in range(n):
-        body = json.dumps(record(i).to_dict(), sort_keys=True, separators=(",", ":"))
-        digest = hashlib.sha256(bytes.fromhex(prev) + body.encode()).hexdigest()
+        body = canonical(record(i).to_dict())
+        digest = link(prev, body)
         rows.append((i + 1, body, prev, digest))
         prev = digest
     db.executemany("INSERT INTO records VALUES (?, ?, ?, ?)", rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import Iterator
@@ -29,6 +30,19 @@ def needs_root() -> None:
 def unique_name(prefix: str = "t") -> str:
     """A lab name no other run uses (pid plus randomness)."""
     return f"{prefix}{os.getpid() % 100000}{secrets.token_hex(2)}"
+
+
+@contextlib.contextmanager
+def busybox_lab(prefix: str) -> Iterator[Lab]:
+    """A one-node lab with the offline busybox image loaded, removed afterwards."""
+    needs_root()
+    lab = Lab(unique_name(prefix))
+    lab.up(nodes=1, owner_pid=os.getpid())
+    try:
+        load_into(build_busybox(), [lab.client(1)])
+        yield lab
+    finally:
+        lab.down()
 
 
 @pytest.fixture(scope="session", autouse=True)

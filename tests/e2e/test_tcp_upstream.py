@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from moorage.lab import Lab, build_busybox, load_into
+from moorage.lab import Lab
 from moorage.lab.images import BUSYBOX_REF
-from tests.conftest import needs_root, unique_name
+from tests.conftest import busybox_lab, unique_name
 
 MOORAGE = [sys.executable, "-m", "moorage.cli.main"]
 POLICY = """\
@@ -69,14 +69,8 @@ class TcpToUnix:
 
 @pytest.fixture
 def lab() -> Iterator[Lab]:
-    needs_root()
-    lab = Lab(unique_name("tcp"))
-    lab.up(nodes=1, owner_pid=os.getpid())
-    try:
-        load_into(build_busybox(), [lab.client(1)])
+    with busybox_lab("tcp") as lab:
         yield lab
-    finally:
-        lab.down()
 
 
 def test_image_trust_works_when_the_engine_is_reached_over_tcp(lab: Lab) -> None:

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from moorage.lab import Lab, build_busybox, load_into
+from moorage.lab import Lab
 from moorage.lab.images import BUSYBOX_REF
-from tests.conftest import needs_root, unique_name
+from tests.conftest import busybox_lab, unique_name
 from tests.e2e.test_audit_crash import request_id
 from tests.gateway_harness import UIDS, USERS
 
@@ -97,14 +97,8 @@ class Up:
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    needs_root()
-    lab = Lab(unique_name("wk"))
-    lab.up(nodes=1, owner_pid=os.getpid())
-    try:
-        load_into(build_busybox(), [lab.client(1)])
+    with busybox_lab("wk") as lab:
         yield lab
-    finally:
-        lab.down()
 
 
 @pytest.fixture

@@ -3,12 +3,10 @@ which must stay fast)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import sqlite3
 from pathlib import Path
 
-from moorage.audit.chain import GENESIS
+from moorage.audit.chain import GENESIS, canonical, link
 from moorage.audit.trail import AuditTrail, KeyRing
 from tests.unit.audit.test_trail import rec
 
@@ -19,8 +17,8 @@ def test_100k_records_verify(tmp_path: Path) -> None:
     prev = GENESIS
     rows = []
     for i in range(100_000):
-        body = json.dumps(rec(i).to_dict(), sort_keys=True, separators=(",", ":"))
-        digest = hashlib.sha256(bytes.fromhex(prev) + body.encode()).hexdigest()
+        body = canonical(rec(i).to_dict())
+        digest = link(prev, body)
         rows.append((i + 1, body, prev, digest))
         prev = digest
     db.executemany("INSERT INTO records VALUES (?, ?, ?, ?)", rows)

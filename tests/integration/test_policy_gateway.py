@@ -18,9 +18,9 @@ import pytest
 from moorage.admission.exceptions import ExceptionStore
 from moorage.admission.pipeline import PolicyAdmission
 from moorage.audit import JsonLinesSink
-from moorage.lab import Lab, build_busybox, load_into
+from moorage.lab import Lab
 from moorage.lab.images import BUSYBOX_REF
-from tests.conftest import needs_root, unique_name
+from tests.conftest import busybox_lab, unique_name
 from tests.gateway_harness import DOCKER_CLIS, RunningGateway, docker, moorage, ok
 
 POLICY = """\
@@ -50,14 +50,8 @@ spec:
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    needs_root()
-    lab = Lab(unique_name("pol"))
-    lab.up(nodes=1, owner_pid=os.getpid())
-    try:
-        load_into(build_busybox(), [lab.client(1)])
+    with busybox_lab("pol") as lab:
         yield lab
-    finally:
-        lab.down()
 
 
 class PolicyGateway:

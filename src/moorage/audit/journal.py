@@ -26,10 +26,9 @@ import contextlib
 import fcntl
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Journal", "Segment", "finished", "segments"]
+__all__ = ["Journal", "finished", "read_lines", "segments"]
 
 SEGMENT_MAX = 64 << 20  # bytes before a writer starts a new segment
 READ_MAX = 8 << 20  # bytes of one segment read in one transaction
@@ -73,30 +72,21 @@ class Journal:
             self._fd = -1
 
 
-@dataclass(frozen=True)
-class Segment:
-    path: Path
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-
-def segments(store: Path) -> list[Segment]:
+def segments(store: Path) -> list[Path]:
     """Every journal segment beside ``store``, oldest writer first."""
     found = []
     for path in store.parent.glob(f"{store.name}.journal.*"):
         stem, _, number = path.name.rpartition(".")
         pid_time = stem.rpartition(".")[2]
         with contextlib.suppress(ValueError):
-            found.append((int(pid_time.partition("-")[2]), int(number), Segment(path)))
+            found.append((int(pid_time.partition("-")[2]), int(number), path))
     return [s for _, _, s in sorted(found, key=lambda x: (x[0], x[1]))]
 
 
-def finished(seg: Segment) -> bool:
+def finished(seg: Path) -> bool:
     """True when no writer holds ``seg``: nothing more will be appended to it."""
     try:
-        fd = os.open(seg.path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(seg, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         return True
     try:
@@ -108,11 +98,11 @@ def finished(seg: Segment) -> bool:
     return True
 
 
-def read_lines(seg: Segment, offset: int) -> tuple[list[str], int]:
+def read_lines(seg: Path, offset: int) -> tuple[list[str], int]:
     """Complete lines of ``seg`` from ``offset`` (at most READ_MAX bytes of them) and
     the offset after the last one."""
     try:
-        with open(seg.path, "rb") as f:
+        with open(seg, "rb") as f:
             f.seek(offset)
             data = f.read(READ_MAX)
     except FileNotFoundError:

@@ -294,7 +294,7 @@ class AuditTrail(AuditSink):
             if end != known.get(seg.name, 0):
                 db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"journal:{seg.name}", str(end)))
             if over:
-                done.append(seg.path)
+                done.append(seg)
         for name in known.keys() - names:  # its file was deleted after an earlier commit
             db.execute("DELETE FROM meta WHERE key = ?", (f"journal:{name}",))
         return lines, done

@@ -283,7 +283,7 @@ def _supervise(args: argparse.Namespace, listen: str) -> int:
         host, _, port = args.tls_listen.rpartition(":")
         reserved, bound = reserve_port(host or "127.0.0.1", int(port))
         argv += ["--tls-listen", f"{host or '127.0.0.1'}:{bound}"]
-    supervisor = Supervisor(argv, args.workers, (sock.fileno(),))
+    supervisor = Supervisor(argv, (sock.fileno(),))
     banner = supervisor.start(0)  # first alone: it makes the data folder's keys and stores
     for index in range(1, args.workers):
         supervisor.start(index)

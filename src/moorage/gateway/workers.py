@@ -108,10 +108,9 @@ def _die_with_parent() -> None:
 class Supervisor:
     """Starts the workers, restarts one that dies, and passes signals on."""
 
-    def __init__(self, argv: list[str], count: int, pass_fds: tuple[int, ...]) -> None:
+    def __init__(self, argv: list[str], pass_fds: tuple[int, ...]) -> None:
         """``argv``: a worker's command line without ``--worker-index``/``--worker-ready-fd``."""
         self.argv = argv
-        self.count = count
         self.pass_fds = pass_fds
         self.procs: dict[int, subprocess.Popen[bytes]] = {}
         self.stopping = False

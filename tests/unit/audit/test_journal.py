@@ -49,7 +49,7 @@ def test_read_records_are_journaled_then_chained_in_order(tmp_path: Path) -> Non
         # the journal holds them as soon as the callers are released
         segs = segments(tmp_path / "audit.db")
         assert len(segs) == 1 and not finished(segs[0])
-        assert segs[0].path.read_text().count("\n") == 50
+        assert segs[0].read_text().count("\n") == 50
         assert ids(trail) == [f"r{i}" for i in range(50)]  # a reader chains what is journaled
         assert trail.verify().ok and trail.verify().records == 50
     finally:
@@ -92,10 +92,10 @@ def test_a_torn_tail_of_a_dead_writer_is_dropped_and_a_live_one_is_waited_for(tm
     try:
         asyncio.run(read_records(trail, 0, 2))
         seg = segments(store)[0]
-        with open(seg.path, "a") as f:
+        with open(seg, "a") as f:
             f.write('{"request_id":"half')  # a write still in progress
         assert ids(trail) == ["r0", "r1"]
-        with open(seg.path, "a") as f:
+        with open(seg, "a") as f:
             f.write('way"}\n')  # ... and completed
         assert ids(trail) == ["r0", "r1", "halfway"]
     finally:
