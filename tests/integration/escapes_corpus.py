@@ -39,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from moorage.lab import EngineClient, EngineError
+from moorage.engine import EngineClient, EngineError
 
 __all__ = ["ATTEMPTS", "BOTH", "DEV", "WORKLOADS", "Attempt", "Env", "Response", "Workload", "fill", "tar"]
 

@@ -29,10 +29,10 @@ from moorage.cluster.attestation import key_id
 from moorage.cluster.reconciler import Reconciler
 from moorage.cluster.store import ClusterStore
 from moorage.cluster.trust import ClusterTrust
+from moorage.engine import EngineClient, EngineError
 from moorage.identity import UserDirectory
 from moorage.images.sign import generate_key, parse_public_keys
 from moorage.lab import Lab
-from moorage.lab.engine import EngineClient, EngineError
 from moorage.lab.images import BUSYBOX_REF, build_busybox, load_into
 from moorage.policy.documents import PolicySet, parse_document
 from tests.conftest import needs_root, unique_name

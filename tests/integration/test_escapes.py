@@ -45,7 +45,8 @@ from typing import Any
 import pytest
 import yaml
 
-from moorage.lab import EngineClient, EngineError, Lab, build_busybox, load_into
+from moorage.engine import EngineClient, EngineError
+from moorage.lab import Lab, build_busybox, load_into
 from moorage.lab.images import BUSYBOX_REF
 from tests.conftest import needs_root, unique_name
 from tests.gateway_harness import DOCKER_CLIS, UIDS, USERS

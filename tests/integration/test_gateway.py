@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from moorage.engine import EngineClient
 from moorage.lab import Lab, build_busybox, load_into
-from moorage.lab.engine import EngineClient
 from tests.conftest import needs_root, unique_name
 from tests.gateway_harness import DOCKER_CLIS, RunningGateway, docker, gateway_for, ok, raw
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from moorage.engine import EngineClient
 from moorage.lab import Lab
-from moorage.lab.engine import EngineClient
 from moorage.lab.images import BUSYBOX_REF
 from tests.gateway_harness import DOCKER_CLIS, RunningGateway, docker, gateway_for, ok
 

@@ -18,9 +18,9 @@ from urllib.parse import quote
 
 import pytest
 
+from moorage.engine import EngineError
 from moorage.gateway.tenancy import OWNER, SHARED, TEAM, SharedObjects
 from moorage.lab import Lab, build_busybox, load_into
-from moorage.lab.engine import EngineError
 from moorage.lab.images import BUSYBOX_REF
 from tests.conftest import needs_root, unique_name
 from tests.gateway_harness import DOCKER_CLIS, UIDS, RunningGateway, gateway_for, ok

@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from moorage.engine_api.reference import parse_image_ref
 from moorage.images.interface import ImageError, SignatureError
 from moorage.images.match import IgnoreEntry, load_ignore
 from moorage.images.registry import Registry
 from moorage.images.scanner import Scanner
 from moorage.images.sign import parse_public_keys, verify_image
 from moorage.images.sources import EngineSource, RegistrySource, repo_digest_for
-from moorage.policy.families import ImageFacts, parse_image_ref
+from moorage.policy.families import ImageFacts
 
 __all__ = ["ImageGate", "NotLocal"]
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from moorage.cli._output import emit_json, error, paint, step, table
+from moorage.engine_api.reference import parse_image_ref
 from moorage.images.cvss import rank
 from moorage.images.interface import ImageError, ImageSource
 from moorage.images.match import load_ignore
@@ -18,7 +19,6 @@ from moorage.images.scanner import Report, Scanner
 from moorage.images.sign import generate_key, load_private_key, load_public_keys, sign_image, verify_image
 from moorage.images.sources import ArchiveSource, EngineSource, OciLayoutSource, RegistrySource
 from moorage.images.vulndb import VulnDB
-from moorage.policy.families import parse_image_ref
 
 __all__ = ["register"]
 
@@ -118,7 +118,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _engine_client() -> Any:
-    from moorage.lab import EngineClient
+    from moorage.engine import EngineClient
 
     host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
     if not host.startswith("unix://"):

@@ -13,10 +13,11 @@ from moorage.cli import audit, exception, image, lab, login, node, policy, up
 from moorage.cli._output import error
 from moorage.cli.exception import GatewayClientError
 from moorage.cluster.attestation import AttestationError
+from moorage.engine import EngineError
 from moorage.identity import IdentityError
 from moorage.identity.pki import PkiError
 from moorage.images.interface import ImageError
-from moorage.lab import EngineError, ImageBuildError, LabError
+from moorage.lab import ImageBuildError, LabError
 from moorage.policy.documents import PolicyError
 
 # Errors whose message is written for a person; anything else is a bug and shows a

@@ -28,6 +28,7 @@ from moorage.cluster.attestation import key_id
 from moorage.cluster.reconciler import Reconciler
 from moorage.cluster.store import ClusterStore
 from moorage.cluster.trust import ClusterTrust
+from moorage.engine import EngineClient
 from moorage.gateway.owners import ImageOwners
 from moorage.gateway.server import Gateway
 from moorage.gateway.upstream import Upstream
@@ -38,7 +39,7 @@ from moorage.identity.login import LoginService, load_identity
 from moorage.identity.pki import Pki
 from moorage.identity.users import UsersFileProvider
 from moorage.images.sign import parse_public_keys
-from moorage.lab import EngineClient, Lab, LabError
+from moorage.lab import Lab, LabError
 from moorage.policy.documents import builtin_set
 
 log = logging.getLogger("moorage.up")

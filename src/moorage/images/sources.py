@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
 
+from moorage.engine_api.reference import parse_image_ref
 from moorage.images.interface import ImageSource, Layer, ResolvedImage, SourceError
 from moorage.images.registry import DOCKER_LIST, OCI_INDEX, Registry, RegistryError
-from moorage.policy.families import parse_image_ref
 
 __all__ = [
     "ArchiveSource",
@@ -286,7 +286,7 @@ class EngineSource(ImageSource):
     """An image in a Docker engine, exported with ``GET /images/{name}/get``.
 
     ``client`` is an engine client with ``call(method, path)`` and
-    ``download(path, file)`` (see :class:`moorage.lab.engine.EngineClient`)."""
+    ``download(path, file)`` (see :class:`moorage.engine.EngineClient`)."""
 
     name = "engine"
 

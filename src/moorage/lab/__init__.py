@@ -4,13 +4,10 @@ It serves people trying Moorage (as kind serves Kubernetes) and the test suite,
 whose fixtures use the same code.
 """
 
-from moorage.lab.engine import EngineClient, EngineError
 from moorage.lab.images import ImageArchive, ImageBuildError, build_busybox, build_debian, load_into
 from moorage.lab.lab import Lab, LabError, LabStatus, NodeStatus, cleanup_stale, list_labs
 
 __all__ = [
-    "EngineClient",
-    "EngineError",
     "ImageArchive",
     "ImageBuildError",
     "Lab",

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from moorage.lab.engine import EngineClient, EngineError
+from moorage.engine import EngineClient, EngineError
 
 __all__ = [
     "ImageArchive",

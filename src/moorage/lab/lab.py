@@ -26,8 +26,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from moorage.engine import EngineClient, EngineError
 from moorage.lab import _sys
-from moorage.lab.engine import EngineClient, EngineError
 
 __all__ = ["Lab", "LabError", "LabStatus", "NodeStatus", "lab_root", "list_labs"]
 

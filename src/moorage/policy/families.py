@@ -10,12 +10,12 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import Any
 
+from moorage.engine_api.reference import ImageRef, parse_image_ref
 from moorage.policy.documents import parse_duration, parse_size
 from moorage.policy.runtime import Finding, _get
 
 __all__ = [
     "ImageFacts",
-    "ImageRef",
     "NetworkView",
     "ResourceView",
     "Usage",
@@ -26,7 +26,6 @@ __all__ = [
     "check_quotas",
     "check_resources",
     "container_limits",
-    "parse_image_ref",
     "placement_constraints",
     "view_images",
     "view_network",
@@ -169,45 +168,6 @@ def check_quotas(kind: str, view: ResourceView | None, usage: Usage | None, spec
 
 
 # --------------------------------------------------------------------- images
-@dataclass(frozen=True)
-class ImageRef:
-    registry: str
-    repository: str
-    tag: str | None
-    digest: str | None
-    is_id: bool = False
-
-    @property
-    def name(self) -> str:
-        return f"{self.registry}/{self.repository}"
-
-
-def parse_image_ref(ref: str) -> ImageRef:
-    """Docker's reference grammar, with its defaults (``docker.io``, ``library/``)."""
-    ref = ref.strip()
-    bare = ref.removeprefix("sha256:")
-    if (
-        len(bare) >= 12
-        and all(c in "0123456789abcdef" for c in bare)
-        and (ref.startswith("sha256:") or len(bare) == 64)
-    ):
-        return ImageRef("", bare, None, f"sha256:{bare}" if len(bare) == 64 else None, True)
-    name, _, digest = ref.partition("@")
-    tag = None
-    slash = name.rfind("/")
-    colon = name.rfind(":")
-    if colon > slash:
-        name, tag = name[:colon], name[colon + 1 :]
-    first, _, rest = name.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
-        registry, repo = first, rest
-    else:
-        registry, repo = "docker.io", name
-    if registry == "docker.io" and "/" not in repo:
-        repo = f"library/{repo}"
-    return ImageRef(registry.lower(), repo, tag, digest or None)
-
-
 def _first(query: dict[str, list[str]], name: str) -> str:
     """A single-valued parameter as the engine reads it (``r.FormValue``: the first)."""
     values = query.get(name) or []

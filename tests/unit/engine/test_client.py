@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from moorage.lab.engine import EngineClient, EngineError
+from moorage.engine import EngineClient, EngineError
 
 
 def _serve_once(path: Path, response: bytes) -> threading.Thread:
