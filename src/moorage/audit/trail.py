@@ -13,34 +13,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-
-from moorage.audit.chain import GENESIS, canonical, key_id, link, sign_checkpoint
+from moorage.audit.chain import canonical, link, sign_checkpoint
+from moorage.audit.database import TrailDatabase, verify_file
 from moorage.audit.interface import AuditError, AuditRecord, AuditSink
 from moorage.audit.journal import Journal, finished, read_lines, segments
-from moorage.audit.verify import Row, VerifyResult, verify_rows
+from moorage.audit.keys import KeyRing
 
-__all__ = ["AuditTrail", "KeyRing"]
+# KeyRing and verify_file are re-exported: callers have always imported them from here.
+__all__ = ["AuditTrail", "KeyRing", "verify_file"]
 
 log = logging.getLogger("moorage.audit")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS records (seq INTEGER PRIMARY KEY, body TEXT NOT NULL,
-                                    prev TEXT NOT NULL, hash TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
 Done = Callable[[BaseException | None], None]
 
 
@@ -59,49 +51,9 @@ def _on_loop(loop: asyncio.AbstractEventLoop, done: Done) -> Done:
     return settle
 
 
-class KeyRing:
-    """Checkpoint keys in a folder: ``checkpoint.key`` signs; every ``*.pub`` verifies,
-    so checkpoints signed before a rotation still verify with the key that signed them."""
+class AuditTrail(TrailDatabase, AuditSink):
+    """The hash-chained audit trail of one gateway: appends, checkpoints, the journal."""
 
-    def __init__(self, folder: Path, name: str = "moorage-audit") -> None:
-        self.folder = folder
-        self.name = name
-
-    def signer(self) -> Ed25519PrivateKey:
-        path = self.folder / "checkpoint.key"
-        if not path.exists():
-            return self.rotate()
-        key = serialization.load_pem_private_key(path.read_bytes(), None)
-        if not isinstance(key, Ed25519PrivateKey):
-            raise AuditError(f"{path} is not an Ed25519 private key")
-        return key
-
-    def rotate(self) -> Ed25519PrivateKey:
-        """Make a new signing key; keep the old public keys for verification."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        key = Ed25519PrivateKey.generate()
-        pub = key.public_key()
-        kid = key_id(self.name, pub).hex()
-        (self.folder / f"{kid}.pub").write_bytes(
-            pub.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        )
-        tmp = self.folder / "checkpoint.key.tmp"
-        tmp.touch(mode=0o600)
-        tmp.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))  # fmt: skip
-        tmp.replace(self.folder / "checkpoint.key")
-        return key
-
-    def verifiers(self) -> dict[bytes, tuple[str, Ed25519PublicKey]]:
-        keys: dict[bytes, tuple[str, Ed25519PublicKey]] = {}
-        for path in sorted(self.folder.glob("*.pub")):
-            pub = serialization.load_pem_public_key(path.read_bytes())
-            if isinstance(pub, Ed25519PublicKey):
-                keys[key_id(self.name, pub)] = (self.name, pub)
-        return keys
-
-
-class AuditTrail(AuditSink):
     def __init__(
         self,
         path: Path,
@@ -118,22 +70,13 @@ class AuditTrail(AuditSink):
         writer thread or a signing key, e.g. beside a running gateway.
         ``journal_delay``: how long the event loop lets journaled read records gather
         before it chains them into the store (one transaction for all)."""
-        self.path = path
-        self.keys = keys
         self.origin = origin
         self.checkpoint_every = checkpoint_every
         self.checkpoint_seconds = checkpoint_seconds
         self.batch_max = batch_max
         self.clock = clock
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not writer and not path.exists():
-            raise AuditError(f"no audit trail at {path}")
-        self._db = self._connect(path)
+        super().__init__(path, keys, writer)
         self._signer = keys.signer() if writer else None
-        row = self._db.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
-        self._seq, self._head = (int(row[0]), str(row[1])) if row else self.anchor()
-        cp = self._db.execute("SELECT MAX(size) FROM checkpoints").fetchone()
-        self._checkpointed = int(cp[0] or 0)
         self._last_checkpoint_time = clock()
         # (record, done, durable) to append; (None, done, True) asks for a checkpoint;
         # None stops the writer
@@ -156,21 +99,9 @@ class AuditTrail(AuditSink):
             self._writer = threading.Thread(target=self._write_loop, name="audit-writer", daemon=True)
             self._writer.start()
 
-    @staticmethod
-    def _connect(path: Path, synchronous: str = "FULL", timeout: float = 10.0) -> sqlite3.Connection:
-        db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=timeout)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute(f"PRAGMA synchronous={synchronous}")
-        db.executescript(_SCHEMA)
-        return db
-
-    def anchor(self) -> tuple[int, str]:
-        """(seq, hash) of the last archived record: where the stored chain starts."""
-        rows = dict(self._db.execute("SELECT key, value FROM meta WHERE key LIKE 'anchor_%'").fetchall())
-        return int(rows.get("anchor_seq", 0)), str(rows.get("anchor_hash", GENESIS))
-
     # ------------------------------------------------------------------ writes
     def record(self, record: AuditRecord) -> None:
+        """Append one record through the writer thread; return once it is fsynced."""
         done = threading.Event()
         failure: list[BaseException | None] = [None]
 
@@ -375,6 +306,7 @@ class AuditTrail(AuditSink):
         self._chain_later()
 
     async def record_async(self, record: AuditRecord, durable: bool = True) -> None:
+        """:meth:`record_soon`, awaited; raises AuditError when the write failed."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
 
@@ -420,6 +352,7 @@ class AuditTrail(AuditSink):
         marker.wait()
 
     def close(self) -> None:
+        """Write what is pending, stop the writer, chain the last journal segment."""
         self._flush_pending()  # read records of the last loop iteration
         if self._chain_timer is not None:
             self._chain_timer.cancel()
@@ -435,112 +368,5 @@ class AuditTrail(AuditSink):
         self._db.close()
 
     def rotate_key(self) -> None:
+        """Sign further checkpoints with a new key (the old one still verifies)."""
         self._signer = self.keys.rotate()
-
-    # ------------------------------------------------------------------- reads
-    def rows(self, db: sqlite3.Connection | None = None) -> Iterator[Row]:
-        self.apply_journals()
-        cur = (db or self._db).execute("SELECT seq, body, prev, hash FROM records ORDER BY seq")
-        while chunk := cur.fetchmany(4096):
-            yield from map(Row._make, chunk)
-
-    def checkpoints(self) -> list[tuple[int, str]]:
-        return [(int(s), str(n)) for s, n in self._db.execute("SELECT size, note FROM checkpoints")]
-
-    def verify(self) -> VerifyResult:
-        self.apply_journals()
-        db = self._connect(self.path)  # a reader of its own: verifying never blocks appends
-        try:
-            rows = db.execute("SELECT seq, body, prev, hash FROM records ORDER BY seq")
-            return verify_rows(rows, self.checkpoints(), self.keys.verifiers(), self.anchor())
-        finally:
-            db.close()
-
-    def query(
-        self,
-        user: str | None = None,
-        team: str | None = None,
-        obj: str | None = None,
-        decision: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        after_seq: int = 0,
-        limit: int | None = None,
-    ) -> list[tuple[int, dict[str, Any]]]:
-        self.apply_journals()
-        where, args = ["seq > ?"], [after_seq]
-        for column, value in (("user", user), ("decision", decision)):
-            if value is not None:
-                where.append(f"json_extract(body, '$.{column}') = ?")
-                args.append(value)  # type: ignore[arg-type]
-        if team is not None:
-            where.append("EXISTS (SELECT 1 FROM json_each(body, '$.teams') WHERE value = ?)")
-            args.append(team)  # type: ignore[arg-type]
-        if obj is not None:
-            where.append(
-                "(json_extract(body, '$.object_ref') = ? OR json_extract(body, '$.object_ref') LIKE ?)"
-            )
-            args += [obj, f"{obj}%"]  # type: ignore[list-item]
-        if since is not None:
-            where.append("json_extract(body, '$.time') >= ?")
-            args.append(since)  # type: ignore[arg-type]
-        if until is not None:
-            where.append("json_extract(body, '$.time') <= ?")
-            args.append(until)  # type: ignore[arg-type]
-        sql = f"SELECT seq, body FROM records WHERE {' AND '.join(where)} ORDER BY seq"
-        if limit:
-            sql += f" LIMIT {int(limit)}"
-        return [(int(s), json.loads(b)) for s, b in self._db.execute(sql, args)]
-
-    # ---------------------------------------------------------- export, archive
-    def export_lines(self, upto: int | None = None) -> Iterator[dict[str, Any]]:
-        """JSON-lines documents: the anchor, every record, every checkpoint."""
-        seq, head = self.anchor()
-        yield {"type": "anchor", "seq": seq, "hash": head}
-        for row in self.rows():
-            if upto is not None and row.seq > upto:
-                break
-            yield {"type": "record", "seq": row.seq, "prev": row.prev, "hash": row.hash, "body": row.body}
-        for size, note in sorted(self.checkpoints()):
-            if upto is None or size <= upto:
-                yield {"type": "checkpoint", "size": size, "note": note}
-
-    def archive(self, upto: int, out: Path) -> int:
-        """Move records 1..upto to ``out`` (a file that verifies on its own); the chain
-        continues in the store from their last hash. Returns how many moved."""
-        first, _ = self.anchor()
-        if upto <= first or upto > self._seq:
-            raise AuditError(f"can archive up to record {self._seq} (the first stored is {first + 1})")
-        row = self._db.execute("SELECT hash FROM records WHERE seq = ?", (upto,)).fetchone()
-        tmp = out.with_suffix(out.suffix + ".partial")
-        with open(tmp, "w") as f:
-            for doc in self.export_lines(upto):
-                f.write(json.dumps(doc, separators=(",", ":")) + "\n")
-        tmp.replace(out)
-        self._db.execute("BEGIN IMMEDIATE")
-        self._db.execute("DELETE FROM records WHERE seq <= ?", (upto,))
-        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('anchor_seq', ?), ('anchor_hash', ?)",
-                         (str(upto), row[0]))  # fmt: skip
-        self._db.execute("COMMIT")
-        return upto - first
-
-
-def verify_file(path: Path, keys: KeyRing) -> VerifyResult:
-    """Verify an export or archive file written by :meth:`AuditTrail.export_lines`."""
-    anchor = (0, GENESIS)
-    rows: list[Row] = []
-    notes: list[tuple[int, str]] = []
-    with open(path) as f:
-        for number, line in enumerate(f, 1):
-            try:
-                doc = json.loads(line)
-            except ValueError as exc:
-                raise AuditError(f"{path}:{number}: not JSON") from exc
-            kind = doc.get("type")
-            if kind == "anchor":
-                anchor = (int(doc["seq"]), str(doc["hash"]))
-            elif kind == "record":
-                rows.append(Row(int(doc["seq"]), str(doc["body"]), str(doc["prev"]), str(doc["hash"])))
-            elif kind == "checkpoint":
-                notes.append((int(doc["size"]), str(doc["note"])))
-    return verify_rows(rows, notes, keys.verifiers(), anchor)
