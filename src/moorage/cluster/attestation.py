@@ -65,6 +65,7 @@ class Claim:
     requester: str
 
     def to_predicate(self) -> dict[str, Any]:
+        """The claim as the in-toto predicate an officer signs."""
         return {
             "node": {"id": self.node_id, "swarm": self.swarm_id, "trustRoot": self.trust_root},
             "classes": list(self.classes),

@@ -172,6 +172,7 @@ class ServiceView:
 
     @property
     def classes(self) -> set[str]:
+        """The workload classes the service's placement constraints ask for."""
         return class_of_constraints(self.constraints)
 
 

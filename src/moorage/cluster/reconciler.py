@@ -25,7 +25,8 @@ from typing import Any
 from urllib.parse import quote
 
 from moorage.cluster.placement import ATTESTED, ServiceView, moorage_labels, projected_labels
-from moorage.cluster.trust import ClusterError, ClusterTrust, Engine, NodeView, SwarmView
+from moorage.cluster.trust import ClusterError, ClusterTrust
+from moorage.cluster.views import Engine, NodeView, SwarmView
 
 __all__ = ["Reconciler"]
 
@@ -36,6 +37,8 @@ ROTATION_WINDOW = 900.0  # a rotation through Moorage may take this long to show
 
 
 class Reconciler:
+    """Keeps the cluster's nodes and services in line with the store (see the module)."""
+
     def __init__(
         self,
         trust: ClusterTrust,
@@ -55,6 +58,7 @@ class Reconciler:
         trust.wake = self.wake
 
     def wake(self) -> None:
+        """Sweep now rather than at the next interval (a change went through Moorage)."""
         self._wake.set()
 
     async def run(self) -> None:

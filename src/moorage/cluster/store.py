@@ -48,6 +48,7 @@ class Request:
     revoked_at: float | None
 
     def to_json(self) -> dict[str, Any]:
+        """The request as JSON data, without its envelope."""
         out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "envelope"}
         out["classes"] = list(self.classes)
         return out
@@ -93,6 +94,7 @@ class ClusterStore:
             self._db.execute(stmt)
 
     def close(self) -> None:
+        """Close the database."""
         self._db.close()
 
     def _q(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -109,6 +111,7 @@ class ClusterStore:
             return cur.rowcount == 1
 
     def unenrol(self, node_id: str) -> bool:
+        """True when the node was enrolled."""
         with self._lock:
             return self._db.execute("DELETE FROM enrolments WHERE node_id=?", (node_id,)).rowcount == 1
 
@@ -118,6 +121,7 @@ class ClusterStore:
 
     # --------------------------------------------------------- attestation
     def add_request(self, r: Request) -> None:
+        """Store a new request as pending."""
         with self._lock:
             self._db.execute(
                 f"INSERT INTO requests ({_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', NULL, NULL, NULL,"
@@ -134,10 +138,12 @@ class ClusterStore:
             )
 
     def request(self, rid: str) -> Request | None:
+        """The request with id ``rid``, if any."""
         rows = self._q(f"SELECT {_COLS} FROM requests WHERE id=?", (rid,))
         return _request(rows[0]) if rows else None
 
     def requests(self, status: str | None = None) -> list[Request]:
+        """Every request (of ``status`` when given), oldest first."""
         if status is None:
             rows = self._q(f"SELECT {_COLS} FROM requests ORDER BY requested_at")
         else:
@@ -147,6 +153,8 @@ class ClusterStore:
     def approve(
         self, rid: str, approver: str, at: float, expires_at: float, envelope: dict[str, Any], signer: str
     ) -> bool:
+        """Mark pending request ``rid`` approved with its signed envelope; False when it
+        was not pending (approved once, even when two officers race)."""
         with self._lock:
             cur = self._db.execute(
                 "UPDATE requests SET status='approved', approver=?, approved_at=?, expires_at=?, envelope=?,"
@@ -156,6 +164,7 @@ class ClusterStore:
             return cur.rowcount == 1
 
     def revoke(self, rid: str, user: str, at: float) -> bool:
+        """Revoke request ``rid`` if pending or approved; False otherwise."""
         with self._lock:
             cur = self._db.execute(
                 "UPDATE requests SET status='revoked', revoked_by=?, revoked_at=? WHERE id=?"
@@ -166,6 +175,7 @@ class ClusterStore:
 
     # ---------------------------------------------------------- trust roots
     def accept_root(self, digest: str, swarm_id: str, at: float, how: str) -> bool:
+        """Accept a trust-root digest for a swarm; True when it is new."""
         with self._lock:
             cur = self._db.execute(
                 "INSERT OR IGNORE INTO roots VALUES (?, ?, ?, ?)", (digest, swarm_id, at, how)
@@ -178,6 +188,7 @@ class ClusterStore:
 
     # ------------------------------------------------------------------ pins
     def pin(self, node_id: str, cls: str, at: float, reason: str) -> bool:
+        """Keep node ``node_id`` off class ``cls``; True when it was not pinned already."""
         with self._lock:
             cur = self._db.execute(
                 "INSERT OR IGNORE INTO pins VALUES (?, ?, ?, ?)", (node_id, cls, at, reason)
@@ -185,6 +196,7 @@ class ClusterStore:
             return cur.rowcount == 1
 
     def unpin(self, node_id: str, cls: str) -> bool:
+        """Lift a pin; True when there was one."""
         with self._lock:
             return (
                 self._db.execute("DELETE FROM pins WHERE node_id=? AND class=?", (node_id, cls)).rowcount == 1

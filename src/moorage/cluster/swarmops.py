@@ -15,7 +15,8 @@ from typing import Any
 from cryptography import x509
 
 from moorage.cluster.attestation import trust_root_digest
-from moorage.cluster.trust import ClusterError, ClusterTrust, Engine
+from moorage.cluster.trust import ClusterError, ClusterTrust
+from moorage.cluster.views import Engine
 
 __all__ = [
     "SECURITY_ASPECTS",

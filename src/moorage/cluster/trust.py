@@ -15,8 +15,8 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -26,11 +26,12 @@ from moorage.cluster.attestation import (
     AttestationError,
     Claim,
     statement,
-    trust_root_digest,
     verify,
 )
 from moorage.cluster.store import ClusterStore, Request
+from moorage.cluster.views import Engine, NodeView, SwarmView
 
+# Engine, NodeView and SwarmView are re-exported: callers have always imported them here.
 __all__ = ["ClusterError", "ClusterTrust", "Engine", "NodeView", "SwarmView"]
 
 MAX_SECONDS = 366 * 86400
@@ -46,68 +47,10 @@ class ClusterError(Exception):
         self.message = message
 
 
-class Engine(Protocol):
-    async def call_json(
-        self, method: str, path: str, limit: int = ..., body: Any = None
-    ) -> tuple[int, Any]: ...
-
-
-@dataclass(frozen=True)
-class NodeView:
-    """What Moorage reads of a Swarm node."""
-
-    id: str
-    hostname: str
-    role: str
-    availability: str
-    state: str
-    trust_root: str  # sha256:<hex>, or "" when the node reports none
-    labels: dict[str, str]
-    version: int
-    spec: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_engine(cls, doc: dict[str, Any]) -> NodeView:
-        spec = doc.get("Spec") or {}
-        desc = doc.get("Description") or {}
-        pem = str((desc.get("TLSInfo") or {}).get("TrustRoot") or "")
-        try:
-            root = trust_root_digest(pem) if pem else ""
-        except AttestationError:
-            root = ""
-        return cls(
-            id=str(doc.get("ID", "")),
-            hostname=str(desc.get("Hostname", "")),
-            role=str(spec.get("Role", "")),
-            availability=str(spec.get("Availability", "")),
-            state=str((doc.get("Status") or {}).get("State", "")),
-            trust_root=root,
-            labels={str(k): str(v) for k, v in (spec.get("Labels") or {}).items()},
-            version=int((doc.get("Version") or {}).get("Index", 0)),
-            spec=spec,
-        )
-
-
-@dataclass(frozen=True)
-class SwarmView:
-    id: str
-    trust_root: str
-    version: int
-    spec: dict[str, Any]
-
-    @classmethod
-    def from_engine(cls, doc: dict[str, Any]) -> SwarmView:
-        pem = str((doc.get("TLSInfo") or {}).get("TrustRoot") or "")
-        return cls(
-            str(doc.get("ID", "")),
-            trust_root_digest(pem) if pem else "",
-            int((doc.get("Version") or {}).get("Index", 0)),
-            doc.get("Spec") or {},
-        )
-
-
 @dataclass(frozen=True)
 class Validity:
+    """The classes a node is validly attested for now, and why each other one isn't."""
+
     classes: frozenset[str]
     problems: dict[str, str]  # class -> why an attestation for it doesn't count
 
@@ -149,6 +92,7 @@ class ClusterTrust:
 
     # --------------------------------------------------------------- reads
     async def swarm(self, engine: Engine) -> SwarmView:
+        """The swarm the engine manages; 409 when the engine is not a Swarm manager."""
         status, doc = await engine.call_json("GET", "/swarm")
         if status != 200 or not isinstance(doc, dict):
             msg = doc.get("message") if isinstance(doc, dict) else ""
@@ -158,6 +102,7 @@ class ClusterTrust:
         return SwarmView.from_engine(doc)
 
     async def node(self, engine: Engine, ref: str) -> NodeView:
+        """One node by id or hostname; 404 when there is none."""
         status, doc = await engine.call_json("GET", f"/nodes/{quote(ref, safe='')}")
         if status == 404 or not isinstance(doc, dict):
             raise ClusterError(404, f"no such node: {ref}")
@@ -166,6 +111,7 @@ class ClusterTrust:
         return NodeView.from_engine(doc)
 
     async def nodes(self, engine: Engine) -> list[NodeView]:
+        """Every node of the swarm."""
         status, docs = await engine.call_json("GET", "/nodes")
         if status != 200 or not isinstance(docs, list):
             raise ClusterError(502, f"listing nodes answered {status}")
@@ -228,6 +174,7 @@ class ClusterTrust:
 
     # ------------------------------------------------------------- changes
     async def enrol(self, engine: Engine, ref: str, user: str) -> dict[str, Any]:
+        """Make node ``ref`` eligible for workloads (idempotent: ``new`` says if it was)."""
         swarm = await self.swarm(engine)
         node = await self.node(engine, ref)
         new = self.store.enrol(node.id, swarm.id, user, self.clock())
@@ -235,6 +182,8 @@ class ClusterTrust:
         return {"node": node.id, "hostname": node.hostname, "swarm": swarm.id, "enrolled": True, "new": new}
 
     async def request(self, engine: Engine, body: Any, user: str) -> dict[str, Any]:
+        """Record a pending attestation request from ``body`` ({node, classes, evidence,
+        expires}); an officer other than ``user`` must approve it."""
         if not isinstance(body, dict):
             raise ClusterError(
                 400, "the request body must be a JSON object {node, classes, evidence, expires}"
@@ -322,6 +271,8 @@ class ClusterTrust:
         }
 
     async def approve(self, engine: Engine, rid: str, body: Any, user: str) -> dict[str, Any]:
+        """Approve ``rid`` with an envelope ``user`` signed over the current statement: the
+        requester can't approve, and the statement must still match the node and be fresh."""
         r = self._pending(rid)
         if user == r.requester:
             raise ClusterError(403, f"{user} requested {rid}: another security officer must approve it")
@@ -394,4 +345,5 @@ class ClusterTrust:
         return {"revoked": done, "node": hits[0].node_id, "by": user}
 
     def list(self) -> list[dict[str, Any]]:
+        """Every attestation request as JSON data, oldest first."""
         return [r.to_json() for r in self.store.requests()]
