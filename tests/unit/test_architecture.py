@@ -329,17 +329,39 @@ def test_imports_follow_the_layer_order() -> None:
     )
 
 
-@pytest.mark.xfail(strict=False, reason=IN_PROGRESS)
-def test_no_module_over_400_lines() -> None:
+def _by_package(in_progress: frozenset[str]) -> list[object]:
+    """One test case per package, so a finished package stays guarded while others are
+    mid-refactor; the packages still in progress are expected to fail for now."""
+    packages = sorted({m.package for m in MODULES.values()})
+    return [
+        pytest.param(
+            p,
+            id=p or ROOT_PACKAGE,
+            marks=[pytest.mark.xfail(strict=False, reason=IN_PROGRESS)] if p in in_progress else [],
+        )
+        for p in packages
+    ]
+
+
+@pytest.mark.parametrize(
+    "package", _by_package(frozenset({"cli", "engine_api", "gateway", "images", "policy"}))
+)
+def test_no_module_over_400_lines(package: str) -> None:
     large = sorted(
-        (f"{_rel(m)}: {m.lines} lines" for m in MODULES.values() if m.lines > MAX_LINES),
+        f"{_rel(m)}: {m.lines} lines"
+        for m in MODULES.values()
+        if m.package == package and m.lines > MAX_LINES
     )
     assert not large, f"modules over {MAX_LINES} lines:\n" + "\n".join("  " + x for x in large)
 
 
-@pytest.mark.xfail(strict=False, reason=IN_PROGRESS)
-def test_every_public_name_has_a_docstring() -> None:
-    missing = [entry for module in MODULES.values() for entry in _undocumented(module)]
+@pytest.mark.parametrize(
+    "package", _by_package(frozenset({"admission", "cli", "engine_api", "gateway", "images", "policy"}))
+)
+def test_every_public_name_has_a_docstring(package: str) -> None:
+    missing = [
+        entry for module in MODULES.values() if module.package == package for entry in _undocumented(module)
+    ]
     assert not missing, f"{len(missing)} public names without a docstring:\n" + "\n".join(
         "  " + x for x in missing
     )

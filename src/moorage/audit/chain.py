@@ -28,10 +28,12 @@ _ED25519 = b"\x01"  # signed-note signature type for Ed25519
 
 
 def canonical(record: dict[str, Any]) -> str:
+    """The one serialisation that is hashed: sorted keys, no spaces, UTF-8 kept."""
     return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def link(prev_hex: str, body: str) -> str:
+    """The next hash of the chain: SHA-256 of the previous hash's bytes and the body."""
     return hashlib.sha256(bytes.fromhex(prev_hex) + body.encode()).hexdigest()
 
 
@@ -46,6 +48,8 @@ def key_id(name: str, pub: Ed25519PublicKey) -> bytes:
 
 @dataclass(frozen=True)
 class Checkpoint:
+    """A verified signed note: the trail ``origin`` had ``size`` records ending in ``root``."""
+
     origin: str
     size: int
     root: str  # hex
@@ -54,6 +58,8 @@ class Checkpoint:
 
 
 def sign_checkpoint(origin: str, size: int, root_hex: str, name: str, key: Ed25519PrivateKey) -> str:
+    """A signed note (the transparency-log format) for the chain of ``size`` records
+    ending in ``root_hex``, signed by ``key`` under ``name``."""
     body = f"{origin}\n{size}\n{base64.b64encode(bytes.fromhex(root_hex)).decode()}\n"
     sig = key.sign(body.encode())
     kid = key_id(name, key.public_key())

@@ -20,6 +20,9 @@ class AuditError(Exception):
 
 @dataclass(frozen=True)
 class AuditRecord:
+    """One request as the trail keeps it: who, what, the decision and why. Never a
+    secret value: ``summary`` holds what matters of the body, not the body."""
+
     time: float
     request_id: str
     user: str
@@ -45,6 +48,7 @@ class AuditRecord:
     login: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The record as plain JSON data, the form that is chained."""
         # Not dataclasses.asdict: its deep copy cost a quarter of the gateway's time.
         return {name: getattr(self, name) for name in _FIELDS}
 
@@ -53,6 +57,8 @@ _FIELDS = tuple(f.name for f in fields(AuditRecord))
 
 
 class AuditSink(ABC):
+    """Where the gateway writes its records; implementations decide how durably."""
+
     healthy: bool = True  # False after a failed write, until a write succeeds again
 
     @abstractmethod

@@ -67,6 +67,7 @@ class Journal:
         self._fd, self._size = fd, 0
 
     def close(self) -> None:
+        """Close the live segment; it is finished once its lock is released."""
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1

@@ -18,6 +18,8 @@ __all__ = ["Problem", "Row", "VerifyResult", "verify_rows"]
 
 
 class Row(NamedTuple):
+    """One stored record: its sequence number, canonical body, previous hash and hash."""
+
     seq: int
     body: str
     prev: str
@@ -26,6 +28,8 @@ class Row(NamedTuple):
 
 @dataclass(frozen=True)
 class Problem:
+    """The first thing wrong with a chain: where (``seq``), what kind, and details."""
+
     seq: int
     kind: str  # changed | missing | reordered | truncated | checkpoint
     detail: str
@@ -33,6 +37,8 @@ class Problem:
 
 @dataclass(frozen=True)
 class VerifyResult:
+    """What verification saw: counts, the range of records, and the first problem."""
+
     records: int
     checkpoints: int
     first: int
@@ -41,6 +47,7 @@ class VerifyResult:
 
     @property
     def ok(self) -> bool:
+        """Whether the chain and every checkpoint verified."""
         return self.problem is None
 
 

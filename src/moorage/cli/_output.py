@@ -16,6 +16,7 @@ def _colour_on(stream: Any) -> bool:
 
 
 def paint(text: str, colour: str, stream: Any = None) -> str:
+    """``text`` in ``colour`` when ``stream`` (default stdout) is a terminal and NO_COLOR is unset."""
     if not _colour_on(stream or sys.stdout):
         return text
     return f"\033[{_CODES[colour]}m{text}\033[0m"
@@ -39,6 +40,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def emit_json(data: Any) -> None:
+    """Print ``data`` as indented JSON with sorted keys, for scripts."""
     print(json.dumps(data, indent=2, sort_keys=True))
 
 
@@ -48,4 +50,5 @@ def step(message: str) -> None:
 
 
 def error(message: str) -> None:
+    """An ``error:`` line on stderr; the message says what happened and what to do."""
     print(paint("error:", "red", sys.stderr) + " " + message, file=sys.stderr)

@@ -19,6 +19,7 @@ from moorage.cli._output import emit_json, paint, table
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``moorage audit`` (verify, log, export, archive, rotate-key) to the command line."""
     a = sub.add_parser("audit", help="verify, read, export and archive the audit trail")
     cmds = a.add_subparsers(dest="audit_cmd", required=True, metavar="COMMAND")
 

@@ -70,6 +70,7 @@ def answer(status: int, raw: bytes) -> Any:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``moorage exception`` (request, approve, revoke, list) to the command line."""
     p = sub.add_parser("exception", help="request, approve and list exceptions to policy")
     pc = p.add_subparsers(dest="exception_cmd", required=True, metavar="COMMAND")
     r = pc.add_parser("request", help="ask for an exception to one rule")

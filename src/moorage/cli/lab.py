@@ -18,6 +18,7 @@ from moorage.lab import (
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``moorage lab`` (up, status, env, down, image and node control) to the command line."""
     lab = sub.add_parser("lab", help="local Docker engines and a Swarm for trying and testing")
     cmds = lab.add_subparsers(dest="lab_cmd", required=True, metavar="COMMAND")
 

@@ -97,6 +97,7 @@ def _request(
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``moorage login`` to the command line."""
     lg = sub.add_parser(
         "login", help="log in with the company's directory; docker gets a short-lived identity"
     )
@@ -135,6 +136,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def register_cert(cc: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``revoke`` to ``moorage cert`` (whose group ``moorage up``'s module builds)."""
     r = cc.add_parser("revoke", help="revoke a login certificate now (security officer, admin)")
     what = r.add_mutually_exclusive_group(required=True)
     what.add_argument("serial", nargs="?", help="the certificate's serial (hex)")
@@ -144,6 +146,7 @@ def register_cert(cc: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def register_sa(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``moorage sa`` (service accounts for CI runners) to the command line."""
     sa = sub.add_parser("sa", help="service accounts for CI runners")
     sc = sa.add_subparsers(dest="sa_cmd", required=True, metavar="COMMAND")
     c = sc.add_parser(

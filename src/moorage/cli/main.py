@@ -39,6 +39,7 @@ USER_ERRORS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The whole ``moorage`` command line: one sub-command group per module of cli/."""
     parser = argparse.ArgumentParser(prog="moorage", description="Enterprise governance in front of Docker.")
     parser.add_argument("--version", action="version", version=f"moorage {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -56,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``moorage``; errors written for people print one line, anything else is a bug
+    and shows its traceback only with ``--debug``. Returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     # cel-python logs every evaluation error at WARNING; Moorage reports them in decisions

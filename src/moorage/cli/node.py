@@ -24,6 +24,8 @@ def _host(q: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``moorage node`` (enrolment, attestation) and ``moorage cluster`` (CA, tokens,
+    autolock) to the command line."""
     p = sub.add_parser("node", help="enrol, attest and revoke Swarm nodes")
     pc = p.add_subparsers(dest="node_cmd", required=True, metavar="COMMAND")
     e = pc.add_parser("enrol", help="make a node eligible for workloads (operator)")

@@ -61,6 +61,7 @@ class EngineClient:
 
     @property
     def url(self) -> str:
+        """The engine's address as a ``DOCKER_HOST`` value (``unix://`` or ``tcp://``)."""
         if self.tcp is not None:
             return f"tcp://{self.tcp[0]}:{self.tcp[1]}"
         return f"unix://{self.socket_path}"

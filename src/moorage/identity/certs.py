@@ -62,6 +62,8 @@ def certificate_expired(der: bytes, now: float) -> bool:
 
 @dataclass(frozen=True)
 class CertRecord:
+    """One login certificate Moorage issued: whose, from which login, and its state."""
+
     serial: str  # hex
     user: str
     provider: str
@@ -132,6 +134,7 @@ class CertStore:
         )
 
     def close(self) -> None:
+        """Close the database."""
         self._db.close()
 
     def spend_token(self, digest: str, until: float) -> bool:
@@ -249,6 +252,7 @@ class CertStore:
         return cert.public_bytes(serialization.Encoding.PEM), record
 
     def get(self, serial: str) -> CertRecord | None:
+        """The record of certificate ``serial`` (hex, any case), if Moorage issued it."""
         with self._lock:
             row = self._db.execute(f"SELECT {_COLS} FROM certs WHERE serial=?", (serial.lower(),)).fetchone()
         return _record(row) if row else None
@@ -294,6 +298,7 @@ class CertStore:
         return serials
 
     def live_records(self) -> list[CertRecord]:
+        """Every certificate neither revoked nor expired."""
         now = self.clock()
         with self._lock:
             rows = self._db.execute(

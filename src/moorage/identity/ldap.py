@@ -22,6 +22,8 @@ __all__ = ["LdapConfig", "LdapProvider"]
 
 @dataclass(frozen=True)
 class LdapConfig:
+    """Where the directory is and how to find a user's entry and groups in it."""
+
     url: str  # ldaps://host:636 or ldap://host:389 (then StartTLS is required)
     user_dn: str  # "uid={user},ou=people,dc=example,dc=org"
     group_base: str  # "ou=groups,dc=example,dc=org"
@@ -34,6 +36,8 @@ class LdapConfig:
 
 
 class LdapProvider(IdentityProvider):
+    """Logs people in with a bind as their own DN over TLS; groups by search."""
+
     name = "ldap"
 
     def __init__(self, config: LdapConfig) -> None:

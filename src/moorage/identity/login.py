@@ -36,6 +36,9 @@ class LoginError(Exception):
 
 
 class LoginService:
+    """Turns a provider's identity into a short-lived login certificate: the
+    provider says who, the mapping (or the users file) what they may, the store records it."""
+
     def __init__(
         self, providers: MappingType[str, IdentityProvider], mapping: Mapping, certs: CertStore
     ) -> None:

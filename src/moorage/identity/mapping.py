@@ -36,6 +36,7 @@ _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_lifetime(text: Any, where: str) -> int:
+    """Seconds in ``8h``, ``30m``, ``1d``...; IdentityError naming ``where`` otherwise."""
     m = _DURATION.match(str(text))
     if not m or int(m.group(1)) <= 0:
         raise IdentityError(f"{where}: {text!r} is not a lifetime (use e.g. 8h, 30m, 1d)")
@@ -58,6 +59,9 @@ class _Entry:
 
 
 class Mapping:
+    """From a provider's groups and claims to Moorage teams and roles, and how long a
+    login lasts."""
+
     def __init__(
         self,
         groups: list[_Entry],
@@ -72,6 +76,7 @@ class Mapping:
 
     @classmethod
     def from_file(cls, path: Path) -> Mapping:
+        """Read a mapping file; IdentityError naming the file when it can't be used."""
         try:
             doc = yaml.safe_load(path.read_text())
         except OSError as exc:
@@ -82,6 +87,7 @@ class Mapping:
 
     @classmethod
     def from_dict(cls, doc: Any, where: str = "mapping") -> Mapping:
+        """Check and build a mapping document; errors name ``where`` and the key."""
         if not isinstance(doc, dict):
             raise IdentityError(f"{where}: expected a mapping with 'groups' and/or 'claims'")
         unknown = set(doc) - {"groups", "claims", "lifetime", "max_lifetime"}

@@ -91,6 +91,8 @@ def _int(part: str) -> int:
 
 @dataclass(frozen=True)
 class OidcConfig:
+    """Which OpenID provider to trust, as whom, and where its tokens put user and groups."""
+
     issuer: str
     client_id: str
     scope: str = "openid profile"
@@ -99,6 +101,9 @@ class OidcConfig:
 
 
 class OidcProvider(IdentityProvider):
+    """Logs people in with an ID token from an OpenID provider, checked against the
+    provider's published keys, once (a replayed token is refused)."""
+
     name = "oidc"
 
     def __init__(
@@ -122,6 +127,7 @@ class OidcProvider(IdentityProvider):
         self._lock = threading.Lock()
 
     def metadata(self) -> dict[str, Any]:
+        """The provider's discovery document, fetched once; it must name the configured issuer."""
         if self._meta is None:
             doc = self.fetch(self.config.issuer.rstrip("/") + "/.well-known/openid-configuration")
             if not isinstance(doc, dict) or doc.get("issuer") != self.config.issuer:
@@ -310,6 +316,7 @@ class CodeFlow:
 
 
 def start_code_flow(provider: OidcProvider, redirect_uri: str) -> CodeFlow:
+    """Begin a browser login: the authorization URL, with fresh state, nonce and PKCE verifier."""
     meta = provider.metadata()
     endpoint = str(meta.get("authorization_endpoint", ""))
     _check_url(endpoint)

@@ -50,9 +50,11 @@ class Pki:
 
     @property
     def ca_cert_path(self) -> Path:
+        """The CA certificate clients are given to trust the gateway."""
         return self.root / "ca.pem"
 
     def ensure_ca(self) -> None:
+        """Create the CA's key and certificate on first use."""
         if self.ca_cert_path.exists():
             return
         key = _key()

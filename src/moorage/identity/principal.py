@@ -54,15 +54,19 @@ class Principal:
         return self.teams[0] if self.teams else f"user-{self.user}"
 
     def may(self, action_class: str) -> bool:
+        """Whether one of the roles allows ``action_class``."""
         return any("*" in ROLES.get(r, ()) or action_class in ROLES.get(r, ()) for r in self.roles)
 
     @property
     def sees_all(self) -> bool:
+        """Whether a role sees every team's objects (security officer, admin)."""
         return any(r in GLOBAL_ROLES for r in self.roles)
 
 
 @dataclass(frozen=True)
 class User:
+    """One person of the users file: teams, roles, and how the gateway recognises them."""
+
     name: str
     teams: tuple[str, ...]
     roles: tuple[str, ...]
@@ -84,6 +88,7 @@ class UserDirectory:
 
     @classmethod
     def from_file(cls, path: Path) -> UserDirectory:
+        """Read a users file; IdentityError naming the file when it can't be used."""
         try:
             doc = yaml.safe_load(path.read_text())
         except OSError as exc:
@@ -94,6 +99,7 @@ class UserDirectory:
 
     @classmethod
     def from_dict(cls, doc: Any, where: str = "users", base: Path | None = None) -> UserDirectory:
+        """Check and build a users document; errors name ``where`` and the user."""
         if not isinstance(doc, dict) or not isinstance(doc.get("users"), dict):
             raise IdentityError(f"{where}: expected a mapping with a 'users' mapping")
         users: dict[str, User] = {}
@@ -120,9 +126,11 @@ class UserDirectory:
         return [(u.name, k) for u in self.users.values() if "security-officer" in u.roles for k in u.keys]
 
     def by_uid(self, uid: int) -> User | None:
+        """The user with this unix uid (peer credentials on the socket), if any."""
         return next((u for u in self.users.values() if u.uid == uid), None)
 
     def by_cert(self, cn: str) -> User | None:
+        """The user whose TLS client-certificate CN is ``cn`` (their name by default)."""
         return next(
             (u for u in self.users.values() if (u.cert_cn or u.name) == cn and u.cert_cn != ""),
             None,

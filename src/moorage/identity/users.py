@@ -15,6 +15,8 @@ __all__ = ["UsersFileProvider"]
 
 
 class UsersFileProvider(IdentityProvider):
+    """The users file as a provider: the gateway vouches for its unix-socket caller."""
+
     name = "users"
 
     def __init__(self, directory: UserDirectory) -> None:
@@ -46,4 +48,5 @@ class UsersFileProvider(IdentityProvider):
 
     @staticmethod
     def grant(identity: Identity) -> Grant:
+        """Teams and roles straight from the users file, without a mapping."""
         return Grant(tuple(identity.claims.get("teams") or ()), tuple(identity.claims.get("roles") or ()))

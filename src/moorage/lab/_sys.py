@@ -54,6 +54,7 @@ def netns_list() -> list[str]:
 
 
 def netns_inode(name: str) -> int | None:
+    """The inode of a named namespace (processes inside it link to the same one)."""
     try:
         return os.stat(NETNS_DIR / name).st_ino
     except OSError:
@@ -61,6 +62,7 @@ def netns_inode(name: str) -> int | None:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie counts as gone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -76,6 +78,7 @@ def pid_alive(pid: int) -> bool:
 
 
 def read_pid(path: Path) -> int | None:
+    """The pid written in ``path``, or None when there is none."""
     try:
         return int(path.read_text().strip())
     except (OSError, ValueError):
@@ -142,6 +145,7 @@ def terminate(pids: Iterable[int], grace: float) -> None:
 
 
 def kill(pids: Iterable[int]) -> None:
+    """SIGKILL every live pid of ``pids`` and wait up to 5 s for them to go."""
     pids = [p for p in pids if pid_alive(p)]
     for pid in pids:
         _signal(pid, signal.SIGKILL)
@@ -187,6 +191,7 @@ def unmount_all(prefix: Path) -> None:
 
 
 def remove_tree(path: Path) -> None:
+    """Unmount everything below ``path``, then delete it."""
     if path.exists():
         unmount_all(path)
         shutil.rmtree(path, ignore_errors=True)

@@ -70,6 +70,8 @@ def listeners(port: int, namespaces: list[str]) -> list[socket.socket]:
 
 
 def main(argv: list[str]) -> int:
+    """``PORT NETNS...``: serve 127.0.0.1:PORT in each namespace, connecting to
+    127.0.0.1:PORT of this one; runs until killed."""
     port = int(argv[0])
     threads = [
         threading.Thread(target=_serve, args=(sock, port), daemon=True) for sock in listeners(port, argv[1:])

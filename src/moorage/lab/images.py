@@ -53,6 +53,7 @@ class ImageArchive:
 
 
 def cache_dir() -> Path:
+    """Where built image archives are kept (``$MOORAGE_CACHE/images``, created on use)."""
     path = Path(os.environ.get("MOORAGE_CACHE", "/var/cache/moorage")) / "images"
     path.mkdir(parents=True, exist_ok=True)
     return path
