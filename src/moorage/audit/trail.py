@@ -5,8 +5,12 @@ record goes into one transaction, committed with ``synchronous=FULL``, and only
 then are the callers released. So a request's record exists before its answer,
 and the cost of the fsync is shared by everything that arrived while the last one
 ran. Read-only requests' records go to the journal first (audit/journal.py): one
-``write()`` per event-loop iteration before the answers, chained by the writer
-thread shortly after.
+``write()`` per event-loop iteration before the answers, chained into the store by
+the event loop shortly after (never waiting for the store), or by the writer thread
+before its next commit, whichever comes first.
+
+Reading, export and archiving are in audit/database.py, the class this one extends;
+the checkpoint keys are in audit/keys.py.
 """
 
 from __future__ import annotations

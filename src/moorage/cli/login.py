@@ -97,7 +97,7 @@ def _request(
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``moorage login`` to the command line."""
+    """Add ``moorage login``, ``logout`` and ``whoami`` to the command line."""
     lg = sub.add_parser(
         "login", help="log in with the company's directory; docker gets a short-lived identity"
     )
