@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from moorage.cluster.attestation import (
     PAYLOAD_TYPE,
@@ -252,3 +256,97 @@ def test_only_the_first_certificate_of_a_bundle_counts() -> None:
 def test_a_trust_root_that_isnt_a_pem_certificate_is_refused(pem: str) -> None:
     with pytest.raises(AttestationError):
         trust_root_digest(pem)
+
+
+ROOT = "sha256:" + "ab" * 32
+
+
+def claim(**kw: Any) -> Claim:
+    base: dict[str, Any] = dict(
+        node_id="n2",
+        swarm_id="s1",
+        trust_root=ROOT,
+        classes=("pci",),
+        evidence="QSA-1",
+        issued_at=1000,
+        expires_at=2000,
+        request_id="att-1",
+        requester="olga",
+    )
+    base.update(kw)
+    return Claim(**base)
+
+
+def test_pae_matches_the_dsse_specification() -> None:
+    assert pae("http://example.com/HelloWorld", b"hello world") == (
+        b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+    )
+
+
+def test_a_signed_statement_verifies_and_names_its_signer() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    envelope = sign(statement(claim()), key)
+    got, signer = verify(envelope, {key_id(key.public_key()): key.public_key()})
+    assert got == claim() and signer == key_id(key.public_key())
+    doc = json.loads(base64.b64decode(envelope["payload"]))
+    assert doc["_type"] == "https://in-toto.io/Statement/v1"
+    assert doc["subject"] == [{"name": "swarm-node:s1/n2", "digest": {"sha256": "ab" * 32}}]
+
+
+def _tampered(envelope: dict[str, Any]) -> dict[str, Any]:
+    payload = base64.b64decode(envelope["payload"]).replace(b'"pci"', b'"pcx"')
+    return {**envelope, "payload": base64.b64encode(payload).decode()}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        _tampered,
+        lambda e: {**e, "payloadType": "application/json"},
+        lambda e: {**e, "signatures": []},
+        lambda e: {**e, "payload": "%%%"},
+        lambda e: "not an envelope",
+    ],
+)
+def test_tampered_or_malformed_envelopes_are_refused(change: Any) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    envelope = sign(statement(claim()), key)
+    with pytest.raises(AttestationError):
+        verify(change(envelope), {key_id(key.public_key()): key.public_key()})
+
+
+def test_another_keys_signature_is_refused() -> None:
+    key, other = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    envelope = sign(statement(claim()), other)
+    with pytest.raises(AttestationError, match="verifies"):
+        verify(envelope, {key_id(key.public_key()): key.public_key()})
+
+
+@pytest.mark.parametrize("bad", [dict(expires_at=1000), dict(classes=("PCI",)), dict(trust_root="sha256:12")])
+def test_claims_that_dont_hold_together_are_refused(bad: dict[str, Any]) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    with pytest.raises(AttestationError):
+        verify(sign(statement(claim(**bad)), key), {key_id(key.public_key()): key.public_key()})
+
+
+def test_a_trust_root_digest_ignores_line_wrapping() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "swarm-ca")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+    body = "".join(pem.splitlines()[1:-1])
+    rewrapped = "-----BEGIN CERTIFICATE-----\n" + "\n".join(body[i : i + 40] for i in range(0, len(body), 40))
+    rewrapped += "\n-----END CERTIFICATE-----\n"
+    assert trust_root_digest(pem) == trust_root_digest(rewrapped)
+    with pytest.raises(AttestationError):
+        trust_root_digest("not a certificate")

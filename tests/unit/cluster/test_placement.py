@@ -194,3 +194,63 @@ def test_projected_labels() -> None:
 def test_moorage_labels_catch_every_case() -> None:
     labels = {"IO.Moorage.x": "1", "io.moorage.enrolled": "true", "rack": "r1", "io.moorag": "z"}
     assert moorage_labels(labels) == {"IO.Moorage.x": "1", "io.moorage.enrolled": "true"}
+
+
+def service(*constraints: str) -> dict[str, Any]:
+    return {"TaskTemplate": {"Placement": {"Constraints": list(constraints)}}}
+
+
+def test_every_service_gets_enrolled_nodes_and_class_services_their_class() -> None:
+    plain = govern_service(service(), "", {"pci"}, {"n3"})
+    assert plain.body["TaskTemplate"]["Placement"]["Constraints"] == [
+        "node.labels.io.moorage.enrolled==true",
+        "node.labels.io.moorage.attested.pci!=true",
+    ]
+    pci = govern_service(service(), "pci", {"pci"}, {"n3"})
+    assert pci.body["TaskTemplate"]["Placement"]["Constraints"] == [
+        "node.labels.io.moorage.enrolled==true",
+        "node.labels.io.moorage.attested.pci==true",
+        "node.id!=n3",
+    ]
+    again = govern_service(pci.body, "pci", {"pci"}, {"n3"})
+    assert again.added == [] and again.refused == []
+
+
+@pytest.mark.parametrize(
+    "constraint",
+    [
+        "node.labels.io.moorage.attested.pci!=true",
+        "NODE.LABELS.io.moorage.attested.pci == false",
+        "node.labels.io.moorage.enrolled!=true",
+        "node.labels.IO.MOORAGE.attested.pci==true",
+        "node.labels.io.moorage.attested.gold==true",
+    ],
+)
+def test_constraints_on_moorages_labels_are_refused_in_any_spelling(constraint: str) -> None:
+    assert govern_service(service(constraint), "pci", set(), set()).refused
+
+
+@pytest.mark.parametrize(
+    "constraint",
+    [
+        "NODE.LABELS.io.moorage.enrolled == TRUE",
+        "node.labels.io.moorage.attested.pci==True",
+        "node.role==worker",
+    ],
+)
+def test_spellings_that_mean_what_moorage_requires_pass(constraint: str) -> None:
+    out = govern_service(service(constraint), "pci", set(), set())
+    assert out.refused == []
+    assert len(
+        {canonical_constraint(c) for c in out.body["TaskTemplate"]["Placement"]["Constraints"]}
+    ) == len(out.body["TaskTemplate"]["Placement"]["Constraints"])
+
+
+def test_the_projection_and_classes() -> None:
+    assert projected_labels(False, ["pci"]) == {}
+    assert projected_labels(True, ["pci"]) == {
+        "io.moorage.enrolled": "true",
+        "io.moorage.attested.pci": "true",
+    }
+    assert moorage_labels({"IO.Moorage.x": "1", "rack": "r1"}) == {"IO.Moorage.x": "1"}
+    assert class_of_constraints(["node.labels.io.moorage.attested.pci == TRUE", "node.id!=x"]) == {"pci"}
