@@ -17,8 +17,9 @@ import pytest
 SRC = Path(__file__).resolve().parents[2] / "src"
 ROOT_PACKAGE = "moorage"
 
-# DESIGN.md's layer order, highest first. A module may import from its own layer or
-# any layer below; a package missing here fails the layer test so it gets a place.
+# The layer order (docs/development.md, "The packages"), highest first. A module may
+# import from its own layer or any layer below; a package missing here fails the
+# layer test, so that a new package gets a place.
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"cli", "console"}),
     frozenset({"gateway"}),
@@ -27,7 +28,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"images", "audit", "store", "lab"}),
     frozenset({"engine_api", "engine"}),
 )
-# Same-layer imports that DESIGN.md still forbids: policy is pure and knows nothing of
+# Same-layer imports that are still forbidden: policy is pure and knows nothing of
 # the admission pipeline or of images.
 FORBIDDEN: dict[str, frozenset[str]] = {"policy": frozenset({"admission", "images"})}
 
@@ -324,7 +325,7 @@ def test_no_import_cycles() -> None:
 @pytest.mark.xfail(strict=False, reason=IN_PROGRESS)
 def test_imports_follow_the_layer_order() -> None:
     problems = _layer_violations()
-    assert not problems, "imports against the layer order (DESIGN.md, Packages):\n" + "\n".join(
+    assert not problems, "imports against the layer order (docs/development.md, The packages):\n" + "\n".join(
         "  " + p for p in problems
     )
 
