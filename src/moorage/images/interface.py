@@ -12,14 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
-    "CatalogError",
     "Finding",
     "ImageError",
     "ImageSource",
-    "Inventory",
     "Layer",
-    "OSInfo",
-    "Package",
     "ResolvedImage",
     "SignatureError",
     "SourceError",
@@ -33,10 +29,6 @@ class ImageError(Exception):
 
 class SourceError(ImageError):
     """An image could not be read from its source (missing, unreachable, malformed)."""
-
-
-class CatalogError(ImageError):
-    """A package database inside the image could not be read."""
 
 
 class VulnDBError(ImageError):
@@ -79,96 +71,6 @@ class ImageSource(ABC):
 
     @abstractmethod
     def resolve(self, reference: str) -> AbstractContextManager[ResolvedImage]: ...
-
-
-@dataclass(frozen=True)
-class OSInfo:
-    id: str
-    version_id: str = ""
-    pretty_name: str = ""
-    version_codename: str = ""
-
-    @property
-    def ecosystem(self) -> str | None:
-        """The OSV ecosystem of the OS packages, e.g. ``Debian:12``, ``Alpine:v3.19``."""
-        if self.id in ("debian", "ubuntu"):
-            major = self.version_id.split(".")[0] if self.id == "debian" else self.version_id
-            return f"{self.id.capitalize()}:{major}" if major else self.id.capitalize()
-        if self.id == "alpine":
-            mm = ".".join(self.version_id.split(".")[:2])
-            return f"Alpine:v{mm}" if mm else "Alpine"
-        return None
-
-
-@dataclass(frozen=True)
-class Package:
-    """One installed package, and where it was found."""
-
-    name: str
-    version: str
-    type: str  # deb, apk, rpm, pypi, npm
-    ecosystem: str  # the OSV ecosystem: Debian:12, Alpine:v3.19, PyPI, npm, or "" when none applies
-    purl: str
-    path: str
-    source_name: str = ""  # Debian: the source package; vulnerabilities are keyed by it
-    source_version: str = ""
-    licenses: tuple[str, ...] = ()
-
-    def as_dict(self) -> dict[str, Any]:
-        d = {k: getattr(self, k) for k in ("name", "version", "type", "ecosystem", "purl", "path")}
-        if self.source_name:
-            d["source_name"], d["source_version"] = self.source_name, self.source_version
-        if self.licenses:
-            d["licenses"] = list(self.licenses)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Package:
-        return cls(
-            d["name"],
-            d["version"],
-            d["type"],
-            d["ecosystem"],
-            d["purl"],
-            d["path"],
-            d.get("source_name", ""),
-            d.get("source_version", ""),
-            tuple(d.get("licenses") or ()),
-        )
-
-
-@dataclass(frozen=True)
-class Inventory:
-    """What an image contains."""
-
-    digest: str
-    image_id: str
-    os: OSInfo | None
-    packages: tuple[Package, ...]
-    warnings: tuple[str, ...] = ()
-    reference: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "digest": self.digest,
-            "image_id": self.image_id,
-            "reference": self.reference,
-            "os": None if self.os is None else self.os.__dict__,
-            "packages": [p.as_dict() for p in self.packages],
-            "warnings": list(self.warnings),
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Inventory:
-        os_info = OSInfo(**d["os"]) if d.get("os") else None
-        return cls(
-            d["digest"],
-            d["image_id"],
-            os_info,
-            tuple(Package.from_dict(p) for p in d["packages"]),
-            tuple(d.get("warnings") or ()),
-            d.get("reference", ""),
-        )
 
 
 @dataclass(frozen=True)

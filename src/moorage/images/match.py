@@ -19,9 +19,10 @@ from typing import Any
 
 import yaml
 
-from moorage.images.catalog import pep503
+from moorage.images.catalogers.interface import Inventory, Package
+from moorage.images.catalogers.python import pep503
 from moorage.images.cvss import rank, record_severity
-from moorage.images.interface import Finding, ImageError, Inventory, Package
+from moorage.images.interface import Finding, ImageError
 from moorage.images.versions import VersionError, compare
 from moorage.images.vulndb import VulnDB, index_name
 

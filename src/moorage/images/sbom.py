@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 from moorage import __version__
-from moorage.images.interface import Inventory
+from moorage.images.catalogers.interface import Inventory
 
 __all__ = ["cyclonedx", "spdx"]
 

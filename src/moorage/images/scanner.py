@@ -13,9 +13,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from moorage.images.catalog import catalog, wanted
+from moorage.images.catalogers.catalog import catalog, wanted
+from moorage.images.catalogers.interface import Inventory
 from moorage.images.cvss import rank
-from moorage.images.interface import Finding, ImageSource, Inventory, VulnDBError
+from moorage.images.interface import Finding, ImageSource, VulnDBError
 from moorage.images.layers import apply_layers
 from moorage.images.match import IgnoreEntry, apply_ignore, match_inventory
 from moorage.images.vulndb import VulnDB
@@ -94,10 +95,8 @@ class Scanner:
             fs = apply_layers(
                 layers, wanted, progress=(lambda n, t: progress("reading layers", n, t)) if progress else None
             )
-            os_info, packages, warnings = catalog(fs)
-            inv = Inventory(
-                image.digest, image.image_id, os_info, tuple(packages), tuple(warnings), reference
-            )
+            found = catalog(fs)
+            inv = Inventory(image.digest, image.image_id, found.os, found.packages, found.warnings, reference)
             _write_atomic(path, json.dumps(inv.as_dict()))
             return inv, False
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from moorage.images.catalog import pep503
+from moorage.images.catalogers.python import pep503
 from moorage.images.interface import VulnDBError
 
 __all__ = ["DBStatus", "VulnDB", "index_name"]

@@ -15,7 +15,7 @@ from typing import ClassVar
 
 import pytest
 
-from moorage.images.catalog import wanted
+from moorage.images.catalogers.catalog import wanted
 from moorage.images.layers import apply_layers
 from moorage.images.registry import Registry, RegistryError
 from moorage.images.sources import OciLayoutSource

@@ -15,9 +15,10 @@ from typing import IO
 
 import pytest
 
-from moorage.images.catalog import catalog, wanted
+from moorage.images.catalogers.catalog import catalog, wanted
+from moorage.images.catalogers.interface import Inventory, OSInfo, Package
 from moorage.images.cvss import record_severity, score_v3, score_v4
-from moorage.images.interface import Inventory, Layer, OSInfo, Package, VulnDBError
+from moorage.images.interface import Layer, VulnDBError
 from moorage.images.layers import apply_layers
 from moorage.images.match import IgnoreError, affected_by, apply_ignore, load_ignore, match_inventory
 from moorage.images.sbom import cyclonedx, spdx
@@ -74,7 +75,8 @@ def test_whiteouts_and_opaque_dirs_apply_to_lower_layers_only() -> None:
         gz=True,
     )
     fs = apply_layers([base, top], wanted)
-    os_info, pkgs, warnings = catalog(fs)
+    found = catalog(fs)
+    os_info, pkgs, warnings = found.os, found.packages, found.warnings
     assert os_info == OSInfo("debian", "12")
     assert {(p.name, p.version) for p in pkgs} == {("b", "1.1"), ("right-pad", "2.0.0")}
     assert not warnings
@@ -98,7 +100,7 @@ def test_dpkg_status_d_apk_and_npm_scopes() -> None:
             ("app/node_modules/x/lib/package.json", b'{"name":"not-a-package","version":"9"}'),
         ]
     )
-    _, pkgs, _ = catalog(apply_layers([layer], wanted))
+    pkgs = catalog(apply_layers([layer], wanted)).packages
     by = {p.name: p for p in pkgs}
     assert set(by) == {"libssl3", "musl", "busybox-binsh", "@scope/pkg", "x"}
     assert by["libssl3"].source_name == "openssl" and by["libssl3"].path == "/var/lib/dpkg/status.d/libssl3"
@@ -135,7 +137,8 @@ def test_rpm_sqlite_database(tmp_path: Path) -> None:
     conn.close()
     layer = _layer([("var/lib/rpm/rpmdb.sqlite", db.read_bytes()),
                     ("etc/os-release", b'ID="rocky"\nVERSION_ID="9.3"\n')])  # fmt: skip
-    _, pkgs, warnings = catalog(apply_layers([layer], wanted))
+    found = catalog(apply_layers([layer], wanted))
+    pkgs, warnings = found.packages, found.warnings
     assert not warnings
     (p,) = pkgs
     assert (p.name, p.version, p.source_name, p.ecosystem) == (
@@ -149,8 +152,9 @@ def test_rpm_sqlite_database(tmp_path: Path) -> None:
 
 def test_a_corrupt_package_database_is_a_warning_not_an_empty_inventory() -> None:
     layer = _layer([("var/lib/rpm/rpmdb.sqlite", b"not sqlite at all" * 10)])
-    _, pkgs, warnings = catalog(apply_layers([layer], wanted))
-    assert pkgs == [] and "could not be read" in warnings[0]
+    found = catalog(apply_layers([layer], wanted))
+    pkgs, warnings = found.packages, found.warnings
+    assert pkgs == () and "could not be read" in warnings[0]
 
 
 def test_import_is_all_or_nothing(tmp_path: Path) -> None:

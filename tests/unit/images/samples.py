@@ -1,0 +1,42 @@
+"""A scan report with every shape of finding, shared by the report-format tests."""
+
+from __future__ import annotations
+
+from moorage.images.catalogers.interface import Inventory, OSInfo, Package
+from moorage.images.interface import Finding
+from moorage.images.scanner import Report
+
+
+def sample_report(reference: str = "registry.test/app:1") -> Report:
+    """Findings of every severity, with and without a fix, a score, a path, and one suppressed."""
+    debian = OSInfo("debian", "12", "Debian GNU/Linux 12 (bookworm)", "bookworm")
+    packages = (
+        Package("libssl3", "3.0.11-1", "deb", "Debian:12", "pkg:deb/debian/libssl3@3.0.11-1",
+                "/var/lib/dpkg/status", "openssl", "3.0.11-1"),
+        Package("zlib1g", "1:1.2.13.dfsg-1", "deb", "Debian:12", "pkg:deb/debian/zlib1g@1%3A1.2.13.dfsg-1",
+                "/var/lib/dpkg/status", "zlib", "1:1.2.13.dfsg-1"),
+        Package("requests", "2.19.0", "pypi", "PyPI", "pkg:pypi/requests@2.19.0",
+                "/usr/lib/python3/dist-packages/requests-2.19.0.dist-info/METADATA"),
+    )  # fmt: skip
+    findings = (
+        Finding("CVE-2024-0001", "libssl3", "3.0.11-1", "Debian:12", "critical", 9.8, "3.0.13-1",
+                "openssl: a buffer overflow", ("DSA-1",), "/var/lib/dpkg/status", packages[0].purl),
+        Finding("GHSA-aaaa-bbbb-cccc", "requests", "2.19.0", "PyPI", "high", None, "2.20.0",
+                "Requests leaks credentials on redirect " + "x" * 80, ("CVE-2018-18074", "PYSEC-2018-28"),
+                packages[2].path, packages[2].purl),
+        Finding("CVE-2024-0002", "zlib1g", "1:1.2.13.dfsg-1", "Debian:12", "medium", None, None,
+                "", (), "/var/lib/dpkg/status", packages[1].purl),
+        Finding("CVE-2024-0003", "libssl3", "3.0.11-1", "Debian:12", "low", 3.1, None,
+                "openssl: timing", (), "", packages[0].purl),
+        Finding("CVE-2024-0004", "zlib1g", "1:1.2.13.dfsg-1", "Debian:12", "unknown", None, "1:1.3-1",
+                "zlib: maybe", (), "/var/lib/dpkg/status", packages[1].purl),
+        Finding("CVE-2024-0005", "libssl3", "3.0.11-1", "Debian:12", "high", 7.5, "3.0.13-1",
+                "openssl: accepted", (), "/var/lib/dpkg/status", packages[0].purl,
+                suppressed="not reachable in this image (until 2099-01-01)"),
+        Finding("CVE-2024-0001", "libssl3", "3.0.11-1", "Debian:12", "critical", 9.0, "3.0.13-1",
+                "openssl: a buffer overflow", ("DSA-1",), "/usr/lib/ssl/other", packages[0].purl),
+    )  # fmt: skip
+    inventory = Inventory("sha256:" + "ab" * 32, "sha256:" + "cd" * 32, debian, packages,
+                          ("a warning from the catalog",), reference)  # fmt: skip
+    return Report(inventory, findings, "0123456789abcdef", 1_700_000_000.0,
+                  ("a warning from the catalog", "CVE-X vs pkg 1: bad version"))  # fmt: skip
