@@ -12,13 +12,13 @@ from typing import Any
 from moorage.cli._output import emit_json, error, paint, step, table
 from moorage.engine_api.reference import parse_image_ref
 from moorage.images.cvss import rank
+from moorage.images.ignore import load_ignore
 from moorage.images.interface import ImageError, ImageSource
-from moorage.images.match import load_ignore
 from moorage.images.registry import Registry
 from moorage.images.scanner import Report, Scanner
 from moorage.images.sign import generate_key, load_private_key, load_public_keys, sign_image, verify_image
 from moorage.images.sources import ArchiveSource, EngineSource, OciLayoutSource, RegistrySource
-from moorage.images.vulndb import VulnDB
+from moorage.images.vulns.osv import OsvDatabase
 
 __all__ = ["register"]
 
@@ -31,8 +31,8 @@ def data_dir() -> Path:
     return Path(os.environ["MOORAGE_DATA"]) if os.environ.get("MOORAGE_DATA") else default_data_dir()
 
 
-def _db(args: argparse.Namespace) -> VulnDB:
-    return VulnDB(args.db or data_dir() / "vulndb.sqlite")
+def _db(args: argparse.Namespace) -> OsvDatabase:
+    return OsvDatabase(args.db or data_dir() / "vulndb.sqlite")
 
 
 def _password() -> bytes | None:
@@ -336,7 +336,7 @@ def _keygen(args: argparse.Namespace) -> int:
 def _db_update(args: argparse.Namespace) -> int:
     db = _db(args)
     try:
-        status = db.import_source(args.source, progress=lambda n, t: progress("checking records", n, t))
+        status = db.update(args.source, progress=lambda n, t: progress("checking records", n, t))
     except ImageError as exc:
         error(f"{exc}\nthe previous database (if any) is unchanged")
         return 1

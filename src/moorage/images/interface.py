@@ -1,25 +1,25 @@
-"""The image-trust seams: image sources and catalogers, and the data they return.
+"""The image-source seam: an :class:`ImageSource` finds an image by reference and
+opens it as a :class:`ResolvedImage` (identity, config, layers); implementations
+are in :mod:`moorage.images.sources`.
 
-Outcomes are frozen dataclasses; every failure is an :class:`ImageError` subclass
-whose message says what happened and what to do.
+Also the package's base error: every failure in ``images/`` is an
+:class:`ImageError` subclass whose message says what happened and what to do.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
-    "Finding",
     "ImageError",
     "ImageSource",
     "Layer",
     "ResolvedImage",
     "SignatureError",
     "SourceError",
-    "VulnDBError",
 ]
 
 
@@ -29,10 +29,6 @@ class ImageError(Exception):
 
 class SourceError(ImageError):
     """An image could not be read from its source (missing, unreachable, malformed)."""
-
-
-class VulnDBError(ImageError):
-    """The vulnerability database is missing, corrupt, or an import was rejected."""
 
 
 class SignatureError(ImageError):
@@ -71,60 +67,3 @@ class ImageSource(ABC):
 
     @abstractmethod
     def resolve(self, reference: str) -> AbstractContextManager[ResolvedImage]: ...
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One vulnerability that affects one installed package."""
-
-    id: str
-    package: str
-    version: str
-    ecosystem: str
-    severity: str  # critical, high, medium, low, unknown
-    score: float | None
-    fixed: str | None  # the first fixed version, None when no fix exists
-    summary: str = ""
-    aliases: tuple[str, ...] = ()
-    path: str = ""
-    purl: str = ""
-    suppressed: str = ""  # the ignore entry's justification when suppressed
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
-
-    def as_dict(self) -> dict[str, Any]:
-        d = {
-            k: getattr(self, k)
-            for k in (
-                "id",
-                "package",
-                "version",
-                "ecosystem",
-                "severity",
-                "score",
-                "fixed",
-                "summary",
-                "path",
-                "purl",
-            )
-        }
-        d["aliases"] = list(self.aliases)
-        if self.suppressed:
-            d["suppressed"] = self.suppressed
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Finding:
-        return cls(
-            d["id"],
-            d["package"],
-            d["version"],
-            d["ecosystem"],
-            d["severity"],
-            d.get("score"),
-            d.get("fixed"),
-            d.get("summary", ""),
-            tuple(d.get("aliases") or ()),
-            d.get("path", ""),
-            d.get("purl", ""),
-            d.get("suppressed", ""),
-        )

@@ -16,10 +16,10 @@ from typing import Any
 from moorage.images.catalogers.catalog import catalog, wanted
 from moorage.images.catalogers.interface import Inventory
 from moorage.images.cvss import rank
-from moorage.images.interface import Finding, ImageSource, VulnDBError
+from moorage.images.ignore import IgnoreEntry, apply_ignore
+from moorage.images.interface import ImageSource
 from moorage.images.layers import apply_layers
-from moorage.images.match import IgnoreEntry, apply_ignore, match_inventory
-from moorage.images.vulndb import VulnDB
+from moorage.images.vulns.interface import Finding, VulnerabilitySource, VulnSourceError
 
 __all__ = ["Report", "Scanner"]
 
@@ -71,7 +71,7 @@ def _write_atomic(path: Path, data: str) -> None:
 class Scanner:
     """Scans images from any source, caching under ``cache_dir``."""
 
-    def __init__(self, cache_dir: Path, db: VulnDB | None = None) -> None:
+    def __init__(self, cache_dir: Path, db: VulnerabilitySource | None = None) -> None:
         self.cache_dir = cache_dir
         self.db = db
 
@@ -109,7 +109,7 @@ class Scanner:
         progress: Progress | None = None,
     ) -> Report:
         if self.db is None:
-            raise VulnDBError(
+            raise VulnSourceError(
                 "no vulnerability database is configured: run moorage db update --from PATH|URL"
             )
         inv, cached = self.inventory(source, reference, progress)
@@ -126,7 +126,8 @@ class Scanner:
         except (OSError, ValueError, KeyError, TypeError):
             if progress:
                 progress("matching", 0, len(inv.packages))
-            findings, match_warnings = match_inventory(inv, self.db)
+            matches = self.db.query(inv)
+            findings, match_warnings = list(matches.findings), list(matches.warnings)
             warnings += match_warnings
             _write_atomic(
                 fpath,

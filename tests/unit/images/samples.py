@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from moorage.images.catalogers.interface import Inventory, OSInfo, Package
-from moorage.images.interface import Finding
 from moorage.images.scanner import Report
+from moorage.images.vulns.interface import Finding
 
 
 def sample_report(reference: str = "registry.test/app:1") -> Report:

@@ -18,11 +18,13 @@ import pytest
 from moorage.images.catalogers.catalog import catalog, wanted
 from moorage.images.catalogers.interface import Inventory, OSInfo, Package
 from moorage.images.cvss import record_severity, score_v3, score_v4
-from moorage.images.interface import Layer, VulnDBError
+from moorage.images.ignore import IgnoreError, apply_ignore, load_ignore
+from moorage.images.interface import Layer
 from moorage.images.layers import apply_layers
-from moorage.images.match import IgnoreError, affected_by, apply_ignore, load_ignore, match_inventory
 from moorage.images.sbom import cyclonedx, spdx
-from moorage.images.vulndb import VulnDB
+from moorage.images.vulns.osv import OsvDatabase
+from moorage.images.vulns.osv_match import affected_by
+from moorage.images.vulns.osv_records import OsvDatabaseError
 
 FIXTURES = Path(__file__).parent.parent.parent / "fixtures" / "osv" / "pypi"
 
@@ -158,8 +160,8 @@ def test_a_corrupt_package_database_is_a_warning_not_an_empty_inventory() -> Non
 
 
 def test_import_is_all_or_nothing(tmp_path: Path) -> None:
-    db = VulnDB(tmp_path / "v.sqlite")
-    good = db.import_source(str(FIXTURES))
+    db = OsvDatabase(tmp_path / "v.sqlite")
+    good = db.update(str(FIXTURES))
     assert good.records == 28
     # a truncated zip
     data = io.BytesIO()
@@ -167,15 +169,15 @@ def test_import_is_all_or_nothing(tmp_path: Path) -> None:
         for f in sorted(FIXTURES.glob("*.json")):
             zf.writestr(f.name, f.read_bytes())
     (tmp_path / "cut.zip").write_bytes(data.getvalue()[: len(data.getvalue()) // 2])
-    with pytest.raises(VulnDBError, match="not a complete zip"):
-        db.import_source(str(tmp_path / "cut.zip"))
+    with pytest.raises(OsvDatabaseError, match="not a complete zip"):
+        db.update(str(tmp_path / "cut.zip"))
     # one malformed record among good ones
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "A.json").write_text(json.dumps({"id": "A", "modified": "2024-01-01T00:00:00Z"}))
     (bad / "B.json").write_text('{"id": "B", "modified": ')
-    with pytest.raises(VulnDBError, match=r"B\.json: not valid JSON"):
-        db.import_source(str(bad))
+    with pytest.raises(OsvDatabaseError, match=r"B\.json: not valid JSON"):
+        db.update(str(bad))
     (bad / "B.json").write_text(
         json.dumps(
             {
@@ -190,13 +192,13 @@ def test_import_is_all_or_nothing(tmp_path: Path) -> None:
             }
         )
     )
-    with pytest.raises(VulnDBError, match=r"B.json: affected\[0\].ranges\[0\].events\[0\]"):
-        db.import_source(str(bad))
+    with pytest.raises(OsvDatabaseError, match=r"B.json: affected\[0\].ranges\[0\].events\[0\]"):
+        db.update(str(bad))
     after = db.status()
     assert after.version == good.version and after.records == 28
     # a zip export imports, and sources accumulate
     (tmp_path / "ok.zip").write_bytes(data.getvalue())
-    assert db.import_source(str(tmp_path / "ok.zip")).records == 28  # same ids, replaced
+    assert db.update(str(tmp_path / "ok.zip")).records == 28  # same ids, replaced
     assert len(db.status().sources) == 2
 
 
@@ -215,15 +217,15 @@ def test_osv_range_evaluation() -> None:
 
 
 def test_ignore_file_suppresses_until_it_expires(tmp_path: Path) -> None:
-    db = VulnDB(tmp_path / "v.sqlite")
-    db.import_source(str(FIXTURES))
+    db = OsvDatabase(tmp_path / "v.sqlite")
+    db.update(str(FIXTURES))
     inv = Inventory(
         "sha256:x",
         "sha256:x",
         None,
         (Package("idna", "3.6", "pypi", "PyPI", "pkg:pypi/idna@3.6", "/site/idna-3.6.dist-info/METADATA"),),
     )
-    findings, _ = match_inventory(inv, db)
+    findings = list(db.query(inv).findings)
     assert [f.id for f in findings] == ["PYSEC-2024-60"]
     ignore = tmp_path / "ignore.yaml"
     ignore.write_text(
