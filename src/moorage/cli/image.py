@@ -160,7 +160,7 @@ def _scan(args: argparse.Namespace) -> int:
     elif args.format == "sarif":
         emit_json(_sarif(report))
     elif args.format in ("cyclonedx", "spdx"):
-        from moorage.images.sbom import cyclonedx, spdx
+        from moorage.images.formats.sbom import cyclonedx, spdx
 
         print(cyclonedx(report.inventory) if args.format == "cyclonedx" else spdx(report.inventory))
     else:
@@ -254,7 +254,7 @@ def _sarif(report: Report) -> dict[str, Any]:
 
 
 def _sbom(args: argparse.Namespace) -> int:
-    from moorage.images.sbom import cyclonedx, spdx
+    from moorage.images.formats.sbom import cyclonedx, spdx
 
     try:
         source, ref = _source(args)

@@ -18,10 +18,10 @@ import pytest
 from moorage.images.catalogers.catalog import catalog, wanted
 from moorage.images.catalogers.interface import Inventory, OSInfo, Package
 from moorage.images.cvss import record_severity, score_v3, score_v4
+from moorage.images.formats.sbom import cyclonedx, spdx
 from moorage.images.ignore import IgnoreError, apply_ignore, load_ignore
 from moorage.images.interface import Layer
 from moorage.images.layers import apply_layers
-from moorage.images.sbom import cyclonedx, spdx
 from moorage.images.vulns.osv import OsvDatabase
 from moorage.images.vulns.osv_match import affected_by
 from moorage.images.vulns.osv_records import OsvDatabaseError
