@@ -24,7 +24,7 @@ from moorage.images.sign import (
     sign_image,
     verify_image,
 )
-from moorage.images.sources import ArchiveSource, EngineSource, OciLayoutSource, RegistrySource
+from moorage.images.sources.choice import SourceChoice
 from moorage.images.vulns.choice import VulnerabilitySourceChoice
 from moorage.images.vulns.interface import VulnerabilitySource
 
@@ -72,7 +72,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         p.add_argument(
             "--from",
             dest="source",
-            choices=["engine", "registry", "archive", "oci"],
+            choices=[s.value for s in SourceChoice],
             help="where to read it (default: a path is an archive or layout, else the engine)",
         )
         p.add_argument("--platform", help="platform to pick from an index (default: this machine's)")
@@ -140,17 +140,8 @@ def _engine_client() -> Any:
 
 
 def _source(args: argparse.Namespace) -> tuple[ImageSource, str]:
-    kind = args.source
-    path = Path(args.image)
-    if kind is None:
-        kind = "oci" if path.is_dir() else "archive" if path.is_file() else "engine"
-    if kind == "archive":
-        return ArchiveSource(path), ""
-    if kind == "oci":
-        return OciLayoutSource(path, args.platform), ""
-    if kind == "registry":
-        return RegistrySource(platform_=args.platform), args.image
-    return EngineSource(_engine_client()), args.image
+    kind = SourceChoice(args.source) if args.source else SourceChoice.for_target(args.image)
+    return kind.to_source(args.image, args.platform, _engine_client)
 
 
 def _scan(args: argparse.Namespace) -> int:

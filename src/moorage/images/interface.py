@@ -54,7 +54,8 @@ class ResolvedImage(ABC):
     config: dict[str, Any]
 
     @abstractmethod
-    def layers(self) -> list[Layer]: ...
+    def layers(self) -> list[Layer]:
+        """The filesystem layers, base first."""
 
     def close(self) -> None:  # noqa: B027 (a default that does nothing is intended)
         """Release what the source holds (temporary files, connections)."""
@@ -66,4 +67,5 @@ class ImageSource(ABC):
     name: str = "source"
 
     @abstractmethod
-    def resolve(self, reference: str) -> AbstractContextManager[ResolvedImage]: ...
+    def resolve(self, reference: str) -> AbstractContextManager[ResolvedImage]:
+        """Find ``reference`` and open it; the image is released when the context ends."""

@@ -24,10 +24,13 @@ from moorage.images.vulns.interface import Finding, VulnerabilitySource, VulnSou
 __all__ = ["Report", "Scanner"]
 
 Progress = Callable[[str, int, int], None]
+"""Told ``(step, done, total)`` as a scan goes."""
 
 
 @dataclass(frozen=True)
 class Report:
+    """One image's scan: its inventory, the findings, and the database they came from."""
+
     inventory: Inventory
     findings: tuple[Finding, ...]
     db_version: str
@@ -38,19 +41,23 @@ class Report:
 
     @property
     def active(self) -> tuple[Finding, ...]:
+        """The findings no ignore entry suppresses."""
         return tuple(f for f in self.findings if not f.suppressed)
 
     def counts(self) -> dict[str, int]:
+        """Unsuppressed findings per severity."""
         out = {s: 0 for s in ("critical", "high", "medium", "low", "unknown")}
         for f in self.active:
             out[f.severity if f.severity in out else "unknown"] += 1
         return out
 
     def worst(self, only_fixed: bool = False) -> str:
+        """The highest severity among unsuppressed findings (with a fix, if ``only_fixed``), or ``none``."""
         pool = [f for f in self.active if f.fixed or not only_fixed]
         return max((f.severity for f in pool), key=rank, default="none")
 
     def as_dict(self, show_suppressed: bool = True) -> dict[str, Any]:
+        """The JSON shape of ``moorage image scan --format json``."""
         return {
             "image": self.inventory.as_dict(),
             "database": {"version": self.db_version, "built_at": self.db_built_at},
@@ -108,6 +115,7 @@ class Scanner:
         today: dt.date | None = None,
         progress: Progress | None = None,
     ) -> Report:
+        """Inventory, then findings (each cached), then the ignore entries applied as of ``today``."""
         if self.db is None:
             raise VulnSourceError(
                 "no vulnerability database is configured: run moorage db update --from PATH|URL"

@@ -44,9 +44,13 @@ __all__ = [
 ]
 
 SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
+"""The layer annotation cosign keeps a signature in."""
 SIMPLESIGNING_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json"
+"""The media type of a simple signing payload."""
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+"""The config media type of a signature manifest."""
 PAYLOAD_TYPE = "cosign container image signature"
+"""The ``critical.type`` of a cosign container signature."""
 
 
 def registry_target(image: str) -> tuple[Registry, str, str]:
@@ -99,6 +103,7 @@ def generate_key(prefix: Path, password: bytes | None = None) -> tuple[Path, Pat
 
 
 def load_private_key(path: Path, password: bytes | None = None) -> ec.EllipticCurvePrivateKey:
+    """A PEM private key (decrypted with ``password`` when encrypted); it must be ECDSA P-256."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -148,6 +153,7 @@ def load_public_keys(paths: list[Path]) -> list[ec.EllipticCurvePublicKey]:
 
 
 def payload(docker_reference: str, digest: str) -> bytes:
+    """The simple signing payload that signs ``digest`` as ``docker_reference``."""
     doc = {
         "critical": {
             "identity": {"docker-reference": docker_reference},

@@ -10,6 +10,7 @@ from moorage.images.catalogers.interface import Cataloger, OSInfo, Package
 __all__ = ["APK_DB", "ApkCataloger"]
 
 APK_DB = "lib/apk/db/installed"
+"""The apk database of installed packages."""
 
 
 class ApkCataloger(Cataloger):

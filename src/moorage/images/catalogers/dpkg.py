@@ -10,7 +10,9 @@ from moorage.images.catalogers.interface import Cataloger, OSInfo, Package
 __all__ = ["DPKG_STATUS", "DPKG_STATUS_D", "DpkgCataloger"]
 
 DPKG_STATUS = "var/lib/dpkg/status"
+"""The dpkg database of a full Debian or Ubuntu system."""
 DPKG_STATUS_D = "var/lib/dpkg/status.d/"
+"""Distroless images: one status paragraph per file."""
 
 
 def _paragraphs(text: str) -> list[dict[str, str]]:

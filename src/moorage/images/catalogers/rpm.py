@@ -14,6 +14,7 @@ from moorage.images.catalogers.interface import Cataloger, CatalogError, OSInfo,
 __all__ = ["RPM_DBS", "RpmCataloger"]
 
 RPM_DBS = ("var/lib/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/rpmdb.sqlite")
+"""The sqlite rpmdb: its classic home, then the one newer distributions use."""
 
 _RPM_TAGS = {
     1000: "name",

@@ -10,6 +10,7 @@ from moorage.images.formats.interface import Location, ReportFormat, ReportRun, 
 __all__ = ["SCHEMA_URI", "SarifFormat", "sarif_log"]
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
+"""The JSON Schema a SARIF 2.1.0 log names."""
 
 
 def _driver(tool: Tool, rules: list[dict[str, Any]]) -> dict[str, Any]:

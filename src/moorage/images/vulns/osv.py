@@ -36,6 +36,7 @@ CREATE TABLE records (id TEXT PRIMARY KEY, source TEXT NOT NULL, modified TEXT N
 CREATE TABLE affected (ecosystem TEXT NOT NULL, name TEXT NOT NULL, id TEXT NOT NULL);
 CREATE INDEX affected_pkg ON affected (ecosystem, name);
 """
+"""The database's tables: records, and an index of the packages each affects."""
 
 
 class OsvDatabase(VulnerabilitySource):
