@@ -1,10 +1,47 @@
-"""A scan report with every shape of finding, shared by the report-format tests."""
+"""Shared by the image tests: layers built in memory, and a scan report with every
+shape of finding (the report-format tests' sample)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import tarfile
+from collections.abc import Iterator
+from typing import IO
+
 from moorage.images.catalogers.interface import Inventory, OSInfo, Package
+from moorage.images.interface import Layer
 from moorage.images.scanner import Report
 from moorage.images.vulns.interface import Finding
+
+
+def tar_layer(entries: list[tuple[str, bytes | str | None]], gz: bool = False) -> Layer:
+    """A layer whose tar holds ``entries``: bytes are files, a string a symlink, None a folder."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz" if gz else "w") as tar:
+        for name, data in entries:
+            info = tarfile.TarInfo(name)
+            if data is None:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            elif isinstance(data, str):
+                info.type, info.linkname = tarfile.SYMTYPE, data
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    raw = buf.getvalue()
+
+    @contextlib.contextmanager
+    def opener() -> Iterator[IO[bytes]]:
+        yield io.BytesIO(raw)
+
+    return Layer("sha256:" + "0" * 64, "", opener)
+
+
+def dist_info(name: str, version: str) -> bytes:
+    """The METADATA of a Python distribution."""
+    return f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()
 
 
 def sample_report(reference: str = "registry.test/app:1") -> Report:

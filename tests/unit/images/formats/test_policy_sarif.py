@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from moorage import __version__
-from moorage.images.formats.interface import Location, ReportRun, Result, Rule, Tool
+from moorage.images.formats.interface import Level, Location, ReportRun, Result, Rule, Tool
 from moorage.images.formats.sarif import sarif_log
 
 # What the policy check decided: objects, each with denials and warnings.
@@ -50,7 +50,11 @@ def policy_run(checked: list[Any], source: str, policy_version: str) -> ReportRu
     rules: dict[str, Rule] = {}
     results = []
     for c in checked:
-        for level, vs in (("error", c.decision.denials), ("warning", c.decision.warnings)):
+        levels: tuple[tuple[Level, Any], ...] = (
+            ("error", c.decision.denials),
+            ("warning", c.decision.warnings),
+        )
+        for level, vs in levels:
             for v in vs:
                 f = v.finding
                 doc = DOCS.get(f.rule)

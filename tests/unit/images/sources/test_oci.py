@@ -1,4 +1,4 @@
-"""The registry client's token flow and the OCI layout source, against local servers and files."""
+"""The OCI layout source: an index, platform selection, and a clear error for a missing platform."""
 
 from __future__ import annotations
 
@@ -7,63 +7,15 @@ import hashlib
 import io
 import json
 import tarfile
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 
 from moorage.images.catalogers.catalog import wanted
+from moorage.images.interface import SourceError
 from moorage.images.layers import apply_layers
-from moorage.images.registry import Registry, RegistryError
-from moorage.images.sources import OciLayoutSource
-
-
-class _Handler(BaseHTTPRequestHandler):
-    manifest = b'{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[]}'
-    seen: ClassVar[list[str]] = []
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        port = self.server.server_address[1]
-        if self.path.startswith("/token"):
-            self.seen.append(self.path)
-            ok = self.headers.get("Authorization") == "Basic dTpw"  # u:p
-            body = json.dumps({"token": "T0K"}).encode() if ok else b"{}"
-            self.send_response(200 if ok else 401)
-        elif self.headers.get("Authorization") != "Bearer T0K":
-            body = b'{"errors":[{"code":"UNAUTHORIZED"}]}'
-            self.send_response(401)
-            self.send_header("WWW-Authenticate", f'Bearer realm="http://127.0.0.1:{port}/token",'
-                             f'service="reg",scope="repository:app:pull"')  # fmt: skip
-        else:
-            body = self.manifest
-            self.send_response(200)
-            self.send_header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-@pytest.fixture
-def server() -> Iterator[str]:
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield f"127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-
-
-def test_bearer_token_flow_with_basic_credentials(server: str) -> None:
-    m = Registry(server, username="u", password="p").get_manifest("app", "1")
-    assert m.digest == "sha256:" + hashlib.sha256(_Handler.manifest).hexdigest()
-    assert any("scope=repository%3Aapp%3Apull" in p and "service=reg" in p for p in _Handler.seen)
-    with pytest.raises(RegistryError, match="refused 'repository:app:pull'"):
-        Registry(server, username="u", password="wrong").get_manifest("app", "1")
+from moorage.images.sources.choice import SourceChoice
+from moorage.images.sources.oci import OciLayoutSource
 
 
 def _blob(root: Path, data: bytes) -> dict[str, object]:
@@ -97,8 +49,24 @@ def test_oci_layout_with_an_index_and_platform_selection(tmp_path: Path) -> None
         assert image.digest == index["digest"]
         fs = apply_layers(image.layers(), wanted)
     assert "usr/lib/python3/six-1.16.0.dist-info/METADATA" in fs.files
-    from moorage.images.interface import SourceError
-
     with pytest.raises(SourceError, match="has no image for linux/arm64"), \
             OciLayoutSource(tmp_path, "linux/arm64").resolve("1.0"):  # fmt: skip
         pass
+
+
+def test_a_source_is_chosen_by_name_or_by_what_the_target_is(tmp_path: Path) -> None:
+    archive = tmp_path / "image.tar"
+    archive.write_bytes(b"")
+    assert SourceChoice.for_target(str(tmp_path)) is SourceChoice.OCI
+    assert SourceChoice.for_target(str(archive)) is SourceChoice.ARCHIVE
+    assert SourceChoice.for_target("busybox:1.36") is SourceChoice.ENGINE
+
+    def no_engine() -> object:
+        raise AssertionError("only the engine source needs an engine")
+
+    source, ref = SourceChoice.OCI.to_source(str(tmp_path), "linux/arm64", no_engine)
+    assert isinstance(source, OciLayoutSource) and source.platform == "linux/arm64" and ref == ""
+    source, ref = SourceChoice.REGISTRY.to_source("reg.test/app:1", None, no_engine)
+    assert source.name == "registry" and ref == "reg.test/app:1"
+    source, ref = SourceChoice.ENGINE.to_source("app:1", None, lambda: "client")
+    assert source.name == "engine" and ref == "app:1"
