@@ -25,7 +25,7 @@ from typing import Any
 
 from moorage.images.scanner import Scanner
 from moorage.images.sources import ArchiveSource, EngineSource
-from moorage.images.vulndb import VulnDB
+from moorage.images.vulns.osv import OsvDatabase
 from moorage.lab import Lab, build_debian, load_into
 from moorage.lab.images import DEBIAN_REF
 
@@ -64,16 +64,16 @@ def main() -> int:
     lab = Lab(f"bscan{os.getpid() % 10000}")
     try:
         archive = build_debian()
-        db = VulnDB(work / "vulndb.sqlite")
+        db = OsvDatabase(work / "vulndb.sqlite")
         source = str(SHARED) if SHARED.exists() else str(FIXTURES)
         t = time.perf_counter()
-        status = db.import_source(source)
+        status = db.update(source)
         results["import_s"] = time.perf_counter() - t
         results["import_records"] = status.records
         deb = work / "deb"
         deb.mkdir()
         results["debian_records"] = _debian_records(deb, archive.path)
-        db.import_source(str(deb))
+        db.update(str(deb))
         lab.up(nodes=1, owner_pid=os.getpid())
         load_into(archive, [lab.client(1)])
         engine = EngineSource(lab.client(1, timeout=300))

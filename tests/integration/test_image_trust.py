@@ -23,7 +23,7 @@ from moorage.images.registry import Registry
 from moorage.images.scanner import Scanner
 from moorage.images.sign import generate_key, load_private_key, load_public_keys, sign_image, verify_image
 from moorage.images.sources import EngineSource, RegistrySource
-from moorage.images.vulndb import VulnDB
+from moorage.images.vulns.osv import OsvDatabase
 from moorage.lab import Lab, build_busybox, build_debian, load_into
 from moorage.lab.images import BUSYBOX_REF, DEBIAN_REF
 from tests.conftest import needs_root, unique_name
@@ -92,9 +92,9 @@ def _push(lab: Lab, ref: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def db(work: Path) -> VulnDB:
-    vdb = VulnDB(work / "vulndb.sqlite")
-    vdb.import_source(str(FIXTURES))
+def db(work: Path) -> OsvDatabase:
+    vdb = OsvDatabase(work / "vulndb.sqlite")
+    vdb.update(str(FIXTURES))
     return vdb
 
 
@@ -110,7 +110,7 @@ def _oracle(package: str, version: str) -> set[str]:
 
 
 def test_old_pypi_packages_give_exactly_the_records_that_affect_those_versions(
-    lab: Lab, work: Path, db: VulnDB
+    lab: Lab, work: Path, db: OsvDatabase
 ) -> None:
     _build(lab, work, "trust/oldpy:1", OLD_PYPI)
     report = Scanner(work / "cache-a", db).scan(EngineSource(lab.client(1, timeout=300)), "trust/oldpy:1")
@@ -218,8 +218,8 @@ def test_debian_rootfs_findings_match_debian_records_by_source_package(lab: Lab,
         (folder / f"{rid}.json").write_text(
             json.dumps({"id": rid, "modified": "2024-01-01T00:00:00Z", **rec})
         )
-    db = VulnDB(work / "debian.sqlite")
-    db.import_source(str(folder))
+    db = OsvDatabase(work / "debian.sqlite")
+    db.update(str(folder))
     report = Scanner(work / "cache-deb", db).scan(EngineSource(lab.client(1, timeout=300)), DEBIAN_REF)
     assert report.inventory.os is not None and report.inventory.os.ecosystem == "Debian:12"
     assert len(report.inventory.packages) > 80
@@ -311,7 +311,7 @@ spec:
 
 
 @pytest.fixture(scope="module")
-def gated(lab: Lab, work: Path, db: VulnDB) -> Iterator[tuple[RunningGateway, Path]]:
+def gated(lab: Lab, work: Path, db: OsvDatabase) -> Iterator[tuple[RunningGateway, Path]]:
     policies = work / "policies"
     policies.mkdir()
     priv, _ = generate_key(policies / "trust")
@@ -399,7 +399,7 @@ def test_a_tag_that_moves_to_an_unsigned_digest_is_refused(
     assert moved.returncode != 0 and "images.signature" in moved.stderr
 
 
-def test_registry_source_scans_without_the_engine(lab: Lab, work: Path, db: VulnDB) -> None:
+def test_registry_source_scans_without_the_engine(lab: Lab, work: Path, db: OsvDatabase) -> None:
     host = lab.registry
     assert host
     ref = f"{host}/trust/regscan:1"

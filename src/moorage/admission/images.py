@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from moorage.engine_api.reference import parse_image_ref
+from moorage.images.ignore import IgnoreEntry, load_ignore
 from moorage.images.interface import ImageError, SignatureError
-from moorage.images.match import IgnoreEntry, load_ignore
 from moorage.images.registry import Registry
 from moorage.images.scanner import Scanner
 from moorage.images.sign import parse_public_keys, verify_image

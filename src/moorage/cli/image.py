@@ -10,29 +10,38 @@ from pathlib import Path
 from typing import Any
 
 from moorage.cli._output import emit_json, error, paint, step, table
-from moorage.engine_api.reference import parse_image_ref
 from moorage.images.cvss import rank
+from moorage.images.formats.choice import OutputFormat
+from moorage.images.ignore import load_ignore
 from moorage.images.interface import ImageError, ImageSource
-from moorage.images.match import load_ignore
-from moorage.images.registry import Registry
-from moorage.images.scanner import Report, Scanner
-from moorage.images.sign import generate_key, load_private_key, load_public_keys, sign_image, verify_image
-from moorage.images.sources import ArchiveSource, EngineSource, OciLayoutSource, RegistrySource
-from moorage.images.vulndb import VulnDB
+from moorage.images.reporting import inventory_run, scan_run
+from moorage.images.scanner import Scanner
+from moorage.images.sign import (
+    generate_key,
+    load_private_key,
+    load_public_keys,
+    registry_target,
+    sign_image,
+    verify_image,
+)
+from moorage.images.sources.choice import SourceChoice
+from moorage.images.vulns.choice import VulnerabilitySourceChoice
+from moorage.images.vulns.interface import VulnerabilitySource
 
-__all__ = ["register"]
+__all__ = ["data_dir", "progress", "register"]
 
-_COLOURS = {"critical": "red", "high": "red", "medium": "yellow", "low": "dim", "unknown": "dim"}
+_SBOM_FORMATS = (OutputFormat.CYCLONEDX, OutputFormat.SPDX)
 
 
 def data_dir() -> Path:
+    """Moorage's data folder: ``$MOORAGE_DATA``, else the per-user default."""
     from moorage.cli._paths import default_data_dir
 
     return Path(os.environ["MOORAGE_DATA"]) if os.environ.get("MOORAGE_DATA") else default_data_dir()
 
 
-def _db(args: argparse.Namespace) -> VulnDB:
-    return VulnDB(args.db or data_dir() / "vulndb.sqlite")
+def _db(args: argparse.Namespace) -> VulnerabilitySource:
+    return VulnerabilitySourceChoice.OSV.to_source(args.db or data_dir() / "vulndb.sqlite")
 
 
 def _password() -> bytes | None:
@@ -54,6 +63,7 @@ def progress(label: str, n: int, total: int) -> None:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``image``, ``key`` and ``db`` to the ``moorage`` command."""
     img = sub.add_parser("image", help="scan, describe, sign and verify images")
     isub = img.add_subparsers(dest="image_command", required=True, metavar="ACTION")
 
@@ -62,14 +72,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         p.add_argument(
             "--from",
             dest="source",
-            choices=["engine", "registry", "archive", "oci"],
+            choices=[s.value for s in SourceChoice],
             help="where to read it (default: a path is an archive or layout, else the engine)",
         )
         p.add_argument("--platform", help="platform to pick from an index (default: this machine's)")
 
     s = isub.add_parser("scan", help="inventory and known vulnerabilities of an image")
     source_args(s)
-    s.add_argument("--format", choices=["table", "json", "sarif", "cyclonedx", "spdx"], default="table")
+    s.add_argument("--format", choices=[f.value for f in OutputFormat], default=OutputFormat.TABLE.value)
     s.add_argument(
         "--fail-on",
         choices=["low", "medium", "high", "critical"],
@@ -82,7 +92,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     b = isub.add_parser("sbom", help="a CycloneDX 1.6 or SPDX 2.3 SBOM of an image")
     source_args(b)
-    b.add_argument("--format", choices=["cyclonedx", "spdx"], default="cyclonedx")
+    b.add_argument("--format", choices=[f.value for f in _SBOM_FORMATS], default=OutputFormat.CYCLONEDX.value)
     b.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
     b.set_defaults(func=_sbom)
 
@@ -130,139 +140,42 @@ def _engine_client() -> Any:
 
 
 def _source(args: argparse.Namespace) -> tuple[ImageSource, str]:
-    kind = args.source
-    path = Path(args.image)
-    if kind is None:
-        kind = "oci" if path.is_dir() else "archive" if path.is_file() else "engine"
-    if kind == "archive":
-        return ArchiveSource(path), ""
-    if kind == "oci":
-        return OciLayoutSource(path, args.platform), ""
-    if kind == "registry":
-        return RegistrySource(platform_=args.platform), args.image
-    return EngineSource(_engine_client()), args.image
+    kind = SourceChoice(args.source) if args.source else SourceChoice.for_target(args.image)
+    return kind.to_source(args.image, args.platform, _engine_client)
 
 
 def _scan(args: argparse.Namespace) -> int:
+    fmt = OutputFormat(args.format).to_format(args.show_suppressed, paint)
     try:
         ignore = load_ignore(args.ignore_file) if args.ignore_file else None
         source, ref = _source(args)
-        db = _db(args)
-        scanner = Scanner(data_dir() / "image-cache", db)
+        scanner = Scanner(data_dir() / "image-cache", _db(args))
         started = time.monotonic()
-        report = scanner.scan(source, ref, ignore, progress=progress if args.format == "table" else None)
+        report = scanner.scan(source, ref, ignore, progress=progress if fmt.interactive else None)
         elapsed = time.monotonic() - started
     except ImageError as exc:
         error(str(exc))
         return 2
-    if args.format == "json":
-        emit_json(report.as_dict(show_suppressed=True))
-    elif args.format == "sarif":
-        emit_json(_sarif(report))
-    elif args.format in ("cyclonedx", "spdx"):
-        from moorage.images.sbom import cyclonedx, spdx
-
-        print(cyclonedx(report.inventory) if args.format == "cyclonedx" else spdx(report.inventory))
-    else:
-        _print_report(report, args.show_suppressed, elapsed)
+    run = scan_run(report, elapsed)
+    print(fmt.render(run))
+    if fmt.interactive:
+        for w in run.warnings:
+            print(paint(f"warning: {w}", "yellow"), file=sys.stderr)
     if args.fail_on and any(rank(f.severity) >= rank(args.fail_on) for f in report.active):
-        if args.format == "table":
+        if fmt.interactive:
             error(f"findings at or above {args.fail_on}: failing (--fail-on {args.fail_on})")
         return 1
     return 0
 
 
-def _print_report(report: Report, show_suppressed: bool, elapsed: float) -> None:
-    inv = report.inventory
-    os_name = inv.os.pretty_name or inv.os.id if inv.os else "unknown OS"
-    print(paint(f"{inv.reference or inv.digest}", "bold"))
-    print(
-        f"  digest    {inv.digest}\n  os        {os_name}\n  packages  {len(inv.packages)}"
-        f"   ({'cached' if report.cached else f'scanned in {elapsed:.2f}s'}; database {report.db_version})"
-    )
-    counts = report.counts()
-    summary = ", ".join(paint(f"{n} {s}", _COLOURS[s]) for s, n in counts.items() if n)
-    print(f"  findings  {summary or paint('none', 'green')}")
-    rows = []
-    for f in report.findings:
-        if f.suppressed and not show_suppressed:
-            continue
-        sev = paint(f.severity.upper(), _COLOURS.get(f.severity, "dim"))
-        fixed = f.fixed or paint("unfixed", "dim")
-        note = f"suppressed: {f.suppressed}" if f.suppressed else f.summary[:60]
-        rows.append([sev, f.id, f.package, f.version, fixed, note])
-    if rows:
-        print()
-        print(table(["SEVERITY", "ID", "PACKAGE", "VERSION", "FIXED IN", "SUMMARY"], rows))
-    hidden = sum(1 for f in report.findings if f.suppressed)
-    if hidden and not show_suppressed:
-        print(paint(f"\n{hidden} suppressed finding(s) not shown (--show-suppressed)", "dim"))
-    for w in report.warnings:
-        print(paint(f"warning: {w}", "yellow"), file=sys.stderr)
-
-
-def _sarif(report: Report) -> dict[str, Any]:
-    from moorage import __version__
-
-    levels = {"critical": "error", "high": "error", "medium": "warning", "low": "note", "unknown": "note"}
-    rules: dict[str, dict[str, Any]] = {}
-    results = []
-    for f in report.active:
-        rules.setdefault(
-            f.id,
-            {
-                "id": f.id,
-                "name": f.id.replace("-", ""),
-                "shortDescription": {"text": f.summary or f.id},
-                "helpUri": f"https://osv.dev/vulnerability/{f.id}",
-                "properties": {
-                    "security-severity": str(
-                        f.score
-                        or {"critical": 9.5, "high": 8.0, "medium": 5.5, "low": 2.0}.get(f.severity, 0.0)
-                    )
-                },
-            },
-        )
-        fix = f"upgrade {f.package} to {f.fixed}" if f.fixed else "no fixed version is known"
-        results.append(
-            {
-                "ruleId": f.id,
-                "level": levels.get(f.severity, "note"),
-                "message": {"text": f"{f.package} {f.version} is affected by {f.id} ({f.severity}); {fix}"},
-                "locations": [
-                    {
-                        "physicalLocation": {"artifactLocation": {"uri": f.path.lstrip("/") or "image"}},
-                        "logicalLocations": [
-                            {"name": report.inventory.reference or report.inventory.digest, "kind": "image"}
-                        ],
-                    }
-                ],
-            }
-        )
-    return {
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {"name": "moorage", "version": __version__, "rules": list(rules.values())}
-                },
-                "results": results,
-            }
-        ],
-    }
-
-
 def _sbom(args: argparse.Namespace) -> int:
-    from moorage.images.sbom import cyclonedx, spdx
-
     try:
         source, ref = _source(args)
         inv, _ = Scanner(data_dir() / "image-cache").inventory(source, ref)
+        text = OutputFormat(args.format).to_format().render(inventory_run(inv))
     except ImageError as exc:
         error(str(exc))
         return 2
-    text = cyclonedx(inv) if args.format == "cyclonedx" else spdx(inv)
     if args.output:
         args.output.write_text(text + "\n")
         step(f"wrote {args.format} SBOM of {len(inv.packages)} packages to {args.output}")
@@ -271,21 +184,10 @@ def _sbom(args: argparse.Namespace) -> int:
     return 0
 
 
-def _registry_target(image: str) -> tuple[Registry, str, str]:
-    ref = parse_image_ref(image)
-    if ref.is_id:
-        raise ImageError(f"{image!r} is an image id; signing needs a registry name (registry/repo:tag)")
-    registry = Registry(ref.registry)
-    digest = ref.digest or registry.head_manifest(ref.repository, ref.tag or "latest")
-    if digest is None:
-        raise ImageError(f"{image} was not found in the registry {ref.registry}")
-    return registry, ref.repository, digest
-
-
 def _sign(args: argparse.Namespace) -> int:
     try:
         key = load_private_key(args.key, _password())
-        registry, repo, digest = _registry_target(args.image)
+        registry, repo, digest = registry_target(args.image)
         tag = sign_image(registry, repo, digest, key)
     except ImageError as exc:
         error(str(exc))
@@ -300,7 +202,7 @@ def _sign(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     try:
         keys = load_public_keys(args.key)
-        registry, repo, digest = _registry_target(args.image)
+        registry, repo, digest = registry_target(args.image)
         result = verify_image(registry, repo, digest, keys)
     except ImageError as exc:
         if getattr(args, "json", False):
@@ -336,7 +238,7 @@ def _keygen(args: argparse.Namespace) -> int:
 def _db_update(args: argparse.Namespace) -> int:
     db = _db(args)
     try:
-        status = db.import_source(args.source, progress=lambda n, t: progress("checking records", n, t))
+        status = db.update(args.source, progress=lambda n, t: progress("checking records", n, t))
     except ImageError as exc:
         error(f"{exc}\nthe previous database (if any) is unchanged")
         return 1

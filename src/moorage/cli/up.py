@@ -174,9 +174,9 @@ def _up(args: argparse.Namespace) -> int:
     exceptions = ExceptionStore(data / "exceptions.db")
     from moorage.admission.images import ImageGate
     from moorage.images.scanner import Scanner
-    from moorage.images.vulndb import VulnDB
+    from moorage.images.vulns.osv import OsvDatabase
 
-    gate = ImageGate(Scanner(data / "image-cache", VulnDB(data / "vulndb.sqlite")),
+    gate = ImageGate(Scanner(data / "image-cache", OsvDatabase(data / "vulndb.sqlite")),
                      engine_client(upstream, timeout=300),
                      ignore_file=args.ignore_file or data / "ignore.yaml")  # fmt: skip
     cluster = _cluster_trust(args, upstream, users, data)

@@ -11,9 +11,11 @@ from cvss import CVSS3, CVSS4, CVSSError
 __all__ = ["SEVERITIES", "rank", "record_severity", "score_v3", "score_v4", "severity_of_score"]
 
 SEVERITIES = ("unknown", "none", "low", "medium", "high", "critical")
+"""The severities, least to most severe."""
 
 
 def rank(severity: str) -> int:
+    """How severe ``severity`` is, as an index into :data:`SEVERITIES` (unknown labels rank lowest)."""
     try:
         return SEVERITIES.index(severity.lower())
     except ValueError:
@@ -42,6 +44,7 @@ def score_v4(vector: str) -> float:
 
 
 def severity_of_score(score: float) -> str:
+    """The CVSS qualitative rating of a base score."""
     if score == 0:
         return "none"
     if score < 4.0:

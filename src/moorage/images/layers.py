@@ -22,8 +22,11 @@ from moorage.images.interface import Layer, SourceError
 __all__ = ["Filesystem", "apply_layers", "open_tar"]
 
 WHITEOUT = ".wh."
+"""The prefix of a whiteout entry: ``.wh.NAME`` deletes NAME from the layers below."""
 OPAQUE = ".wh..wh..opq"
+"""The opaque marker: its folder hides everything the layers below put there."""
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+"""The first bytes of a zstd stream."""
 
 
 @dataclass
@@ -35,6 +38,7 @@ class Filesystem:
     warnings: list[str] = field(default_factory=list)
 
     def glob_dir(self, prefix: str) -> list[str]:
+        """The kept paths under ``prefix``, sorted."""
         return sorted(p for p in self.files if p.startswith(prefix))
 
 
@@ -70,6 +74,9 @@ def apply_layers(
     max_file: int = 64 << 20,
     progress: Callable[[int, int], None] | None = None,
 ) -> Filesystem:
+    """The final image's wanted files after applying ``layers`` in order (whiteouts and
+    opaque folders included); ``progress(done, total)`` is called after each layer.
+    """
     fs = Filesystem()
     layer_list = list(layers)
     for n, layer in enumerate(layer_list):

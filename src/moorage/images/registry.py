@@ -30,11 +30,17 @@ from moorage.images.interface import SourceError
 __all__ = ["MANIFEST_TYPES", "Manifest", "Registry", "RegistryError"]
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+"""Media type of a Docker image manifest (schema 2)."""
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+"""Media type of a Docker manifest list (multi-platform)."""
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+"""Media type of an OCI image manifest."""
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+"""Media type of an OCI image index (multi-platform)."""
 MANIFEST_TYPES = (OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST)
+"""The manifest types Moorage asks a registry for, most preferred first."""
 MAX_MANIFEST = 4 << 20
+"""The largest manifest read; registries cap theirs at 4 MiB too."""
 
 
 class RegistryError(SourceError):
@@ -47,11 +53,14 @@ class RegistryError(SourceError):
 
 @dataclass(frozen=True)
 class Manifest:
+    """A manifest as the registry served it: the bytes (which its digest covers), type and digest."""
+
     raw: bytes
     media_type: str
     digest: str
 
     def json(self) -> dict[str, Any]:
+        """The manifest parsed; :class:`RegistryError` when it is not a JSON object."""
         try:
             doc = json.loads(self.raw)
         except ValueError as exc:
@@ -197,6 +206,7 @@ class Registry:
 
     # ---------------------------------------------------------------- reads
     def get_manifest(self, repo: str, reference: str) -> Manifest:
+        """The manifest ``reference`` (a tag or digest) of ``repo``, checked against its digest."""
         scope = f"repository:{repo}:pull"
         conn, resp = self.request(
             "GET",
@@ -262,6 +272,7 @@ class Registry:
         raise RegistryError(f"blob {digest} of {repo}: too many redirects")
 
     def get_blob(self, repo: str, digest: str, limit: int = 16 << 20) -> bytes:
+        """A blob of at most ``limit`` bytes, checked against its digest."""
         resp = self.open_blob(repo, digest)
         try:
             data = resp.read(limit + 1)
@@ -275,6 +286,7 @@ class Registry:
 
     # --------------------------------------------------------------- writes
     def put_blob(self, repo: str, data: bytes) -> str:
+        """Upload ``data`` as a blob of ``repo`` (skipped when it is there); its digest."""
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
         scope = f"repository:{repo}:pull,push"
         conn, resp = self.request("HEAD", f"/v2/{repo}/blobs/{digest}", scope=scope)
@@ -307,6 +319,7 @@ class Registry:
         return digest
 
     def put_manifest(self, repo: str, reference: str, raw: bytes, media_type: str) -> str:
+        """Push a manifest under ``reference``; the digest the registry gives it."""
         conn, resp = self.request(
             "PUT",
             f"/v2/{repo}/manifests/{reference}",

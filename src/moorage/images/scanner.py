@@ -13,20 +13,24 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from moorage.images.catalog import catalog, wanted
+from moorage.images.catalogers.catalog import catalog, wanted
+from moorage.images.catalogers.interface import Inventory
 from moorage.images.cvss import rank
-from moorage.images.interface import Finding, ImageSource, Inventory, VulnDBError
+from moorage.images.ignore import IgnoreEntry, apply_ignore
+from moorage.images.interface import ImageSource
 from moorage.images.layers import apply_layers
-from moorage.images.match import IgnoreEntry, apply_ignore, match_inventory
-from moorage.images.vulndb import VulnDB
+from moorage.images.vulns.interface import Finding, VulnerabilitySource, VulnSourceError
 
 __all__ = ["Report", "Scanner"]
 
 Progress = Callable[[str, int, int], None]
+"""Told ``(step, done, total)`` as a scan goes."""
 
 
 @dataclass(frozen=True)
 class Report:
+    """One image's scan: its inventory, the findings, and the database they came from."""
+
     inventory: Inventory
     findings: tuple[Finding, ...]
     db_version: str
@@ -37,19 +41,23 @@ class Report:
 
     @property
     def active(self) -> tuple[Finding, ...]:
+        """The findings no ignore entry suppresses."""
         return tuple(f for f in self.findings if not f.suppressed)
 
     def counts(self) -> dict[str, int]:
+        """Unsuppressed findings per severity."""
         out = {s: 0 for s in ("critical", "high", "medium", "low", "unknown")}
         for f in self.active:
             out[f.severity if f.severity in out else "unknown"] += 1
         return out
 
     def worst(self, only_fixed: bool = False) -> str:
+        """The highest severity among unsuppressed findings (with a fix, if ``only_fixed``), or ``none``."""
         pool = [f for f in self.active if f.fixed or not only_fixed]
         return max((f.severity for f in pool), key=rank, default="none")
 
     def as_dict(self, show_suppressed: bool = True) -> dict[str, Any]:
+        """The JSON shape of ``moorage image scan --format json``."""
         return {
             "image": self.inventory.as_dict(),
             "database": {"version": self.db_version, "built_at": self.db_built_at},
@@ -70,7 +78,7 @@ def _write_atomic(path: Path, data: str) -> None:
 class Scanner:
     """Scans images from any source, caching under ``cache_dir``."""
 
-    def __init__(self, cache_dir: Path, db: VulnDB | None = None) -> None:
+    def __init__(self, cache_dir: Path, db: VulnerabilitySource | None = None) -> None:
         self.cache_dir = cache_dir
         self.db = db
 
@@ -94,10 +102,8 @@ class Scanner:
             fs = apply_layers(
                 layers, wanted, progress=(lambda n, t: progress("reading layers", n, t)) if progress else None
             )
-            os_info, packages, warnings = catalog(fs)
-            inv = Inventory(
-                image.digest, image.image_id, os_info, tuple(packages), tuple(warnings), reference
-            )
+            found = catalog(fs)
+            inv = Inventory(image.digest, image.image_id, found.os, found.packages, found.warnings, reference)
             _write_atomic(path, json.dumps(inv.as_dict()))
             return inv, False
 
@@ -109,8 +115,9 @@ class Scanner:
         today: dt.date | None = None,
         progress: Progress | None = None,
     ) -> Report:
+        """Inventory, then findings (each cached), then the ignore entries applied as of ``today``."""
         if self.db is None:
-            raise VulnDBError(
+            raise VulnSourceError(
                 "no vulnerability database is configured: run moorage db update --from PATH|URL"
             )
         inv, cached = self.inventory(source, reference, progress)
@@ -127,7 +134,8 @@ class Scanner:
         except (OSError, ValueError, KeyError, TypeError):
             if progress:
                 progress("matching", 0, len(inv.packages))
-            findings, match_warnings = match_inventory(inv, self.db)
+            matches = self.db.query(inv)
+            findings, match_warnings = list(matches.findings), list(matches.warnings)
             warnings += match_warnings
             _write_atomic(
                 fpath,

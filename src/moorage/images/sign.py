@@ -24,7 +24,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from moorage.images.interface import SignatureError
+from moorage.engine_api.reference import parse_image_ref
+from moorage.images.interface import ImageError, SignatureError
 from moorage.images.registry import OCI_MANIFEST, Registry, RegistryError
 
 __all__ = [
@@ -36,18 +37,37 @@ __all__ = [
     "load_private_key",
     "load_public_keys",
     "parse_public_keys",
+    "registry_target",
     "sign_image",
     "signature_tag",
     "verify_image",
 ]
 
 SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
+"""The layer annotation cosign keeps a signature in."""
 SIMPLESIGNING_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json"
+"""The media type of a simple signing payload."""
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+"""The config media type of a signature manifest."""
 PAYLOAD_TYPE = "cosign container image signature"
+"""The ``critical.type`` of a cosign container signature."""
+
+
+def registry_target(image: str) -> tuple[Registry, str, str]:
+    """The registry, repository and manifest digest that ``image`` names: what is
+    signed or verified (a tag is resolved to its digest once, here)."""
+    ref = parse_image_ref(image)
+    if ref.is_id:
+        raise ImageError(f"{image!r} is an image id; signing needs a registry name (registry/repo:tag)")
+    registry = Registry(ref.registry)
+    digest = ref.digest or registry.head_manifest(ref.repository, ref.tag or "latest")
+    if digest is None:
+        raise ImageError(f"{image} was not found in the registry {ref.registry}")
+    return registry, ref.repository, digest
 
 
 def signature_tag(digest: str) -> str:
+    """The tag cosign stores the signatures of ``digest`` under."""
     algo, _, hexd = digest.partition(":")
     if algo != "sha256" or len(hexd) != 64:
         raise SignatureError(f"{digest!r} is not a sha256 manifest digest")
@@ -55,6 +75,7 @@ def signature_tag(digest: str) -> str:
 
 
 def key_id(pub: ec.EllipticCurvePublicKey) -> str:
+    """A short, stable id of a public key (its SPKI digest), shown in reports."""
     der = pub.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha256(der).hexdigest()[:16]
 
@@ -82,6 +103,7 @@ def generate_key(prefix: Path, password: bytes | None = None) -> tuple[Path, Pat
 
 
 def load_private_key(path: Path, password: bytes | None = None) -> ec.EllipticCurvePrivateKey:
+    """A PEM private key (decrypted with ``password`` when encrypted); it must be ECDSA P-256."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -131,6 +153,7 @@ def load_public_keys(paths: list[Path]) -> list[ec.EllipticCurvePublicKey]:
 
 
 def payload(docker_reference: str, digest: str) -> bytes:
+    """The simple signing payload that signs ``digest`` as ``docker_reference``."""
     doc = {
         "critical": {
             "identity": {"docker-reference": docker_reference},
@@ -189,6 +212,8 @@ def sign_image(registry: Registry, repo: str, digest: str, key: ec.EllipticCurve
 
 @dataclass(frozen=True)
 class Verified:
+    """A verified signature: which key signed which digest, for which reference."""
+
     digest: str
     key_id: str  # the first key that verified
     docker_reference: str

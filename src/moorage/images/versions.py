@@ -140,6 +140,7 @@ def _apk_key(v: str) -> tuple[Any, ...]:
 
 
 def apk_compare(a: str, b: str) -> int:
+    """Compare two apk versions as ``apk version -t`` does: -1, 0 or 1."""
     ka, kb = _apk_key(a), _apk_key(b)
     # The first components compare numerically, the rest as apk does: a longer list wins.
     return (ka > kb) - (ka < kb)
@@ -157,6 +158,7 @@ def pep440_key(v: str) -> Version:
 
 
 def pep440_compare(a: str, b: str) -> int:
+    """Compare two PEP 440 versions: -1, 0 or 1."""
     ka, kb = pep440_key(a), pep440_key(b)
     return (ka > kb) - (ka < kb)
 
@@ -183,6 +185,7 @@ def _semver_key(v: str) -> tuple[Any, ...]:
 
 
 def semver_compare(a: str, b: str) -> int:
+    """Compare two SemVer 2.0 versions (build metadata ignored): -1, 0 or 1."""
     ka, kb = _semver_key(a), _semver_key(b)
     return (ka > kb) - (ka < kb)
 

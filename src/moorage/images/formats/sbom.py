@@ -9,9 +9,10 @@ import uuid
 from typing import Any
 
 from moorage import __version__
-from moorage.images.interface import Inventory
+from moorage.images.catalogers.interface import Inventory
+from moorage.images.formats.interface import FormatError, ReportFormat, ReportRun
 
-__all__ = ["cyclonedx", "spdx"]
+__all__ = ["CycloneDXFormat", "SPDXFormat", "cyclonedx", "spdx"]
 
 
 def cyclonedx(inv: Inventory, now: dt.datetime | None = None) -> str:
@@ -150,3 +151,25 @@ def spdx(inv: Inventory, now: dt.datetime | None = None) -> str:
         "relationships": relationships,
     }
     return json.dumps(doc, indent=2)
+
+
+def _inventory(run: ReportRun, what: str) -> Inventory:
+    if run.inventory is None:
+        raise FormatError(f"a {what} SBOM describes an image, and this report has none; use --format sarif")
+    return run.inventory
+
+
+class CycloneDXFormat(ReportFormat):
+    """The run's inventory as CycloneDX 1.6 JSON."""
+
+    def render(self, run: ReportRun) -> str:
+        """The SBOM; :class:`FormatError` when the run describes no image."""
+        return cyclonedx(_inventory(run, "CycloneDX"))
+
+
+class SPDXFormat(ReportFormat):
+    """The run's inventory as SPDX 2.3 JSON."""
+
+    def render(self, run: ReportRun) -> str:
+        """The SBOM; :class:`FormatError` when the run describes no image."""
+        return spdx(_inventory(run, "SPDX"))
