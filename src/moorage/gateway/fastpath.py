@@ -110,12 +110,14 @@ class FastClient(asyncio.Protocol):
 
     # ------------------------------------------------------------ asyncio
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """A client connected: identify it by its peer credentials, once."""
         # uvloop's transports do not subclass asyncio.Transport; they have its methods
         self.transport = cast(asyncio.Transport, transport)
         self.who = self.gw._identify(transport.get_extra_info, "unix", {})
         self.gw.fast_pool.clients.add(self)
 
     def data_received(self, data: bytes) -> None:
+        """Take a request when none is in flight; hold pipelined bytes (pausing past a head's size)."""
         self.buf += data
         self.last = time.monotonic()
         if self.busy:
@@ -127,12 +129,14 @@ class FastClient(asyncio.Protocol):
         self._next()
 
     def eof_received(self) -> bool:
+        """The client sent all it will: finish what is in flight, then close."""
         self.eof = True
         if not self.busy:
             self._next()
         return True  # keep the write side open for the answer in flight
 
     def connection_lost(self, exc: Exception | None) -> None:
+        """The client went away; an engine connection still answering it is closed, not pooled."""
         self.closed = True
         self.gw.fast_pool.clients.discard(self)
         self._stop_head_timer()
@@ -141,11 +145,13 @@ class FastClient(asyncio.Protocol):
             self.up = None
 
     def pause_writing(self) -> None:
+        """The client reads slowly: stop reading the engine's answer for it."""
         self.paused_writing = True
         if self.up is not None and self.up.transport is not None:
             self.up.transport.pause_reading()
 
     def resume_writing(self) -> None:
+        """The client caught up: read the engine's answer again."""
         self.paused_writing = False
         if self.up is not None and self.up.transport is not None:
             self.up.transport.resume_reading()
@@ -271,6 +277,7 @@ class FastClient(asyncio.Protocol):
             self._next()
 
     def close(self) -> None:
+        """Close this client connection."""
         self.closed = True
         self.gw.fast_pool.clients.discard(self)
         self._stop_head_timer()

@@ -33,6 +33,8 @@ _HOLD_LIMIT = 1 << 20  # answer bytes held while the record is written, before p
 # stripped of them (the same bytes when there are none) and sent with a new length.
 COLLECTED = frozenset({"container.list", "image.list", "network.list", "volume.list", "service.list",
                        "secret.list", "config.list", "system.df"})  # fmt: skip
+"""Lists whose answers may carry Moorage's labels: collected whole (up to a limit),
+stripped of them (the same bytes when there are none) and sent with a new length."""
 _COLLECT_LIMIT = 64 << 20
 _NO_BODY = (204, 304)
 
@@ -163,10 +165,14 @@ class FastUpstream(asyncio.Protocol):
         self.collect_head = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Connected to the engine."""
         # uvloop's transports do not subclass asyncio.Transport; they have its methods
         self.transport = cast(asyncio.Transport, transport)
 
     def start(self, client: _Client, reused: bool) -> None:
+        """Send ``client``'s request and relay the answer to it. ``reused``: this connection
+        served an earlier request, so the engine may have closed it meanwhile (then the
+        request is sent once more, on a new connection)."""
         assert self.transport is not None
         self.client, self.reused = client, reused
         client.up = self
@@ -190,12 +196,15 @@ class FastUpstream(asyncio.Protocol):
             self.abandon()
 
     def abandon(self) -> None:
+        """Close this connection; it is not one to reuse."""
         self.client = None
         self.keep = False
         if self.transport is not None:
             self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        """The engine closed: the end of an answer delimited by close, a pooled connection to
+        retry on, or an answer cut short."""
         self.lost = True
         self.pool.forget(self)
         client = self.client
@@ -215,6 +224,7 @@ class FastUpstream(asyncio.Protocol):
             client.close()  # cut mid-answer: the client sees it cut, as with the engine itself
 
     def data_received(self, data: bytes) -> None:
+        """Bytes of the engine's answer: its head is read and recorded, its body relayed."""
         client = self.client
         if client is None:  # nothing was asked: the engine broke the protocol
             self.abandon()

@@ -51,14 +51,17 @@ class RequestHead:
 
     @property
     def path(self) -> str:
+        """The target's path, without the query (still percent-encoded)."""
         return self.target.split("?", 1)[0]
 
     @property
     def query(self) -> dict[str, list[str]]:
+        """The target's query parameters, every value of each."""
         return parse_qs(urlsplit(self.target).query, keep_blank_values=True)
 
     @property
     def keep_alive(self) -> bool:
+        """The connection stays open after this request (HTTP/1.0 only when asked)."""
         conn = (self.get("connection") or "").lower()
         if self.version == "HTTP/1.0":
             return "keep-alive" in conn and "close" not in conn
@@ -66,18 +69,22 @@ class RequestHead:
 
     @property
     def chunked(self) -> bool:
+        """The body is chunked (the only Transfer-Encoding that passes the parser)."""
         return (self.get("transfer-encoding") or "").lower() == "chunked"
 
     @property
     def content_length(self) -> int:
+        """The Content-Length, 0 when there is none."""
         cl = self.get("content-length")
         return int(cl) if cl is not None else 0  # ASCII digits: parse_request_head checked
 
     @property
     def has_body(self) -> bool:
+        """The request has a body to read."""
         return self.chunked or self.content_length > 0
 
     def with_target(self, target: str) -> RequestHead:
+        """The same head for another target."""
         return replace(self, target=target)
 
     def with_body_length(self, length: int) -> RequestHead:
@@ -104,6 +111,7 @@ class RequestHead:
         return _make_request(self.method, self.target, self.version, headers)
 
     def encode(self) -> bytes:
+        """The head as bytes to send, through its blank line."""
         lines = [f"{self.method} {self.target} {self.version}"]
         lines.extend(f"{k}: {v}" for k, v in self.headers)
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")

@@ -24,17 +24,21 @@ class ResponseHead:
     _lower: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def get(self, name: str) -> str | None:
+        """The header's first value, or None."""
         return self._lower.get(name.lower())
 
     @property
     def chunked(self) -> bool:
+        """The body is chunked."""
         return "chunked" in (self.get("transfer-encoding") or "").lower()  # as scan_response_head
 
     def with_header(self, name: str, value: str) -> ResponseHead:
+        """The same head with one more header."""
         return ResponseHead(self.version, self.status, self.reason, (*self.headers, (name, value)),
                             {**self._lower, name.lower(): value})  # fmt: skip
 
     def encode(self, headers: tuple[tuple[str, str], ...] | None = None) -> bytes:
+        """The head as bytes, through its blank line; ``headers`` replaces its own."""
         lines = [f"{self.version} {self.status} {self.reason}"]
         lines.extend(f"{k}: {v}" for k, v in (self.headers if headers is None else headers))
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
