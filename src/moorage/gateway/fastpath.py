@@ -17,6 +17,11 @@ requests for which the full path's decision is "forward, maybe with a team filte
 The record is written before the first byte of the answer leaves, as on the
 full path.
 
+This module is the client side. The engine side (one pooled connection per request
+in flight, ``fastpool.FastUpstream``) and the state shared between connections
+(idle engine connections, the idle-client sweeper) are in ``fastpool``; the gateway
+owns the one ``FastPool`` as ``Gateway.fast_pool``.
+
 Framing is the full path's: heads are found with ``http.head_length``, read with
 ``http.parse_request_head`` and refused by the full path; an engine's answer is
 read with ``http.scan_response_head`` and ``http.ChunkedScanner``. A head that
