@@ -35,12 +35,14 @@ __all__ = [
 ]
 
 MIN_VERSION = (1, 24)
-MAX_KNOWN_VERSION = (1, 51)  # the newest specification the models are generated from
+"""The oldest API version the engine accepts in a path prefix."""
+MAX_KNOWN_VERSION = (1, 51)
+"""The newest API version whose specification the models are generated from."""
 _VERSION = re.compile(r"^/v([0-9.]+)(/.*)$")
 _HEX = frozenset("0123456789abcdefABCDEF")
-# Query parameters the engine reads as lists (``r.Form["t"]``); every other one is
-# read with ``r.FormValue``, which takes the first value.
 MULTI_VALUED = frozenset({"t", "names", "changes", "extrahosts", "securityopt"})
+"""Query parameters the engine reads as lists (``r.Form["t"]``); every other one is
+read with ``r.FormValue``, which takes the first value."""
 
 
 class RequestError(Exception):
@@ -65,11 +67,14 @@ class Target:
     encoded: str = ""
 
     def first(self, name: str) -> str | None:
+        """The value of query parameter ``name`` the engine reads (its first), or None."""
         values = self.query.get(name)
         return values[0] if values else None
 
 
 def encode_target(version: tuple[int, int] | None, route: str, query: dict[str, list[str]]) -> str:
+    """The canonical target for a version prefix, a decoded route and a query: one
+    spelling of each, so the engine reads what was checked."""
     prefix = f"/v{version[0]}.{version[1]}" if version else ""
     path = prefix + quote(route, safe="/:@")
     if not query:
@@ -100,6 +105,7 @@ def _unescape(text: str, plus: bool, what: str) -> str:
 
 
 def parse_version(text: str) -> tuple[int, int]:
+    """A ``MAJOR.MINOR`` API version; a RequestError (400) for anything else."""
     if not re.fullmatch(r"[0-9]{1,4}\.[0-9]{1,4}", text):
         raise RequestError(400, f"API version {text!r} is not of the form MAJOR.MINOR (for example 1.41)")
     major, minor = text.split(".")

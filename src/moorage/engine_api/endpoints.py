@@ -15,9 +15,9 @@ __all__ = ["OBJECT_TYPES", "READ_CLASSES", "Operation", "classify"]
 
 _VERSION = re.compile(r"^/v(\d+\.\d+)(/.*)$")
 
-# object types that belong to a team (tenancy applies)
 OBJECT_TYPES = ("container", "exec", "image", "network", "volume", "service", "task", "secret",
                 "config")  # fmt: skip
+"""Object types that belong to a team (tenancy applies)."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class Operation:
 
     @property
     def reads_only(self) -> bool:
+        """The operation changes nothing (its action class is a read)."""
         return self.action_class in READ_CLASSES
 
 
@@ -42,6 +43,7 @@ READ_CLASSES = frozenset(
      "service.read", "task.read", "swarm.read", "node.read", "secret.read", "config.read",
      "plugin.read", "exception.read", "cluster.read"}
 )  # fmt: skip
+"""Action classes that only read: what a read-only role grants."""
 
 _ID = r"(?P<ref>[^/]+)"
 _NAME = r"(?P<ref>.+?)"  # image and plugin names contain '/'

@@ -35,8 +35,9 @@ from typing import Any
 
 __all__ = ["DecodeError", "Decoded", "GoNumber", "Pairs", "Struct", "decode", "encode", "fold", "parse"]
 
-Type = tuple[Any, ...]  # ('s',) ('b',) ('i',) ('u',) ('f',) ('any',) ('bytes',) ('strs',) ('set',)
-# ('list', T) ('arr', n, T) ('map', T) ('obj', MODEL)
+Type = tuple[Any, ...]
+"""A field's type: ('s',) ('b',) ('i',) ('u',) ('f',) ('any',) ('bytes',) ('strs',) ('set',)
+('list', T) ('arr', n, T) ('map', T) ('obj', MODEL)."""
 
 
 class DecodeError(Exception):

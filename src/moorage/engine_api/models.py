@@ -70,8 +70,8 @@ def _build() -> dict[str, dict[str, Any]]:
 
 _MODELS = _build()
 
-# Host config fields a create body may carry at the top level (20.10's wrapper).
 CREATE_HOST_FIELDS = frozenset(_MODELS["HostConfig"])
+"""Host config fields a create body may carry at the top level (20.10's wrapper)."""
 
 # Nested structs that are values in the engine's types: null leaves them as they were.
 _VALUE_STRUCTS = frozenset({
@@ -100,9 +100,11 @@ _NULLABLE = frozenset({
 })  # fmt: skip
 
 SCHEMA = Schema(_MODELS, _VALUE_STRUCTS, _NULLABLE)
+"""The request models, decoded as the engine decodes them; fields they don't name are
+noted and left out of the re-encoded body."""
 SCHEMA_KEEP_UNKNOWN = Schema(_MODELS, _VALUE_STRUCTS, _NULLABLE, keep_unknown=True)
+"""The same models, keeping fields the specification doesn't name."""
 
-# operation kind -> the type of its JSON body
 BODY_TYPES: dict[str, tuple[Any, ...]] = {
     "container.create": ("obj", "ContainerCreateWrapper"),
     "container.update": ("obj", "ContainerUpdateRequest"),
@@ -129,6 +131,7 @@ BODY_TYPES: dict[str, tuple[Any, ...]] = {
     "config.update": ("obj", "ConfigSpec"),
     "system.auth": ("obj", "AuthConfig"),
 }
+"""Operation kind -> the type of its JSON body."""
 
 
 def body_type(kind: str) -> tuple[Any, ...] | None:

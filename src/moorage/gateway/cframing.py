@@ -26,12 +26,12 @@ import re
 
 import httptools
 
-from moorage.gateway.http import (
+from moorage.gateway.http.limits import DEFAULT as _DEFAULT
+from moorage.gateway.http.limits import Limits
+from moorage.gateway.http.request import (
     _BAD_PERCENT,
-    _DEFAULT,
     _METHODS,
     _SINGLE,
-    Limits,
     RequestHead,
     _check_framing,
     parse_request_head,

@@ -17,6 +17,11 @@ requests for which the full path's decision is "forward, maybe with a team filte
 The record is written before the first byte of the answer leaves, as on the
 full path.
 
+This module is the client side. The engine side (one pooled connection per request
+in flight, ``fastpool.FastUpstream``) and the state shared between connections
+(idle engine connections, the idle-client sweeper) are in ``fastpool``; the gateway
+owns the one ``FastPool`` as ``Gateway.fast_pool``.
+
 Framing is the full path's: heads are found with ``http.head_length``, read with
 ``http.parse_request_head`` and refused by the full path; an engine's answer is
 read with ``http.scan_response_head`` and ``http.ChunkedScanner``. A head that
@@ -27,7 +32,6 @@ path too, which answers 408 and records it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -37,29 +41,14 @@ from moorage.audit import AuditRecord
 from moorage.engine_api.canonical import MAX_KNOWN_VERSION, RequestError, read_target
 from moorage.engine_api.endpoints import Operation
 from moorage.gateway import tenancy
-from moorage.gateway.http import (
-    ChunkedScanner,
-    HttpError,
-    RequestHead,
-    error_response,
-    head_length,
-    parse_request_head,
-    scan_response_head,
-)
+from moorage.gateway.fastpool import COLLECTED, FastUpstream
+from moorage.gateway.http import HttpError, RequestHead, error_response, head_length, parse_request_head
 from moorage.gateway.server import FILTERED_LISTS, Gateway, _as_engine, _Outcome
 from moorage.identity import Principal
 
-__all__ = ["FastClient", "FastUpstream", "plan"]
+__all__ = ["FastClient", "plan"]
 
 log = logging.getLogger("moorage.gateway")
-
-_HOLD_LIMIT = 1 << 20  # answer bytes held while the record is written, before pausing upstream
-# Lists whose answers may carry Moorage's labels: collected whole (up to the limit),
-# stripped of them (the same bytes when there are none) and sent with a new length.
-COLLECTED = frozenset({"container.list", "image.list", "network.list", "volume.list", "service.list",
-                       "secret.list", "config.list", "system.df"})  # fmt: skip
-_COLLECT_LIMIT = 64 << 20
-_NO_BODY = (204, 304)
 
 
 def plan(gw: Gateway, who: Principal | str, head: RequestHead) -> tuple[Operation, str] | None:
@@ -126,12 +115,14 @@ class FastClient(asyncio.Protocol):
 
     # ------------------------------------------------------------ asyncio
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """A client connected: identify it by its peer credentials, once."""
         # uvloop's transports do not subclass asyncio.Transport; they have its methods
         self.transport = cast(asyncio.Transport, transport)
         self.who = self.gw._identify(transport.get_extra_info, "unix", {})
-        self.gw._fast.add(self)
+        self.gw.fast_pool.clients.add(self)
 
     def data_received(self, data: bytes) -> None:
+        """Take a request when none is in flight; hold pipelined bytes (pausing past a head's size)."""
         self.buf += data
         self.last = time.monotonic()
         if self.busy:
@@ -143,25 +134,29 @@ class FastClient(asyncio.Protocol):
         self._next()
 
     def eof_received(self) -> bool:
+        """The client sent all it will: finish what is in flight, then close."""
         self.eof = True
         if not self.busy:
             self._next()
         return True  # keep the write side open for the answer in flight
 
     def connection_lost(self, exc: Exception | None) -> None:
+        """The client went away; an engine connection still answering it is closed, not pooled."""
         self.closed = True
-        self.gw._fast.discard(self)
+        self.gw.fast_pool.clients.discard(self)
         self._stop_head_timer()
         if self.busy and self.up is not None:
             self.up.abandon()  # a half-relayed answer: that upstream connection can't be reused
             self.up = None
 
     def pause_writing(self) -> None:
+        """The client reads slowly: stop reading the engine's answer for it."""
         self.paused_writing = True
         if self.up is not None and self.up.transport is not None:
             self.up.transport.pause_reading()
 
     def resume_writing(self) -> None:
+        """The client caught up: read the engine's answer again."""
         self.paused_writing = False
         if self.up is not None and self.up.transport is not None:
             self.up.transport.resume_reading()
@@ -202,7 +197,7 @@ class FastClient(asyncio.Protocol):
         self.busy, self.head, self.op, self.retried = True, head, op, False
         self.started = time.perf_counter()
         self.request = raw if target == head.target else head.with_target(target).encode()
-        up = self.gw._fast_pool.pop() if self.gw._fast_pool else None
+        up = self.gw.fast_pool.take()
         if up is not None:
             up.start(self, reused=True)
         else:
@@ -210,9 +205,9 @@ class FastClient(asyncio.Protocol):
 
     async def _connect(self) -> None:
         try:
-            up = await self.gw._fast_connect()
+            up = await self.gw.fast_pool.connect()
         except OSError as exc:
-            self._refuse(502, f"moorage: cannot reach the Docker engine at {self.gw.upstream.url}: "
+            self.refuse(502, f"moorage: cannot reach the Docker engine at {self.gw.upstream.url}: "
                               f"{exc.strerror or exc}")  # fmt: skip
             return
         if self.closed:
@@ -225,12 +220,12 @@ class FastClient(asyncio.Protocol):
         a new one (it has no body, so sending it again is safe)."""
         self.up = None
         if self.retried or self.closed:
-            self._refuse(502, f"moorage: the Docker engine at {self.gw.upstream.url} closed the connection")
+            self.refuse(502, f"moorage: the Docker engine at {self.gw.upstream.url} closed the connection")
             return
         self.retried = True
         self.loop.create_task(self._connect())
 
-    def _refuse(self, status: int, message: str) -> None:
+    def refuse(self, status: int, message: str) -> None:
         """An answer of the gateway's own (the engine is unreachable or broke the protocol)."""
         self.up = None
         head = self.head
@@ -287,8 +282,9 @@ class FastClient(asyncio.Protocol):
             self._next()
 
     def close(self) -> None:
+        """Close this client connection."""
         self.closed = True
-        self.gw._fast.discard(self)
+        self.gw.fast_pool.clients.discard(self)
         self._stop_head_timer()
         if self.transport is not None:
             self.transport.close()
@@ -310,7 +306,7 @@ class FastClient(asyncio.Protocol):
         """Give this connection to the full gateway, with every byte not yet used."""
         assert self.transport is not None
         self.handed = True
-        self.gw._fast.discard(self)
+        self.gw.fast_pool.clients.discard(self)
         # A head begun here keeps its deadline: the head timeout runs from its first byte.
         since = self.head_since
         self._stop_head_timer()
@@ -329,253 +325,3 @@ class FastClient(asyncio.Protocol):
         if self.paused_reading:
             self.transport.resume_reading()
         self.loop.create_task(self.gw._connection(reader, writer, "unix", head_since=since))
-
-
-def _dechunk(raw: bytes) -> bytes:
-    """The data of a chunked body whose framing the scanner has already checked."""
-    out: list[bytes] = []
-    at = 0
-    while True:
-        end = raw.index(b"\r\n", at)
-        size = int(raw[at:end].split(b";", 1)[0], 16)
-        if size == 0:
-            return b"".join(out)
-        out.append(raw[end + 2 : end + 2 + size])
-        at = end + 2 + size + 2
-
-
-def _with_length(head: bytes, length: int) -> bytes:
-    """A response head for a body now ``length`` bytes long, not chunked."""
-    lines = [
-        line
-        for line in head[:-4].split(b"\r\n")
-        if not line.lower().startswith((b"content-length:", b"transfer-encoding:"))
-    ]
-    return b"\r\n".join([*lines, b"Content-Length: %d" % length]) + b"\r\n\r\n"
-
-
-class FastUpstream(asyncio.Protocol):
-    """One connection to the engine, pooled between fast-path requests."""
-
-    def __init__(self, gw: Gateway) -> None:
-        self.gw = gw
-        self.transport: asyncio.Transport | None = None
-        self.client: FastClient | None = None
-        self.buf = bytearray()
-        self.reused = False
-        self.got = False  # any byte of the current answer
-        self.in_head = True
-        self.remaining = 0  # body bytes left (fixed length)
-        self.mode = ""  # "none" | "fixed" | "chunked" | "close"
-        self.chunks = ChunkedScanner(gw.limits, 502)  # reset for each chunked answer
-        self.keep = True
-        self.held: list[bytes] | None = None  # answer bytes waiting for the record
-        self.held_size = 0
-        self.complete = False
-        self.lost = False
-        self.collect: bytearray | None = None  # a collected answer's body so far (framing included)
-        self.collect_head = b""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports do not subclass asyncio.Transport; they have its methods
-        self.transport = cast(asyncio.Transport, transport)
-
-    def start(self, client: FastClient, reused: bool) -> None:
-        assert self.transport is not None
-        self.client, self.reused = client, reused
-        client.up = self
-        self.buf.clear()
-        self.got, self.in_head, self.complete, self.keep = False, True, False, True
-        self.held, self.held_size = None, 0
-        self.collect = None
-        if client.paused_writing:
-            self.transport.pause_reading()
-        self.transport.write(client.request)
-
-    def release(self) -> None:
-        """Back to the pool, or closed when the pool is full or the engine said close."""
-        self.client = None
-        if self.transport is None or self.lost or not self.keep:
-            self.abandon()
-            return
-        with contextlib.suppress(Exception):
-            self.transport.resume_reading()
-        if len(self.gw._fast_pool) < self.gw.upstream.pool_size:
-            self.gw._fast_pool.append(self)
-        else:
-            self.abandon()
-
-    def abandon(self) -> None:
-        self.client = None
-        self.keep = False
-        if self.transport is not None:
-            self.transport.close()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.lost = True
-        with contextlib.suppress(ValueError):
-            self.gw._fast_pool.remove(self)
-        client = self.client
-        if client is None or client.closed:
-            self.client = None
-            return
-        if self.mode == "close" and not self.in_head:
-            self._complete()  # the end of an answer delimited by close
-            return
-        self.client = None
-        if not self.got and self.reused:
-            client.retry()
-        elif not self.got:
-            client._refuse(502, f"moorage: the Docker engine at {self.gw.upstream.url} closed the connection")
-        else:
-            client.close()  # cut mid-answer: the client sees it cut, as with the engine itself
-
-    def data_received(self, data: bytes) -> None:
-        client = self.client
-        if client is None:  # nothing was asked: the engine broke the protocol
-            self.abandon()
-            return
-        self.got = True
-        if self.in_head:
-            self.buf += data
-            end = self.buf.find(b"\r\n\r\n")
-            if end < 0:
-                if len(self.buf) > self.gw.limits.max_head_bytes:
-                    self.abandon()
-                    client._refuse(502, "moorage: the Docker engine sent an oversized response head")
-                return
-            raw = bytes(self.buf[: end + 4])
-            rest = bytes(self.buf[end + 4 :])
-            self.buf.clear()
-            record = self._head(client, raw, bool(rest))
-            if self.client is None:
-                return  # refused: the engine broke the protocol
-            if rest and not self.complete:
-                self._body(client, rest)
-            # the answer so far is held; it goes out once the record is written
-            client.write_record(record, self._release_held)
-            return
-        self._body(client, data)
-
-    def _head(self, client: FastClient, raw: bytes, more: bool) -> AuditRecord | None:
-        """Read the answer's head; hold it and return its audit record."""
-        assert client.head is not None
-        try:
-            status, te, length, close = scan_response_head(raw, self.gw.limits)
-        except HttpError as exc:
-            self.abandon()
-            client._refuse(502, f"moorage: {exc.message}")
-            return None
-        self.in_head = False
-        if 100 <= status < 200:
-            # nobody asked to switch protocols: the engine is not answering this request
-            self.abandon()
-            client._refuse(502, f"moorage: the Docker engine answered {status} to a plain read")
-            return None
-        self.keep = not close
-        if client.head.method == "HEAD" or status in _NO_BODY:
-            self.mode = "none"
-        elif "chunked" in te:
-            self.mode = "chunked"
-            self.chunks.reset()
-        elif length is not None:
-            self.mode, self.remaining = "fixed", length
-        else:
-            self.mode, self.keep = "close", False
-        rid, record = client.record(status, "allow", "")
-        head = raw[:-2] + b"X-Moorage-Request-Id: " + rid.encode() + b"\r\n\r\n"
-        if client.op is not None and client.op.kind in COLLECTED and status == 200 and self.mode != "none":
-            self.collect, self.collect_head, self.held = bytearray(), head, []
-            if self.mode == "fixed" and self.remaining == 0:
-                self.keep = self.keep and not more
-                self._complete()
-            return record
-        self.held = [head]
-        if self.mode == "none" or (self.mode == "fixed" and self.remaining == 0):
-            self.complete = True
-            self.keep = self.keep and not more  # bytes after a complete answer
-        return record
-
-    def _body(self, client: FastClient, data: bytes) -> None:
-        if self.mode == "fixed":
-            if len(data) > self.remaining:  # more than the answer: not a connection to reuse
-                data, self.keep = data[: self.remaining], False
-            self.remaining -= len(data)
-            self._emit(data)
-            if self.remaining == 0:
-                self._complete()
-        elif self.mode == "chunked":
-            self._chunked(data)
-        elif self.mode == "close":
-            self._emit(data)
-        else:
-            self.keep = False  # bytes after an answer without a body
-
-    def _chunked(self, data: bytes) -> None:
-        """Pass chunked framing through verbatim, checking it and watching for its end."""
-        try:
-            used = self.chunks.feed(data)
-        except HttpError:
-            self._broken()
-            return
-        if used < len(data):
-            self.keep = False  # bytes after the last chunk
-            data = data[:used]
-        self._emit(data)
-        if self.chunks.done:
-            self._complete()
-
-    def _broken(self) -> None:
-        """Malformed chunked framing from the engine: cut the answer."""
-        client = self.client
-        self.abandon()
-        if client is not None:
-            client.close()
-
-    def _emit(self, data: bytes) -> None:
-        if not data:
-            return
-        if self.collect is not None:
-            self.collect += data
-            if len(self.collect) > _COLLECT_LIMIT:
-                self._broken()  # not an answer to hold whole: cut, as a broken one is
-            return
-        if self.held is not None:
-            self.held.append(data)
-            self.held_size += len(data)
-            if self.held_size > _HOLD_LIMIT and self.transport is not None:
-                self.transport.pause_reading()
-            return
-        client = self.client
-        if client is not None and client.transport is not None and not client.closed:
-            client.transport.write(data)
-
-    def _release_held(self) -> None:
-        """The record is written: the answer may go out."""
-        held, self.held = self.held or [], None
-        client = self.client
-        if client is None or client.closed or client.transport is None:
-            return
-        client.transport.write(b"".join(held))
-        if self.held_size > _HOLD_LIMIT and self.transport is not None and not client.paused_writing:
-            self.transport.resume_reading()
-        if self.complete:
-            self._finish(client)
-
-    def _complete(self) -> None:
-        if self.collect is not None:
-            body = bytes(self.collect)
-            if self.mode == "chunked":
-                body = _dechunk(body)
-            body = tenancy.strip_answer(body)
-            self.collect = None
-            self._emit(_with_length(self.collect_head, len(body)) + body)
-        self.complete = True
-        if self.held is None and self.client is not None:
-            self._finish(self.client)
-
-    def _finish(self, client: FastClient) -> None:
-        assert client.head is not None
-        keep = client.head.keep_alive and self.mode != "close"
-        self.release()
-        client.done(keep)

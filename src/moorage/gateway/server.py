@@ -46,6 +46,7 @@ from moorage.engine_api.endpoints import Operation
 from moorage.engine_api.models import body_type
 from moorage.gateway import cluster_api, tenancy
 from moorage.gateway.archive import archive_names, context_dockerfile
+from moorage.gateway.fastpool import FastPool
 from moorage.gateway.http import (
     HttpError,
     Limits,
@@ -174,13 +175,11 @@ class Gateway:
         ``owners`` keeps who built which image (memory only when not given)."""
         self.upstream = upstream
         self.fast_path = fast_path
-        self._fast: set[Any] = set()  # FastClient connections still on the fast path
-        self._fast_pool: list[Any] = []  # idle FastUpstream connections
-        self._sweeper: asyncio.TimerHandle | None = None
         self.users = users or UserDirectory()
         self.admission = admission or AllowAll()
         self.audit = audit
         self.limits = limits or Limits()
+        self.fast_pool = FastPool(upstream, self.limits)  # the fast path's connections
         self.admin_uids = admin_uids
         self.clock = clock
         self._servers: list[asyncio.Server] = []
@@ -218,7 +217,7 @@ class Gateway:
             from moorage.gateway.fastpath import FastClient  # it imports this module
 
             server = await asyncio.get_running_loop().create_unix_server(lambda: FastClient(self), **where)
-            self._sweep()
+            self.fast_pool.sweep()
         else:
             server = await asyncio.start_unix_server(
                 lambda r, w: self._connection(r, w, "unix"), limit=self.limits.max_head_bytes, **where
@@ -226,27 +225,6 @@ class Gateway:
         if sock is None:
             os.chmod(path, mode)
         self._servers.append(server)
-
-    async def _fast_connect(self) -> Any:
-        """A new upstream connection for the fast path (a FastUpstream)."""
-        from moorage.gateway.fastpath import FastUpstream
-
-        loop = asyncio.get_running_loop()
-        up = self.upstream
-        if up.path is not None:
-            _, proto = await loop.create_unix_connection(lambda: FastUpstream(self), up.path)
-        else:
-            assert up.host is not None and up.port is not None
-            _, proto = await loop.create_connection(lambda: FastUpstream(self), up.host, up.port, ssl=up.tls)
-        return proto
-
-    def _sweep(self) -> None:
-        """Close fast-path connections idle past the limit (one timer, not one per request)."""
-        now = time.monotonic()
-        for client in list(self._fast):
-            if not client.busy and now - client.last > self.limits.idle_timeout:
-                client.close()
-        self._sweeper = asyncio.get_running_loop().call_later(min(5.0, self.limits.idle_timeout), self._sweep)
 
     async def listen_tls(self, host: str, port: int, ctx: ssl.SSLContext, reuse_port: bool = False) -> int:
         """Listen on TCP with TLS that requires a client certificate. Returns the port.
@@ -268,13 +246,7 @@ class Gateway:
     async def close(self) -> None:
         for server in self._servers:
             server.close()
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-        for client in list(self._fast):
-            client.close()
-        for up in list(self._fast_pool):
-            up.abandon()
-        self._fast_pool.clear()
+        self.fast_pool.close()
         live = [t for t in self._live if t is not asyncio.current_task()]
         for task in live:
             task.cancel()

@@ -20,6 +20,8 @@ from typing import Any
 __all__ = ["terminate_tls"]
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, dict[str, Any]], Awaitable[None]]
+"""Serves the plaintext streams of one connection; the dict holds the TLS facts
+(``peercert``, ``peercert_der``, ``peername``)."""
 
 
 async def terminate_tls(
@@ -30,6 +32,9 @@ async def terminate_tls(
     handshake_timeout: float,
     limit: int,
 ) -> None:
+    """Serve one TCP connection through TLS: handshake within ``handshake_timeout``,
+    then ``handler`` gets plaintext streams (``limit`` bounds their reader's buffer) and
+    the peer's certificate. A client's close_notify is an EOF, not the end of the connection."""
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
     tls = ctx.wrap_bio(incoming, outgoing, server_side=True)
 

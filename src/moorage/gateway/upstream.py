@@ -23,11 +23,14 @@ class UpstreamError(Exception):
 
 @dataclass
 class Conn:
+    """A stream connection to the engine, for the full path. ``fresh``: new, not from the pool."""
+
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
     fresh: bool
 
     def close(self) -> None:
+        """Close it."""
         self.writer.close()
 
 
@@ -62,6 +65,7 @@ class Upstream:
         return cls(url, tls)
 
     async def connect(self) -> Conn:
+        """A new connection; raises UpstreamError when the engine can't be reached."""
         try:
             if self.path is not None:
                 r, w = await asyncio.open_unix_connection(self.path, limit=1 << 20)
@@ -74,6 +78,7 @@ class Upstream:
         return Conn(r, w, True)
 
     async def acquire(self) -> Conn:
+        """An idle pooled connection the engine hasn't closed, else a new one."""
         while self._idle:
             conn = self._idle.pop()
             if not conn.reader.at_eof() and not conn.writer.is_closing():
@@ -83,6 +88,7 @@ class Upstream:
         return await self.connect()
 
     def release(self, conn: Conn) -> None:
+        """Give ``conn`` back after a complete answer: pooled, or closed when the pool is full."""
         if len(self._idle) < self.pool_size and not conn.writer.is_closing():
             self._idle.append(conn)
         else:
@@ -135,6 +141,7 @@ class Upstream:
         raise UpstreamError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
+        """Close every pooled connection."""
         for conn in self._idle:
             conn.close()
         self._idle.clear()

@@ -47,6 +47,8 @@ class KeyLocks:
 
     @contextlib.asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[None]:
+        """Hold ``key``'s lock for the ``async with`` block: first among this process's tasks,
+        then (with a folder) with ``flock`` on the key's lock file, polled so the loop never blocks."""
         async with self._local.setdefault(key, asyncio.Lock()):
             if self.folder is None:
                 yield
