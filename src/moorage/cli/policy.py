@@ -24,8 +24,8 @@ from moorage.engine_api.canonical import RequestError, read_body, read_target
 from moorage.engine_api.models import body_type
 from moorage.policy.catalog import RULES, lookup
 from moorage.policy.compose import compose_requests
+from moorage.policy.decision import ExceptionGrant, Facts, PolicyDecision, Request, evaluate
 from moorage.policy.documents import SCHEMA, PolicyError, PolicySet, builtin_set, load_folder
-from moorage.policy.engine import ExceptionGrant, Facts, PolicyDecision, Request, evaluate
 from moorage.policy.families import Usage
 
 __all__ = ["register"]

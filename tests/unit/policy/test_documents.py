@@ -105,7 +105,7 @@ DENY_ALL_REGO = "package docker.authz\n\ndefault allow := false\n"
 
 
 def test_a_document_named_keys_keeps_its_cel_and_rego(tmp_path: Path) -> None:
-    from moorage.policy.engine import Facts, Request, evaluate
+    from moorage.policy.decision import Facts, Request, evaluate
 
     write(tmp_path, "keys.yaml", KEYS_DOC)
     write(tmp_path, "authz.rego", DENY_ALL_REGO)
@@ -121,8 +121,8 @@ def test_a_document_named_keys_keeps_its_cel_and_rego(tmp_path: Path) -> None:
 def test_a_document_handed_in_uncompiled_is_compiled_not_dropped(tmp_path: Path) -> None:
     from dataclasses import replace
 
+    from moorage.policy.decision import Facts, Request, evaluate
     from moorage.policy.documents import Compiled, PolicySet
-    from moorage.policy.engine import Facts, Request, evaluate
 
     write(tmp_path, "keys.yaml", KEYS_DOC)
     write(tmp_path, "authz.rego", DENY_ALL_REGO)
@@ -168,7 +168,7 @@ def test_values_are_validated_at_load_with_file_line_and_field(
 
 
 def test_good_values_load_and_the_duration_reads_as_loaded(tmp_path: Path) -> None:
-    from moorage.policy.engine import Facts, Request, evaluate
+    from moorage.policy.decision import Facts, Request, evaluate
     from moorage.policy.families import ImageFacts
 
     write(tmp_path, "ok.yaml", IMAGES.replace("    require: [memory]\n", ""))

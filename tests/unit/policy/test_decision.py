@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from moorage.engine_api.reference import parse_image_ref
+from moorage.policy.decision import ExceptionGrant, Facts, Request, evaluate
 from moorage.policy.documents import builtin_set, load_folder
-from moorage.policy.engine import ExceptionGrant, Facts, Request, evaluate
 from moorage.policy.families import Usage
 
 
