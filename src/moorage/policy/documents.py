@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 from moorage.policy.custom import CelRule, RegoRule, compile_cel
+from moorage.policy.keys import key_ids
 from moorage.policy.operations import parse_cidr, parse_ip
 from moorage.policy.runtime import DEFAULT_ALLOW, RuntimeAllow
 
@@ -688,9 +689,6 @@ def load_folder(folder: Path) -> PolicySet:
 def _trusted_keys(doc: Document, base: Path) -> list[tuple[str, bytes]]:
     """(key id, PEM) of each key a document trusts: a path (relative to the policy
     folder) or an inline PEM block. Read at load, so a bad key fails the load."""
-    from moorage.images.interface import SignatureError
-    from moorage.images.sign import key_id, parse_public_keys
-
     out = []
     for i, entry in enumerate(doc.spec["images"]["signatures"]["keys"]):
         where = f"{doc.source}: spec.images.signatures.keys[{i}]"
@@ -703,10 +701,10 @@ def _trusted_keys(doc: Document, base: Path) -> list[tuple[str, bytes]]:
             except OSError as exc:
                 raise PolicyError(f"{where}: cannot read {path}: {exc.strerror}") from exc
         try:
-            parsed = parse_public_keys(pem, entry if not entry.startswith("-----") else "an inline key")
-        except SignatureError as exc:
+            ids = key_ids(pem, entry if not entry.startswith("-----") else "an inline key")
+        except ValueError as exc:
             raise PolicyError(f"{where}: {exc}") from exc
-        out += [(key_id(k), pem) for k in parsed]
+        out += [(kid, pem) for kid in ids]
     return out
 
 
