@@ -24,7 +24,7 @@ import regopy
 
 from moorage.engine_api.canonical import read_body
 from moorage.policy.decision import Facts, Request, evaluate
-from moorage.policy.documents import builtin_set
+from moorage.policy.loader import builtin_set
 
 BODY: dict[str, Any] = {
     "Hostname": "", "Domainname": "", "User": "1000:1000", "AttachStdin": False, "AttachStdout": True,

@@ -33,8 +33,9 @@ from moorage.policy.decision import (
     needs_usage,
     trust_needs,
 )
-from moorage.policy.documents import PolicyError, PolicySet, builtin_set, load_folder
+from moorage.policy.documents import PolicyError
 from moorage.policy.families import Usage, container_limits, view_images
+from moorage.policy.loader import PolicySet, builtin_set, load_folder
 
 __all__ = ["PolicyAdmission", "to_request"]
 

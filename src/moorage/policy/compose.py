@@ -8,7 +8,8 @@ from typing import Any
 
 import yaml
 
-from moorage.policy.documents import PolicyError, parse_size
+from moorage.policy.documents import PolicyError
+from moorage.policy.units import parse_size
 
 __all__ = ["ComposeRequest", "compose_requests"]
 

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from moorage.policy import families as fam
-from moorage.policy.documents import Document, PolicySet, parse_size
+from moorage.policy.documents import Document
+from moorage.policy.loader import PolicySet
 from moorage.policy.operations import OperationFacts, check_operation
 from moorage.policy.runtime import (
     Finding,
@@ -30,6 +31,8 @@ from moorage.policy.runtime import (
     view_service,
     view_volume,
 )
+from moorage.policy.schema import PlacementSpec
+from moorage.policy.units import parse_size
 
 __all__ = [
     "ExceptionGrant",
@@ -209,14 +212,14 @@ def workload_class(pset: PolicySet, req: Request) -> WorkloadClass:
     if owner and owner != req.team:
         req = dataclasses.replace(req, teams=(owner,))
     docs = [d for d in applicable(pset, req, labels) if d.mode == "enforce"]
-    placement = next((d.spec["placement"] for d in docs if d.spec.get("placement")), None)
+    placement = next((d.spec.placement for d in docs if d.spec.placement), None)
     if placement:
         cls = fam.placement_constraints(placement, req.team, labels)[0]
     else:
         cls = labels.get("moorage.class", "")
-    enforcing = [d.spec.get("placement") or {} for d in pset.documents if d.mode == "enforce"]
-    exclusive = frozenset(str(c) for p in enforcing for c in p.get("exclusive") or ())
-    members = frozenset(str(t) for p in enforcing for t, c in (p.get("teams") or {}).items() if c == cls)
+    enforcing = [d.spec.placement for d in pset.documents if d.mode == "enforce" and d.spec.placement]
+    exclusive = frozenset(str(c) for p in enforcing for c in p.exclusive or ())
+    members = frozenset(str(t) for p in enforcing for t, c in (p.teams or {}).items() if c == cls)
     return WorkloadClass(cls, req.team, exclusive, members)
 
 
@@ -228,12 +231,12 @@ def trust_needs(pset: PolicySet, req: Request) -> tuple[list[tuple[str, bytes]],
     keys: list[tuple[str, bytes]] = []
     scan, any_trust = False, False
     for d in applicable(pset, req):
-        spec = d.spec.get("images") or {}
-        if not fam.needs_trust(spec):
+        spec = d.spec.images
+        if spec is None or not fam.needs_trust(spec):
             continue
         any_trust = True
         keys += list(d.compiled.trusted_keys)
-        scan = scan or any(spec.get(k) for k in ("vulnerabilities", "packages", "sbom", "database"))
+        scan = scan or bool(spec.vulnerabilities or spec.packages or spec.sbom or spec.database)
     return (keys, scan) if any_trust else None
 
 
@@ -254,7 +257,7 @@ def fact_needs(pset: PolicySet, req: Request) -> frozenset[str]:
     node's current labels), ``plugin_config`` (the plugin's ``Config``). Without them
     the stricter reading applies (see :mod:`moorage.policy.operations`)."""
     wanted = _FACT_NEEDS.get(req.kind, frozenset())
-    if not wanted or not any(d.spec.get("packs") for d in applicable(pset, req)):
+    if not wanted or not any(d.spec.packs for d in applicable(pset, req)):
         return frozenset()
     return wanted
 
@@ -263,7 +266,7 @@ def needs_usage(pset: PolicySet, req: Request) -> bool:
     """Whether the decision needs the team's live use (quota facts)."""
     if req.kind not in ("container.create", "service.create", "service.update"):
         return False
-    return any(d.spec.get("quotas") for d in applicable(pset, req))
+    return any(d.spec.quotas for d in applicable(pset, req))
 
 
 # ------------------------------------------------------------------ evaluate
@@ -272,38 +275,38 @@ def _findings(doc: Document, pset: PolicySet, req: Request, body: Any, facts: Fa
     spec = doc.spec
     kind = req.kind
     out: list[Finding] = []
-    if spec.get("packs"):
+    if spec.packs:
         make_view = RUNTIME_VIEWS.get(kind)
         view = (make_view(body) if make_view is not None and body is not None
                 else view_build(dict(req.query)) if kind == "image.build" else None)  # fmt: skip
         runtime: list[Finding] = []
         if view is not None:
-            for pack in spec["packs"]:
+            for pack in spec.packs:
                 runtime += check(view, pack, doc.compiled.runtime_allow)
         out += runtime
         # Every operation, not only the workload creates: an allow-list of operations
         # and of the fields that reach the host. A field the runtime view already
         # reported (HostConfig.NetworkMode=host, a build's networkmode) isn't repeated.
         seen = {f.path for f in runtime}
-        allow = frozenset((spec.get("plugins") or {}).get("privileges") or ())
-        pools = tuple((spec.get("network") or {}).get("subnets") or ())
+        allow = frozenset((spec.plugins.privileges if spec.plugins else None) or ())
+        pools = tuple((spec.network.subnets if spec.network else None) or ())
         ops = check_operation(kind, body, req.query, req.object_ref, allow, facts.operation(), pools)
         out += [f for f in ops if f.path not in seen]
     rview = fam.view_resources(kind, body) if body is not None else None
-    if rview is not None and spec.get("resources"):
-        out += fam.check_resources(rview, spec["resources"])
-    if spec.get("quotas") and rview is not None:
-        out += fam.check_quotas(kind, rview, facts.usage, spec["quotas"], req.team, facts.replaced_replicas)
-    if spec.get("images"):
+    if rview is not None and spec.resources:
+        out += fam.check_resources(rview, spec.resources)
+    if spec.quotas and rview is not None:
+        out += fam.check_quotas(kind, rview, facts.usage, spec.quotas, req.team, facts.replaced_replicas)
+    if spec.images:
         named = fam.view_images(kind, body, dict(req.query), req.object_ref)
-        out += fam.check_images(kind, named, spec["images"])
-        if kind in fam.TRUST_KINDS and fam.needs_trust(spec["images"]):
+        out += fam.check_images(kind, named, spec.images)
+        if kind in fam.TRUST_KINDS and fam.needs_trust(spec.images):
             trusted = [kid for kid, _ in doc.compiled.trusted_keys]
-            out += fam.check_image_trust(named, spec["images"], dict(facts.image_reports), trusted)
-    if spec.get("network"):
-        out += fam.check_network(fam.view_network(kind, body, req.object_ref), spec["network"], req.team)
-    if spec.get("placement"):
-        out += fam.check_placement(kind, body, spec["placement"], req.team, labels, mutating)
+            out += fam.check_image_trust(named, spec.images, dict(facts.image_reports), trusted)
+    if spec.network:
+        out += fam.check_network(fam.view_network(kind, body, req.object_ref), spec.network, req.team)
+    if spec.placement:
+        out += fam.check_placement(kind, body, spec.placement, req.team, labels, mutating)
     compiled = doc.compiled
     variables: dict[str, Any] | None = None
     for rule in compiled.cel:
@@ -347,7 +350,7 @@ def evaluate(pset: PolicySet, req: Request, facts: Facts) -> PolicyDecision:
         return decision
     enforcing = [d for d in docs if d.mode == "enforce"]
     declared = _merge_mutations(enforcing)
-    placement = next((d.spec["placement"] for d in enforcing if d.spec.get("placement")), None)
+    placement = next((d.spec.placement for d in enforcing if d.spec.placement), None)
     mutating = bool(declared or placement)
     before: list[tuple[Document, Finding]] = [
         (d, f) for d in docs for f in _findings(d, pset, req, req.body, facts, labels, mutating)
@@ -386,18 +389,20 @@ def _merge_mutations(docs: list[Document]) -> dict[str, Any]:
     """The strictest of what the enforcing documents declare."""
     out: dict[str, Any] = {}
     for d in docs:
-        m = d.spec.get("mutations") or {}
-        if m.get("noNewPrivileges"):
+        m = d.spec.mutations
+        if m is None:
+            continue
+        if m.no_new_privileges:
             out["noNewPrivileges"] = True
-        if m.get("readOnlyRootfs"):
+        if m.read_only_rootfs:
             out["readOnlyRootfs"] = True
-        for key in ("pidsLimit", "cpus"):
-            if key in m:
-                out[key] = min(out.get(key, m[key]), m[key])
-        if "memory" in m:
-            out["memory"] = min(out.get("memory", parse_size(m["memory"])), parse_size(m["memory"]))
-        if m.get("capDrop"):
-            out["capDrop"] = sorted({*out.get("capDrop", []), *(c.upper() for c in m["capDrop"])})
+        for key, value in (("pidsLimit", m.pids_limit), ("cpus", m.cpus)):
+            if value is not None:
+                out[key] = min(out.get(key, value), value)
+        if m.memory is not None:
+            out["memory"] = min(out.get("memory", parse_size(m.memory)), parse_size(m.memory))
+        if m.cap_drop:
+            out["capDrop"] = sorted({*out.get("capDrop", []), *(c.upper() for c in m.cap_drop)})
     return out
 
 
@@ -420,7 +425,7 @@ def _set_if_unset(obj: dict[str, Any], key: str, value: Any, unset: tuple[Any, .
     return True
 
 
-def _mutate(kind: str, body: dict[str, Any], m: dict[str, Any], placement: dict[str, Any] | None,
+def _mutate(kind: str, body: dict[str, Any], m: dict[str, Any], placement: PlacementSpec | None,
             team: str, labels: dict[str, str]) -> tuple[dict[str, Any], list[str]]:  # fmt: skip
     new = copy.deepcopy(body)
     applied: list[str] = []

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from moorage.engine_api.reference import ImageRef, parse_image_ref
-from moorage.policy.documents import parse_duration, parse_size
 from moorage.policy.runtime import Finding, _get
+from moorage.policy.schema import ImagesSpec, NetworkSpec, PlacementSpec, Quotas, ResourcesSpec
+from moorage.policy.units import parse_duration, parse_size
 
 __all__ = [
     "ImageFacts",
@@ -100,28 +101,30 @@ def view_resources(kind: str, body: Any) -> ResourceView | None:
     return None
 
 
-def check_resources(view: ResourceView, spec: dict[str, Any]) -> list[Finding]:
+def check_resources(view: ResourceView, spec: ResourcesSpec) -> list[Finding]:
     out: list[Finding] = []
     flags = {"memory": "--memory 512m", "cpus": "--cpus 1", "pids": "--pids-limit 256"}
     values = {"memory": view.memory, "cpus": view.cpus, "pids": view.pids}
-    for name in [] if view.update else spec.get("require") or []:
+    for name in [] if view.update else spec.require or []:
         path, value = values[name]
         if not value:
             out.append(_finding(f"resources.{name}-required", path, None,
                                 f"a {name} limit is required", f"add {flags[name]}"))  # fmt: skip
-    maxima = spec.get("max") or {}
-    if "memory" in maxima and view.memory[1] > parse_size(maxima["memory"]):
+    maxima = spec.max
+    if maxima is None:
+        return out
+    if maxima.memory is not None and view.memory[1] > parse_size(maxima.memory):
         out.append(_finding("resources.memory-max", view.memory[0], _human(view.memory[1]),
-                            f"memory limit is over the maximum {maxima['memory']}",
-                            f"use --memory {maxima['memory']} or less"))  # fmt: skip
-    if "cpus" in maxima and view.cpus[1] > float(maxima["cpus"]):
+                            f"memory limit is over the maximum {maxima.memory}",
+                            f"use --memory {maxima.memory} or less"))  # fmt: skip
+    if maxima.cpus is not None and view.cpus[1] > float(maxima.cpus):
         out.append(_finding("resources.cpus-max", view.cpus[0], view.cpus[1],
-                            f"CPU limit is over the maximum {maxima['cpus']}",
-                            f"use --cpus {maxima['cpus']} or less"))  # fmt: skip
-    if "pids" in maxima and view.pids[1] > int(maxima["pids"]):
+                            f"CPU limit is over the maximum {maxima.cpus}",
+                            f"use --cpus {maxima.cpus} or less"))  # fmt: skip
+    if maxima.pids is not None and view.pids[1] > int(maxima.pids):
         out.append(_finding("resources.pids-max", view.pids[0], view.pids[1],
-                            f"pids limit is over the maximum {maxima['pids']}",
-                            f"use --pids-limit {maxima['pids']} or less"))  # fmt: skip
+                            f"pids limit is over the maximum {maxima.pids}",
+                            f"use --pids-limit {maxima.pids} or less"))  # fmt: skip
     return out
 
 
@@ -136,7 +139,7 @@ class Usage:
     replicas: int = 0
 
 
-def check_quotas(kind: str, view: ResourceView | None, usage: Usage | None, spec: dict[str, Any],
+def check_quotas(kind: str, view: ResourceView | None, usage: Usage | None, spec: Quotas,
                  team: str, replaced: int = 0) -> list[Finding]:  # fmt: skip
     if view is None or not spec or view.update:
         return []
@@ -146,24 +149,24 @@ def check_quotas(kind: str, view: ResourceView | None, usage: Usage | None, spec
     out: list[Finding] = []
     fix = "remove containers or services your team no longer needs, or ask for a higher quota"
     if kind == "container.create":
-        if "containers" in spec and usage.containers + 1 > int(spec["containers"]):
+        if spec.containers is not None and usage.containers + 1 > int(spec.containers):
             out.append(_finding("quota.containers", "(team)", usage.containers + 1,
                                 f"team {team} would have {usage.containers + 1} containers, over its "
-                                f"quota of {spec['containers']}", fix))  # fmt: skip
-        if "cpus" in spec and usage.cpus + view.cpus[1] > float(spec["cpus"]):
+                                f"quota of {spec.containers}", fix))  # fmt: skip
+        if spec.cpus is not None and usage.cpus + view.cpus[1] > float(spec.cpus):
             out.append(_finding("quota.cpus", view.cpus[0], round(usage.cpus + view.cpus[1], 3),
                                 f"team {team} would use {usage.cpus + view.cpus[1]:g} CPUs, over its "
-                                f"quota of {spec['cpus']}", fix))  # fmt: skip
-        if "memory" in spec and usage.memory + view.memory[1] > parse_size(spec["memory"]):
+                                f"quota of {spec.cpus}", fix))  # fmt: skip
+        if spec.memory is not None and usage.memory + view.memory[1] > parse_size(spec.memory):
             out.append(_finding("quota.memory", view.memory[0], _human(usage.memory + view.memory[1]),
                                 f"team {team} would use {_human(usage.memory + view.memory[1])} of "
-                                f"memory, over its quota of {spec['memory']}", fix))  # fmt: skip
-    elif kind in ("service.create", "service.update") and "replicas" in spec:
+                                f"memory, over its quota of {spec.memory}", fix))  # fmt: skip
+    elif kind in ("service.create", "service.update") and spec.replicas is not None:
         total = usage.replicas - replaced + view.replicas
-        if total > int(spec["replicas"]) and view.replicas > replaced:  # scaling down is always allowed
+        if total > int(spec.replicas) and view.replicas > replaced:  # scaling down is always allowed
             out.append(_finding("quota.replicas", "Mode.Replicated.Replicas", total,
                                 f"team {team} would run {total} service replicas, over its quota of "
-                                f"{spec['replicas']}", fix))  # fmt: skip
+                                f"{spec.replicas}", fix))  # fmt: skip
     return out
 
 
@@ -218,7 +221,7 @@ def _registry_allowed(ref: ImageRef, allowed: list[str]) -> bool:
     return False
 
 
-def check_images(kind: str, images: list[tuple[str, str]], spec: dict[str, Any]) -> list[Finding]:
+def check_images(kind: str, images: list[tuple[str, str]], spec: ImagesSpec) -> list[Finding]:
     out: list[Finding] = []
     # Names the request gives to something it makes (tag, build -t) aren't pins.
     produces = kind in ("image.tag", "image.build", "image.push")
@@ -226,15 +229,15 @@ def check_images(kind: str, images: list[tuple[str, str]], spec: dict[str, Any])
         ref = parse_image_ref(text)
         if ref.is_id:
             continue  # a content-addressed local image: pinned, and its pull was checked
-        allowed = spec.get("registries")
+        allowed = spec.registries
         if allowed and not _registry_allowed(ref, allowed):
             out.append(_finding("images.registry", path, text,
                                 f"registry {ref.registry} ({ref.name}) is not on the allow-list",
                                 f"use an image from {', '.join(allowed)}"))  # fmt: skip
-        if spec.get("forbidLatest") and ref.digest is None and (ref.tag in (None, "latest")):
+        if spec.forbid_latest and ref.digest is None and (ref.tag in (None, "latest")):
             out.append(_finding("images.latest", path, text, "the latest tag moves under you",
                                 "name a version tag or a digest (name@sha256:...)"))  # fmt: skip
-        if spec.get("requireDigest") and not produces and ref.digest is None:
+        if spec.require_digest and not produces and ref.digest is None:
             fix = "use name@sha256:... (docker inspect --format '{{.RepoDigests}}')"
             out.append(_finding("images.digest", path, text, "the image must be pinned by digest", fix))
     return out
@@ -262,8 +265,9 @@ class ImageFacts:
     scanned: bool = False
 
 
-def needs_trust(spec: dict[str, Any]) -> bool:
-    return any(spec.get(k) for k in TRUST_KEYS)
+def needs_trust(spec: ImagesSpec) -> bool:
+    """Whether the images section asks for facts about the image itself."""
+    return any(getattr(spec, k) for k in TRUST_KEYS)
 
 
 def _pkg_matches(pattern: str, name: str, purl: str) -> bool:
@@ -275,7 +279,7 @@ def _pkg_matches(pattern: str, name: str, purl: str) -> bool:
 
 
 def check_image_trust(
-    images: list[tuple[str, str]], spec: dict[str, Any], reports: dict[str, ImageFacts], trusted: list[str]
+    images: list[tuple[str, str]], spec: ImagesSpec, reports: dict[str, ImageFacts], trusted: list[str]
 ) -> list[Finding]:
     """Signatures, vulnerability gate, packages, SBOM and database freshness."""
     out: list[Finding] = []
@@ -293,8 +297,8 @@ def check_image_trust(
                 )
             )
             continue
-        sig = spec.get("signatures") or {}
-        if sig.get("required", True) and sig.get("keys") and not set(f.signers) & set(trusted):
+        sig = spec.signatures
+        if sig and sig.required is not False and sig.keys and not set(f.signers) & set(trusted):
             why = f.signature_error or "signed, but not by a key this policy trusts"
             out.append(
                 _finding(
@@ -305,8 +309,8 @@ def check_image_trust(
                     "sign it: moorage image sign IMAGE --key KEY (a key the policy lists)",
                 )
             )
-        db = spec.get("database") or {}
-        vul = spec.get("vulnerabilities") or {}
+        db = spec.database
+        vul = spec.vulnerabilities
         if (db or vul) and f.db_age is None:
             out.append(
                 _finding(
@@ -317,9 +321,9 @@ def check_image_trust(
                     "run moorage db update --from PATH|URL on the gateway host",
                 )
             )
-            vul = {}
-        if db.get("maxAge") is not None and f.db_age is not None:
-            limit = parse_duration(db["maxAge"])  # validated when the policy loaded
+            vul = None
+        if db and db.max_age is not None and f.db_age is not None:
+            limit = parse_duration(db.max_age)  # validated when the policy loaded
             if f.db_age > limit:
                 out.append(
                     _finding(
@@ -327,17 +331,16 @@ def check_image_trust(
                         path,
                         text,
                         f"the vulnerability database is {f.db_age / 3600:.0f} h old "
-                        f"(older than {db['maxAge']})",
+                        f"(older than {db.max_age})",
                         "run moorage db update",
                     )
                 )
-        if vul.get("maxSeverity"):
-            ceiling = _SEV.index(vul["maxSeverity"])
+        if vul and vul.max_severity:
+            ceiling = _SEV.index(vul.max_severity)
             over = [
                 x
                 for x in f.findings
-                if _SEV.index(x[3] if x[3] in _SEV else "unknown") > ceiling
-                and (x[4] or not vul.get("onlyFixed"))
+                if _SEV.index(x[3] if x[3] in _SEV else "unknown") > ceiling and (x[4] or not vul.only_fixed)
             ]
             if over:
                 shown = "; ".join(
@@ -350,12 +353,12 @@ def check_image_trust(
                         "images.vulnerabilities",
                         path,
                         text,
-                        f"{len(over)} finding(s) over {vul['maxSeverity']}: {shown}{more}",
+                        f"{len(over)} finding(s) over {vul.max_severity}: {shown}{more}",
                         "upgrade the packages named (moorage image scan IMAGE lists them all)",
                     )
                 )
-        pk = spec.get("packages") or {}
-        for pattern in pk.get("forbidden") or []:
+        pk = spec.packages
+        for pattern in (pk.forbidden if pk else None) or []:
             hits = [p for p in f.packages if _pkg_matches(pattern, p[0], p[2])]
             if hits:
                 names = ", ".join(f"{n} {v} ({where})" for n, v, _, where in hits[:5])
@@ -368,7 +371,7 @@ def check_image_trust(
                         f"remove {hits[0][0]} from the image",
                     )
                 )
-        for pattern in pk.get("required") or []:
+        for pattern in (pk.required if pk else None) or []:
             if not any(_pkg_matches(pattern, p[0], p[2]) for p in f.packages):
                 out.append(
                     _finding(
@@ -379,7 +382,7 @@ def check_image_trust(
                         f"install {pattern} in the image",
                     )
                 )
-        if spec.get("sbom") == "required" and not (f.scanned and f.packages):
+        if spec.sbom == "required" and not (f.scanned and f.packages):
             out.append(
                 _finding(
                     "images.sbom",
@@ -475,45 +478,46 @@ def _port_ok(port: str, ranges: list[str]) -> bool:
     return False
 
 
-def check_network(view: NetworkView, spec: dict[str, Any], team: str) -> list[Finding]:
+def check_network(view: NetworkView, spec: NetworkSpec, team: str) -> list[Finding]:
     out: list[Finding] = []
-    if spec.get("hostNetwork") is False:
+    if spec.host_network is False:
         for path in view.host:
             out.append(_finding("network.host", path, "host", "the host network namespace is not allowed",
                                 "use a user-defined network and publish ports"))  # fmt: skip
-    if "create" in spec:
+    if spec.create is not None:
         for path, name in view.creates:
-            if not _match_names(name, spec["create"], team):
-                shown = ", ".join(p.replace("{team}", team) for p in spec["create"])
+            if not _match_names(name, spec.create, team):
+                shown = ", ".join(p.replace("{team}", team) for p in spec.create)
                 out.append(_finding("network.create", path, name, f"network name {name!r} is not one "
                                     f"team {team} may create", f"name it to match {shown}"))  # fmt: skip
-    if "join" in spec:
+    if spec.join is not None:
         for path, name in view.joins:
-            if not _match_names(name, spec["join"], team):
-                shown = ", ".join(p.replace("{team}", team) for p in spec["join"])
+            if not _match_names(name, spec.join, team):
+                shown = ", ".join(p.replace("{team}", team) for p in spec.join)
                 out.append(_finding("network.join", path, name, f"team {team} may not join network "
                                     f"{name!r}", f"use a network matching {shown}"))  # fmt: skip
-    publish = spec.get("publish") or {}
+    publish = spec.publish
     for path, ip, port in view.publishes:
-        ips = publish.get("hostIPs")
+        ips = publish.host_ips if publish else None
         if ips and (ip or "0.0.0.0") not in ips:
             out.append(_finding("network.publish-ip", path, ip or "0.0.0.0",
                                 f"ports may be published only on {', '.join(ips)}",
                                 f"publish as -p {ips[0]}:HOSTPORT:PORT"))  # fmt: skip
-        if publish.get("ports") and not _port_ok(port, publish["ports"]):
+        ports = publish.ports if publish else None
+        if ports and not _port_ok(port, ports):
             out.append(_finding("network.publish-port", path, port,
-                                f"host port {port} is outside {', '.join(publish['ports'])}",
-                                f"publish on a port in {publish['ports'][0]}"))  # fmt: skip
+                                f"host port {port} is outside {', '.join(ports)}",
+                                f"publish on a port in {ports[0]}"))  # fmt: skip
     return out
 
 
 # ------------------------------------------------------------------ placement
-def placement_constraints(spec: dict[str, Any], team: str, labels: dict[str, str]) -> tuple[str, list[str]]:
+def placement_constraints(spec: PlacementSpec, team: str, labels: dict[str, str]) -> tuple[str, list[str]]:
     """The workload class of a request (from its label, else its team) and the node
     constraints it requires. ``("", [])`` when it has none."""
-    label = spec.get("label", "moorage.class")
-    cls = labels.get(label) or (spec.get("teams") or {}).get(team) or ""
-    return cls, list((spec.get("classes") or {}).get(cls, []))
+    label = spec.label if spec.label is not None else "moorage.class"
+    cls = labels.get(label) or (spec.teams or {}).get(team) or ""
+    return cls, list((spec.classes or {}).get(cls, []))
 
 
 def _service_constraints(body: Any) -> list[str]:
@@ -525,27 +529,28 @@ def _norm(c: str) -> str:
     return c.replace(" ", "").lower()
 
 
-def check_placement(kind: str, body: Any, spec: dict[str, Any], team: str, labels: dict[str, str],
+def check_placement(kind: str, body: Any, spec: PlacementSpec, team: str, labels: dict[str, str],
                     mutating: bool) -> list[Finding]:  # fmt: skip
     """On create the required constraints are added (a mutation) unless the caller
     contradicts them; an update must keep them."""
     if kind not in ("service.create", "service.update"):
         return []
     cls, required = placement_constraints(spec, team, labels)
-    team_cls = (spec.get("teams") or {}).get(team)
+    team_cls = (spec.teams or {}).get(team)
     if team_cls and cls != team_cls:
-        return [_finding("placement.class", f"Labels.{spec.get('label', 'moorage.class')}", cls,
+        label = spec.label if spec.label is not None else "moorage.class"
+        return [_finding("placement.class", f"Labels.{label}", cls,
                          f"team {team} runs class {team_cls} workloads; a label can't make them {cls}",
                          "remove the class label")]  # fmt: skip
     if not required:
-        if cls and cls not in (spec.get("classes") or {}):
+        if cls and cls not in (spec.classes or {}):
             return [
                 _finding(
                     "placement.class",
                     "Labels",
                     cls,
                     f"workload class {cls!r} is not defined",
-                    f"use one of {', '.join(spec.get('classes') or {}) or '(none defined)'}",
+                    f"use one of {', '.join(spec.classes or {}) or '(none defined)'}",
                 )
             ]
         return []

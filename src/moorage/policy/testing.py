@@ -19,8 +19,8 @@ from typing import Any
 import yaml
 
 from moorage.policy.decision import ExceptionGrant, Facts, Request, evaluate
-from moorage.policy.documents import PolicySet
 from moorage.policy.families import Usage
+from moorage.policy.loader import PolicySet
 
 __all__ = ["SuiteError", "load_suite", "run_case"]
 

@@ -19,7 +19,7 @@ import pytest
 from moorage.cli.main import main
 from moorage.policy.catalog import RULES, lookup
 from moorage.policy.decision import Facts, Request, evaluate
-from moorage.policy.documents import builtin_set
+from moorage.policy.loader import builtin_set
 
 SRC = Path(__file__).resolve().parents[3] / "src" / "moorage"
 SCANNED = sorted((SRC / "policy").glob("*.py")) + sorted((SRC / "admission").glob("*.py"))

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from moorage.policy.documents import PolicyError, load_folder, parse_size
+from moorage.policy.documents import PolicyError
+from moorage.policy.loader import load_folder
+from moorage.policy.units import parse_size
 
 GOOD = """\
 apiVersion: moorage.dev/v1
@@ -122,7 +124,8 @@ def test_a_document_handed_in_uncompiled_is_compiled_not_dropped(tmp_path: Path)
     from dataclasses import replace
 
     from moorage.policy.decision import Facts, Request, evaluate
-    from moorage.policy.documents import Compiled, PolicySet
+    from moorage.policy.documents import Compiled
+    from moorage.policy.loader import PolicySet
 
     write(tmp_path, "keys.yaml", KEYS_DOC)
     write(tmp_path, "authz.rego", DENY_ALL_REGO)
@@ -185,7 +188,7 @@ def test_good_values_load_and_the_duration_reads_as_loaded(tmp_path: Path) -> No
 
 
 def test_durations_cpus_and_digests_parse() -> None:
-    from moorage.policy.documents import parse_cpus, parse_digest, parse_duration
+    from moorage.policy.units import parse_cpus, parse_digest, parse_duration
 
     assert parse_duration("7d") == 7 * 86400 and parse_duration("12h") == 43200 and parse_duration(90) == 90
     assert parse_cpus("0.5") == 0.5

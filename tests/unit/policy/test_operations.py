@@ -11,7 +11,7 @@ import pytest
 
 from moorage.engine_api import endpoints
 from moorage.policy.decision import Facts, Request, evaluate
-from moorage.policy.documents import builtin_set, load_folder
+from moorage.policy.loader import builtin_set, load_folder
 from moorage.policy.operations import MODELLED, PLAIN, READS, OperationFacts, check_operation
 
 BASELINE = builtin_set("baseline", None)
