@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from moorage.cli._output import emit_json, error, paint, table
-from moorage.policy.catalog import RULES, lookup
 from moorage.policy.compose import compose_requests
 from moorage.policy.decision import Facts, PolicyDecision, Request, evaluate
 from moorage.policy.documents import PolicyError
 from moorage.policy.dryrun import DryRunError, dry_run
 from moorage.policy.loader import PolicySet, builtin_set, load_folder
+from moorage.policy.rules import RULES, lookup
 from moorage.policy.schema import SCHEMA
 from moorage.policy.testing import SuiteError, load_suite, run_case
 

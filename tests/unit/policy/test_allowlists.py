@@ -16,7 +16,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from moorage.policy.catalog import RULES
 from moorage.policy.hostopts import (
     DEFAULT_MASKED_PATHS,
     DEFAULT_READONLY_PATHS,
@@ -25,6 +24,7 @@ from moorage.policy.hostopts import (
     parse_security_opt,
     seccomp_digest,
 )
+from moorage.policy.rules import RULES
 from moorage.policy.runtime import (
     DEFAULT_CAPS,
     Finding,

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 from moorage.cli.main import main
-from moorage.policy.catalog import RULES, lookup
 from moorage.policy.decision import Facts, Request, evaluate
 from moorage.policy.loader import builtin_set
+from moorage.policy.rules import RULES, lookup
 
-SRC = Path(__file__).resolve().parents[3] / "src" / "moorage"
+SRC = Path(__file__).resolve().parents[4] / "src" / "moorage"
 SCANNED = sorted((SRC / "policy").glob("*.py")) + sorted((SRC / "admission").glob("*.py"))
 
 # Rule arguments built at run time, and the ids they can take. ``custom.`` and
