@@ -34,8 +34,9 @@ from moorage.policy.decision import (
     trust_needs,
 )
 from moorage.policy.documents import PolicyError
-from moorage.policy.families import Usage, container_limits, view_images
 from moorage.policy.loader import PolicySet, builtin_set, load_folder
+from moorage.policy.rules.images import view_images
+from moorage.policy.rules.resources import Usage, container_limits
 
 __all__ = ["PolicyAdmission", "to_request"]
 

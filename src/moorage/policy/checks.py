@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 import msgspec
 
 from moorage.policy.custom import compile_cel
-from moorage.policy.operations import parse_cidr, parse_ip
-from moorage.policy.runtime import RuntimeAllow
+from moorage.policy.rules.operations_ipam import parse_cidr, parse_ip
+from moorage.policy.rules.runtime_allow import RuntimeAllow
 from moorage.policy.schema import PolicySpec
 from moorage.policy.units import parse_cpus, parse_duration, parse_size
 

@@ -9,30 +9,38 @@ mutation never widens what the caller asked for.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import fnmatch
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from moorage.policy import families as fam
 from moorage.policy.documents import Document
 from moorage.policy.loader import PolicySet
-from moorage.policy.operations import OperationFacts, check_operation
-from moorage.policy.runtime import (
-    Finding,
-    RuntimeView,
-    _get,
-    check,
+from moorage.policy.mutations import merge_mutations, mutate
+from moorage.policy.rules.base import Finding, _get
+from moorage.policy.rules.images import (
+    TRUST_KINDS,
+    ImageFacts,
+    check_image_trust,
+    check_images,
+    needs_trust,
+    view_images,
+)
+from moorage.policy.rules.network import check_network, view_network
+from moorage.policy.rules.operations import check_operation
+from moorage.policy.rules.operations_base import OperationFacts
+from moorage.policy.rules.placement import check_placement, placement_constraints
+from moorage.policy.rules.resources import Usage, check_quotas, check_resources, view_resources
+from moorage.policy.rules.runtime import check
+from moorage.policy.rules.runtime_read import RuntimeView
+from moorage.policy.rules.runtime_views import (
     view_build,
     view_container,
     view_exec,
     view_service,
     view_volume,
 )
-from moorage.policy.schema import PlacementSpec
-from moorage.policy.units import parse_size
 
 __all__ = [
     "ExceptionGrant",
@@ -105,11 +113,11 @@ class Facts:
     """What was gathered before the decision: the clock, live use, image ids, exceptions."""
 
     now: float = 0.0
-    usage: fam.Usage | None = None
+    usage: Usage | None = None
     replaced_replicas: int = 0  # a service update: the replicas it replaces
     images: tuple[str, ...] = ()  # digests and ids the request's image resolves to
     exceptions: tuple[ExceptionGrant, ...] = ()
-    image_reports: Mapping[str, fam.ImageFacts] = field(default_factory=dict)  # by reference text
+    image_reports: Mapping[str, ImageFacts] = field(default_factory=dict)  # by reference text
     # Engine state the packs compare against (see operations.OperationFacts): the ids of
     # host-driver networks, a node's current labels (node.update), a plugin's Config
     # (plugin.set, plugin.enable). Empty / None: the stricter reading applies.
@@ -214,7 +222,7 @@ def workload_class(pset: PolicySet, req: Request) -> WorkloadClass:
     docs = [d for d in applicable(pset, req, labels) if d.mode == "enforce"]
     placement = next((d.spec.placement for d in docs if d.spec.placement), None)
     if placement:
-        cls = fam.placement_constraints(placement, req.team, labels)[0]
+        cls = placement_constraints(placement, req.team, labels)[0]
     else:
         cls = labels.get("moorage.class", "")
     enforcing = [d.spec.placement for d in pset.documents if d.mode == "enforce" and d.spec.placement]
@@ -226,13 +234,13 @@ def workload_class(pset: PolicySet, req: Request) -> WorkloadClass:
 def trust_needs(pset: PolicySet, req: Request) -> tuple[list[tuple[str, bytes]], bool] | None:
     """Whether the decision needs image facts; if so, the trusted keys (id, PEM) of
     every applicable document and whether a scan is needed."""
-    if req.kind not in fam.TRUST_KINDS:
+    if req.kind not in TRUST_KINDS:
         return None
     keys: list[tuple[str, bytes]] = []
     scan, any_trust = False, False
     for d in applicable(pset, req):
         spec = d.spec.images
-        if spec is None or not fam.needs_trust(spec):
+        if spec is None or not needs_trust(spec):
             continue
         any_trust = True
         keys += list(d.compiled.trusted_keys)
@@ -292,21 +300,21 @@ def _findings(doc: Document, pset: PolicySet, req: Request, body: Any, facts: Fa
         pools = tuple((spec.network.subnets if spec.network else None) or ())
         ops = check_operation(kind, body, req.query, req.object_ref, allow, facts.operation(), pools)
         out += [f for f in ops if f.path not in seen]
-    rview = fam.view_resources(kind, body) if body is not None else None
+    rview = view_resources(kind, body) if body is not None else None
     if rview is not None and spec.resources:
-        out += fam.check_resources(rview, spec.resources)
+        out += check_resources(rview, spec.resources)
     if spec.quotas and rview is not None:
-        out += fam.check_quotas(kind, rview, facts.usage, spec.quotas, req.team, facts.replaced_replicas)
+        out += check_quotas(kind, rview, facts.usage, spec.quotas, req.team, facts.replaced_replicas)
     if spec.images:
-        named = fam.view_images(kind, body, dict(req.query), req.object_ref)
-        out += fam.check_images(kind, named, spec.images)
-        if kind in fam.TRUST_KINDS and fam.needs_trust(spec.images):
+        named = view_images(kind, body, dict(req.query), req.object_ref)
+        out += check_images(kind, named, spec.images)
+        if kind in TRUST_KINDS and needs_trust(spec.images):
             trusted = [kid for kid, _ in doc.compiled.trusted_keys]
-            out += fam.check_image_trust(named, spec.images, dict(facts.image_reports), trusted)
+            out += check_image_trust(named, spec.images, dict(facts.image_reports), trusted)
     if spec.network:
-        out += fam.check_network(fam.view_network(kind, body, req.object_ref), spec.network, req.team)
+        out += check_network(view_network(kind, body, req.object_ref), spec.network, req.team)
     if spec.placement:
-        out += fam.check_placement(kind, body, spec.placement, req.team, labels, mutating)
+        out += check_placement(kind, body, spec.placement, req.team, labels, mutating)
     compiled = doc.compiled
     variables: dict[str, Any] | None = None
     for rule in compiled.cel:
@@ -349,7 +357,7 @@ def evaluate(pset: PolicySet, req: Request, facts: Facts) -> PolicyDecision:
     if not docs:
         return decision
     enforcing = [d for d in docs if d.mode == "enforce"]
-    declared = _merge_mutations(enforcing)
+    declared = merge_mutations(enforcing)
     placement = next((d.spec.placement for d in enforcing if d.spec.placement), None)
     mutating = bool(declared or placement)
     before: list[tuple[Document, Finding]] = [
@@ -357,7 +365,7 @@ def evaluate(pset: PolicySet, req: Request, facts: Facts) -> PolicyDecision:
     ]
     after = before
     if mutating and isinstance(req.body, dict):
-        body, applied = _mutate(req.kind, req.body, declared, placement, req.team, labels)
+        body, applied = mutate(req.kind, req.body, declared, placement, req.team, labels)
         if applied:
             decision.body, decision.mutations = body, applied
             after = [(d, f) for d in docs for f in _findings(d, pset, req, body, facts, labels, mutating)]
@@ -382,117 +390,3 @@ def evaluate(pset: PolicySet, req: Request, facts: Facts) -> PolicyDecision:
     if not decision.allowed:
         decision.body, decision.mutations = None, []  # nothing is carried out
     return decision
-
-
-# ----------------------------------------------------------------- mutations
-def _merge_mutations(docs: list[Document]) -> dict[str, Any]:
-    """The strictest of what the enforcing documents declare."""
-    out: dict[str, Any] = {}
-    for d in docs:
-        m = d.spec.mutations
-        if m is None:
-            continue
-        if m.no_new_privileges:
-            out["noNewPrivileges"] = True
-        if m.read_only_rootfs:
-            out["readOnlyRootfs"] = True
-        for key, value in (("pidsLimit", m.pids_limit), ("cpus", m.cpus)):
-            if value is not None:
-                out[key] = min(out.get(key, value), value)
-        if m.memory is not None:
-            out["memory"] = min(out.get("memory", parse_size(m.memory)), parse_size(m.memory))
-        if m.cap_drop:
-            out["capDrop"] = sorted({*out.get("capDrop", []), *(c.upper() for c in m.cap_drop)})
-    return out
-
-
-def _slot(obj: dict[str, Any], key: str, default: Any) -> Any:
-    """The value under ``key`` in any spelling, created (as ``default``) when absent."""
-    for k in obj:
-        if isinstance(k, str) and k.lower() == key.lower():
-            if obj[k] is None:
-                obj[k] = default
-            return obj[k]
-    obj[key] = default
-    return default
-
-
-def _set_if_unset(obj: dict[str, Any], key: str, value: Any, unset: tuple[Any, ...]) -> bool:
-    existing = next((k for k in obj if isinstance(k, str) and k.lower() == key.lower()), None)
-    if existing is not None and obj[existing] not in unset:
-        return False
-    obj[existing or key] = value
-    return True
-
-
-def _mutate(kind: str, body: dict[str, Any], m: dict[str, Any], placement: PlacementSpec | None,
-            team: str, labels: dict[str, str]) -> tuple[dict[str, Any], list[str]]:  # fmt: skip
-    new = copy.deepcopy(body)
-    applied: list[str] = []
-    if kind == "container.create":
-        host = _slot(new, "HostConfig", {})
-        if not isinstance(host, dict):
-            return body, []
-        if m.get("noNewPrivileges"):
-            opts = _slot(host, "SecurityOpt", [])
-            if not any(str(o).replace("=", ":").lower().startswith("no-new-privileges") for o in opts):
-                opts.append("no-new-privileges:true")
-                applied.append("HostConfig.SecurityOpt += no-new-privileges:true")
-        if "pidsLimit" in m and _set_if_unset(host, "PidsLimit", m["pidsLimit"], (None, 0, -1)):
-            applied.append(f"HostConfig.PidsLimit = {m['pidsLimit']}")
-        if "memory" in m and _set_if_unset(host, "Memory", m["memory"], (None, 0)):
-            applied.append(f"HostConfig.Memory = {m['memory']}")
-        if (
-            "cpus" in m
-            and not _get(host, "CpuQuota")
-            and _set_if_unset(host, "NanoCpus", int(m["cpus"] * 1e9), (None, 0))
-        ):
-            applied.append(f"HostConfig.NanoCpus = {int(m['cpus'] * 1e9)}")
-        if m.get("capDrop"):
-            drop = _slot(host, "CapDrop", [])
-            have = {str(c).upper().removeprefix("CAP_") for c in drop}
-            for cap in m["capDrop"]:
-                if cap.removeprefix("CAP_") not in have:
-                    drop.append(cap)
-                    applied.append(f"HostConfig.CapDrop += {cap}")
-        if m.get("readOnlyRootfs") and _set_if_unset(host, "ReadonlyRootfs", True, (None, False)):
-            applied.append("HostConfig.ReadonlyRootfs = true")
-    elif kind in ("service.create", "service.update"):
-        task = _slot(new, "TaskTemplate", {})
-        if not isinstance(task, dict):
-            return body, []
-        cs = _slot(task, "ContainerSpec", {})
-        where = "TaskTemplate.ContainerSpec"
-        if m.get("noNewPrivileges") and isinstance(cs, dict):
-            priv = _slot(cs, "Privileges", {})
-            if _set_if_unset(priv, "NoNewPrivileges", True, (None, False)):
-                applied.append(f"{where}.Privileges.NoNewPrivileges = true")
-        limits = _slot(_slot(task, "Resources", {}), "Limits", {})
-        if "pidsLimit" in m and _set_if_unset(limits, "Pids", m["pidsLimit"], (None, 0, -1)):
-            applied.append(f"TaskTemplate.Resources.Limits.Pids = {m['pidsLimit']}")
-        if "memory" in m and _set_if_unset(limits, "MemoryBytes", m["memory"], (None, 0)):
-            applied.append(f"TaskTemplate.Resources.Limits.MemoryBytes = {m['memory']}")
-        if "cpus" in m and _set_if_unset(limits, "NanoCPUs", int(m["cpus"] * 1e9), (None, 0)):
-            applied.append(f"TaskTemplate.Resources.Limits.NanoCPUs = {int(m['cpus'] * 1e9)}")
-        if m.get("capDrop") and isinstance(cs, dict):
-            drop = _slot(cs, "CapabilityDrop", [])
-            have = {str(c).upper().removeprefix("CAP_") for c in drop}
-            for cap in m["capDrop"]:
-                if cap.removeprefix("CAP_") not in have:
-                    drop.append(cap if cap == "ALL" or cap.startswith("CAP_") else f"CAP_{cap}")
-                    applied.append(f"{where}.CapabilityDrop += {cap}")
-        if (
-            m.get("readOnlyRootfs")
-            and isinstance(cs, dict)
-            and _set_if_unset(cs, "ReadOnly", True, (None, False))
-        ):
-            applied.append(f"{where}.ReadOnly = true")
-        if placement and kind == "service.create":
-            cls, required = fam.placement_constraints(placement, team, labels)
-            cons = _slot(_slot(task, "Placement", {}), "Constraints", [])
-            have = {str(c).replace(" ", "").lower() for c in cons}
-            for c in required:
-                if c.replace(" ", "").lower() not in have:
-                    cons.append(c)
-                    applied.append(f"TaskTemplate.Placement.Constraints += {c} (class {cls})")
-    return (new, applied) if applied else (body, [])

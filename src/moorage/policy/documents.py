@@ -32,7 +32,7 @@ import yaml
 
 from moorage.policy.checks import SpecError, check_spec
 from moorage.policy.custom import CelRule, RegoRule
-from moorage.policy.runtime import DEFAULT_ALLOW, RuntimeAllow
+from moorage.policy.rules.runtime_allow import DEFAULT_ALLOW, RuntimeAllow
 from moorage.policy.schema import PolicyDocument, PolicySpec, Scope
 
 __all__ = ["Compiled", "Document", "PolicyError", "parse_document"]

@@ -19,7 +19,7 @@ import msgspec
 from moorage.policy.custom import CelRule, RegoRule, compile_cel
 from moorage.policy.documents import Compiled, Document, PolicyError, parse_document
 from moorage.policy.keys import key_ids
-from moorage.policy.runtime import RuntimeAllow
+from moorage.policy.rules.runtime_allow import RuntimeAllow
 from moorage.policy.schema import Pack, PolicySpec, Scope
 
 __all__ = ["PolicySet", "builtin_set", "compile_document", "load_folder"]

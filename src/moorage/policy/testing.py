@@ -19,8 +19,8 @@ from typing import Any
 import yaml
 
 from moorage.policy.decision import ExceptionGrant, Facts, Request, evaluate
-from moorage.policy.families import Usage
 from moorage.policy.loader import PolicySet
+from moorage.policy.rules.resources import Usage
 
 __all__ = ["SuiteError", "load_suite", "run_case"]
 

@@ -25,12 +25,11 @@ from moorage.policy.hostopts import (
     seccomp_digest,
 )
 from moorage.policy.rules import RULES
-from moorage.policy.runtime import (
-    DEFAULT_CAPS,
-    Finding,
-    RuntimeAllow,
-    RuntimeView,
-    check,
+from moorage.policy.rules.base import Finding
+from moorage.policy.rules.runtime import check
+from moorage.policy.rules.runtime_allow import DEFAULT_CAPS, RuntimeAllow
+from moorage.policy.rules.runtime_read import RuntimeView
+from moorage.policy.rules.runtime_views import (
     view_build,
     view_container,
     view_exec,

@@ -172,7 +172,7 @@ def test_values_are_validated_at_load_with_file_line_and_field(
 
 def test_good_values_load_and_the_duration_reads_as_loaded(tmp_path: Path) -> None:
     from moorage.policy.decision import Facts, Request, evaluate
-    from moorage.policy.families import ImageFacts
+    from moorage.policy.rules.images import ImageFacts
 
     write(tmp_path, "ok.yaml", IMAGES.replace("    require: [memory]\n", ""))
     write(tmp_path, "more.yaml", GOOD.replace("org", "more").replace("mode: enforce", "mode: audit")

@@ -12,7 +12,8 @@ import pytest
 from moorage.engine_api import endpoints
 from moorage.policy.decision import Facts, Request, evaluate
 from moorage.policy.loader import builtin_set, load_folder
-from moorage.policy.operations import MODELLED, PLAIN, READS, OperationFacts, check_operation
+from moorage.policy.rules.operations import check_operation
+from moorage.policy.rules.operations_base import MODELLED, PLAIN, READS, OperationFacts
 
 BASELINE = builtin_set("baseline", None)
 RESTRICTED = builtin_set("restricted", None)

@@ -7,4 +7,10 @@ the reference can't drift from the code.
 from moorage.policy.rules.base import RuleDoc
 from moorage.policy.rules.catalog import RULES, lookup, reference_markdown, with_reference
 
-__all__ = ["RULES", "RuleDoc", "lookup", "reference_markdown", "with_reference"]
+__all__ = [
+    "RULES",
+    "RuleDoc",
+    "lookup",
+    "reference_markdown",
+    "with_reference",
+]

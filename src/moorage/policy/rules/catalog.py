@@ -6,7 +6,14 @@ from __future__ import annotations
 from moorage.policy.rules.base import RuleDoc
 from moorage.policy.rules.runtime_docs import RUNTIME_RULES
 
-__all__ = ["BEGIN", "END", "RULES", "lookup", "reference_markdown", "with_reference"]
+__all__ = [
+    "BEGIN",
+    "END",
+    "RULES",
+    "lookup",
+    "reference_markdown",
+    "with_reference",
+]
 
 _R = [
     *RUNTIME_RULES,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from moorage.policy.rules.base import RuleDoc
 
-__all__ = ["RUNTIME_RULES"]
+__all__ = [
+    "RUNTIME_RULES",
+]
 
 RUNTIME_RULES = (
     RuleDoc("runtime.privileged", "runtime", "baseline, restricted",

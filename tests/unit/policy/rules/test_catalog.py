@@ -22,7 +22,7 @@ from moorage.policy.loader import builtin_set
 from moorage.policy.rules import RULES, lookup
 
 SRC = Path(__file__).resolve().parents[4] / "src" / "moorage"
-SCANNED = sorted((SRC / "policy").glob("*.py")) + sorted((SRC / "admission").glob("*.py"))
+SCANNED = sorted((SRC / "policy").rglob("*.py")) + sorted((SRC / "admission").glob("*.py"))
 
 # Rule arguments built at run time, and the ids they can take. ``custom.`` and
 # ``rego.`` name a policy document's own rules: the catalog answers those generically.
