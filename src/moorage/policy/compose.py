@@ -16,6 +16,8 @@ __all__ = ["ComposeRequest", "compose_requests"]
 
 @dataclass(frozen=True)
 class ComposeRequest:
+    """One request a Compose file would make: its name (``services.web``), kind, body and line."""
+
     name: str  # services.web / volumes.data
     kind: str
     body: dict[str, Any]
@@ -120,6 +122,8 @@ def _service_body(svc: dict[str, Any]) -> dict[str, Any]:
 
 
 def compose_requests(text: str, source: str) -> list[ComposeRequest]:
+    """The create requests docker-compose would send for a Compose file, each with the
+    line it comes from. Raises PolicyError naming the file and line."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         doc = yaml.safe_load(text)

@@ -41,6 +41,8 @@ def compile_cel(expr: str) -> Any:
 
 @dataclass
 class CelRule:
+    """A compiled ``spec.custom`` rule: violated when its CEL expression holds."""
+
     id: str
     expr: str
     message: str
@@ -83,6 +85,8 @@ class RegoRule:
             raise ValueError(f"rego {rule_id}: {path} does not load: {' '.join(first[:4])[:300]}") from exc
 
     def allowed(self, rego_input: dict[str, Any]) -> bool:
+        """Whether the query is true for this input. Raises ``RuntimeError`` when the
+        policy can't be evaluated (the caller fails closed)."""
         self._interp.set_input(rego_input)
         try:
             out = self._interp.query(self.query)

@@ -83,6 +83,7 @@ class Request:
 
     @property
     def team(self) -> str:
+        """The team the request counts against: the first team, else the user's own."""
         return self.teams[0] if self.teams else f"user-{self.user}"
 
 
@@ -99,6 +100,7 @@ class ExceptionGrant:
     approver: str = ""
 
     def covers(self, rule: str, team: str, images: tuple[str, ...], now: float) -> bool:
+        """Whether the grant excuses ``rule`` for this team and these images at ``now``."""
         if now >= self.expires:
             return False
         if not (self.rule == rule or fnmatch.fnmatchcase(rule, self.rule)):
@@ -126,23 +128,30 @@ class Facts:
     plugin_config: Mapping[str, Any] | None = None
 
     def operation(self) -> OperationFacts:
+        """The engine state the operation rules compare against."""
         return OperationFacts(self.host_networks, self.node_labels, self.plugin_config)
 
 
 @dataclass(frozen=True)
 class Violation:
+    """One finding of one document, in its mode; ``excepted_by`` names the grant that excused it."""
+
     policy: str
     mode: str
     finding: Finding
     excepted_by: str | None = None
 
     def line(self) -> str:
+        """The finding as one line: rule, field, value, message and fix."""
         f = self.finding
         return f"{f.rule} at {f.path} ({f.value!r}): {f.message}. Fix: {f.fix}"
 
 
 @dataclass
 class PolicyDecision:
+    """The outcome for one request: allowed or not, what denied, warned or was fixed, the
+    mutations applied and the mutated body."""
+
     allowed: bool
     denials: list[Violation] = field(default_factory=list)
     warnings: list[Violation] = field(default_factory=list)  # audit mode and excepted
@@ -154,9 +163,11 @@ class PolicyDecision:
 
     @property
     def rules(self) -> tuple[str, ...]:
+        """The ids of every rule that fired (denied, warned or fixed)."""
         return tuple(v.finding.rule for v in self.denials + self.warnings + self.fixed)
 
     def reason(self, team: str = "TEAM") -> str:
+        """Why the request was denied, by policy, and how to ask for an exception."""
         by_policy: dict[str, list[Violation]] = {}
         for v in self.denials:
             by_policy.setdefault(v.policy, []).append(v)
@@ -168,6 +179,7 @@ class PolicyDecision:
                 f"--team {team} --reason '...' --expires 7d")  # fmt: skip
 
     def warning_lines(self) -> list[str]:
+        """One line per warning and per fix, for the client's Warnings."""
         out = []
         for v in self.warnings:
             tag = f"excepted by {v.excepted_by}" if v.excepted_by else f"{v.policy} (audit)"
@@ -178,6 +190,7 @@ class PolicyDecision:
 
 # ------------------------------------------------------------------ requests
 def request_labels(kind: str, body: Any) -> dict[str, str]:
+    """The labels a request body sets (``Labels``), as strings."""
     if not isinstance(body, dict):
         return {}
     labels = _get(body, "Labels")
@@ -351,6 +364,7 @@ def _findings(doc: Document, pset: PolicySet, req: Request, body: Any, facts: Fa
 
 
 def evaluate(pset: PolicySet, req: Request, facts: Facts) -> PolicyDecision:
+    """The decision of the policy set on one request, given the facts gathered. Pure."""
     labels = request_labels(req.kind, req.body)
     docs = applicable(pset, req, labels)
     decision = PolicyDecision(True, policy_version=pset.version, policies=[d.name for d in docs])

@@ -76,6 +76,7 @@ def _registry_allowed(ref: ImageRef, allowed: list[str]) -> bool:
 
 
 def check_images(kind: str, images: list[tuple[str, str]], spec: ImagesSpec) -> list[Finding]:
+    """Registries, ``latest`` and digest pins of the images a request names."""
     out: list[Finding] = []
     # Names the request gives to something it makes (tag, build -t) aren't pins.
     produces = kind in ("image.tag", "image.build", "image.push")

@@ -19,6 +19,8 @@ __all__ = [
 # -------------------------------------------------------------------- network
 @dataclass
 class NetworkView:
+    """The networks a request joins, creates or publishes on, with their field paths."""
+
     host: list[str] = field(default_factory=list)  # paths that ask for the host network
     joins: list[tuple[str, str]] = field(default_factory=list)  # (path, network name)
     creates: list[tuple[str, str]] = field(default_factory=list)
@@ -29,6 +31,7 @@ _DEFAULT_NETS = frozenset({"", "default", "bridge", "none"})
 
 
 def view_network(kind: str, body: Any, object_ref: str | None) -> NetworkView:
+    """The network view of a request, whatever endpoint or field spelling carried it."""
     v = NetworkView()
     if kind == "container.create":
         host = _get(body, "HostConfig")
@@ -100,6 +103,7 @@ def _port_ok(port: str, ranges: list[str]) -> bool:
 
 
 def check_network(view: NetworkView, spec: NetworkSpec, team: str) -> list[Finding]:
+    """Host networking, network names for the team, and published host IPs and ports."""
     out: list[Finding] = []
     if spec.host_network is False:
         for path in view.host:

@@ -24,6 +24,8 @@ __all__ = [
 # ------------------------------------------------------------------ resources
 @dataclass
 class ResourceView:
+    """The limits a request sets, each with its field path (0 means unlimited)."""
+
     memory: tuple[str, int] = ("HostConfig.Memory", 0)  # (path, bytes; 0 = unlimited)
     cpus: tuple[str, float] = ("HostConfig.NanoCpus", 0.0)  # (path, CPUs; 0 = unlimited)
     pids: tuple[str, int] = ("HostConfig.PidsLimit", 0)  # (path, limit; 0 = unlimited)
@@ -51,6 +53,7 @@ def container_limits(host: Any, where: str = "HostConfig.") -> ResourceView:
 
 
 def view_resources(kind: str, body: Any) -> ResourceView | None:
+    """The limits of a create or update request; None for a kind that sets none."""
     if kind == "container.create":
         return container_limits(_get(body, "HostConfig"))
     if kind == "container.update":
@@ -78,6 +81,7 @@ def view_resources(kind: str, body: Any) -> ResourceView | None:
 
 
 def check_resources(view: ResourceView, spec: ResourcesSpec) -> list[Finding]:
+    """Required limits that are missing, and limits over ``resources.max``."""
     out: list[Finding] = []
     flags = {"memory": "--memory 512m", "cpus": "--cpus 1", "pids": "--pids-limit 256"}
     values = {"memory": view.memory, "cpus": view.cpus, "pids": view.pids}
@@ -117,6 +121,8 @@ class Usage:
 
 def check_quotas(kind: str, view: ResourceView | None, usage: Usage | None, spec: Quotas,
                  team: str, replaced: int = 0) -> list[Finding]:  # fmt: skip
+    """What the team would hold after the request, against ``spec.quotas``; fails
+    closed (``quota.unknown``) when the team's use couldn't be counted."""
     if view is None or not spec or view.update:
         return []
     if usage is None:

@@ -48,6 +48,7 @@ class RuntimeView:
     refused: list[Finding] = field(default_factory=list)
 
     def refuse(self, rule: str, path: str, value: Any, message: str, fix: str) -> None:
+        """Record an allow-list miss found while reading, refused by every pack."""
         self.refused.append(Finding(f"runtime.{rule}", path, value, message, fix))
 
 

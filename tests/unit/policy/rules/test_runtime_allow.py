@@ -37,7 +37,7 @@ from moorage.policy.rules.runtime_views import (
     view_volume,
 )
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parent.parent / "data"
 VIEWS = {"container.create": view_container, "volume.create": view_volume, "service.create": view_service,
          "exec.create": view_exec}  # fmt: skip
 LONG_S = "\u017f"
