@@ -24,13 +24,13 @@ class ComposeRequest:
     line: int
 
 
-def _list(value: Any) -> list[Any]:
+def _list(value: object) -> list[object]:
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
 
 
-def _kv(value: Any) -> dict[str, str]:
+def _kv(value: object) -> dict[str, str]:
     if isinstance(value, dict):
         return {str(k): "" if v is None else str(v) for k, v in value.items()}
     out = {}
@@ -40,11 +40,11 @@ def _kv(value: Any) -> dict[str, str]:
     return out
 
 
-def _bool(value: Any) -> bool:
+def _bool(value: object) -> bool:
     return value is True or str(value).lower() in ("true", "yes", "1")
 
 
-def _ports(value: Any) -> dict[str, list[dict[str, str]]]:
+def _ports(value: object) -> dict[str, list[dict[str, str]]]:
     out: dict[str, list[dict[str, str]]] = {}
     for p in _list(value):
         if isinstance(p, dict):

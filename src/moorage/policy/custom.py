@@ -50,7 +50,7 @@ class CelRule:
     kinds: tuple[str, ...]
     program: Any
 
-    def violated(self, variables: dict[str, Any]) -> bool:
+    def violated(self, variables: dict[str, object]) -> bool:
         """True when the expression holds. Raises ``RuntimeError`` when it can't be
         evaluated (the caller fails closed)."""
         import celpy
@@ -84,7 +84,7 @@ class RegoRule:
             first = str(exc).strip().splitlines()
             raise ValueError(f"rego {rule_id}: {path} does not load: {' '.join(first[:4])[:300]}") from exc
 
-    def allowed(self, rego_input: dict[str, Any]) -> bool:
+    def allowed(self, rego_input: dict[str, object]) -> bool:
         """Whether the query is true for this input. Raises ``RuntimeError`` when the
         policy can't be evaluated (the caller fails closed)."""
         self._interp.set_input(rego_input)

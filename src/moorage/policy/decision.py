@@ -56,7 +56,7 @@ __all__ = [
     "workload_class",
 ]  # fmt: skip
 
-RUNTIME_VIEWS: dict[str, Callable[[Any], RuntimeView]] = {
+RUNTIME_VIEWS: dict[str, Callable[[object], RuntimeView]] = {
     "container.create": view_container,
     "exec.create": view_exec,
     "service.create": view_service,
@@ -125,7 +125,7 @@ class Facts:
     # (plugin.set, plugin.enable). Empty / None: the stricter reading applies.
     host_networks: tuple[str, ...] = ()
     node_labels: Mapping[str, str] | None = None
-    plugin_config: Mapping[str, Any] | None = None
+    plugin_config: Mapping[str, object] | None = None
 
     def operation(self) -> OperationFacts:
         """The engine state the operation rules compare against."""
@@ -189,7 +189,7 @@ class PolicyDecision:
 
 
 # ------------------------------------------------------------------ requests
-def request_labels(kind: str, body: Any) -> dict[str, str]:
+def request_labels(kind: str, body: object) -> dict[str, str]:
     """The labels a request body sets (``Labels``), as strings."""
     if not isinstance(body, dict):
         return {}
@@ -291,7 +291,7 @@ def needs_usage(pset: PolicySet, req: Request) -> bool:
 
 
 # ------------------------------------------------------------------ evaluate
-def _findings(doc: Document, pset: PolicySet, req: Request, body: Any, facts: Facts,
+def _findings(doc: Document, pset: PolicySet, req: Request, body: object, facts: Facts,
               labels: dict[str, str], mutating: bool) -> list[Finding]:  # fmt: skip
     spec = doc.spec
     kind = req.kind
@@ -329,7 +329,7 @@ def _findings(doc: Document, pset: PolicySet, req: Request, body: Any, facts: Fa
     if spec.placement:
         out += check_placement(kind, body, spec.placement, req.team, labels, mutating)
     compiled = doc.compiled
-    variables: dict[str, Any] | None = None
+    variables: dict[str, object] | None = None
     for rule in compiled.cel:
         if rule.kinds and kind not in rule.kinds:
             continue

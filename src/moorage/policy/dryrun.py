@@ -17,7 +17,6 @@ import threading
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from socketserver import ThreadingMixIn, UnixStreamServer
-from typing import Any
 from urllib.parse import urlsplit
 
 from moorage.engine_api.canonical import RequestError, read_body, read_target
@@ -25,7 +24,7 @@ from moorage.engine_api.models import body_type
 
 __all__ = ["CHECKED_KINDS", "Captured", "DryRunError", "dry_run"]
 
-Captured = tuple[str, str, dict[str, list[str]], Any]
+Captured = tuple[str, str, dict[str, list[str]], object]
 """One captured request: (operation kind, route, query, decoded body)."""
 
 
@@ -42,13 +41,13 @@ def dry_run(command: list[str]) -> list[Captured]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, *a: Any) -> None:
+        def log_message(self, *a: object) -> None:
             pass
 
         def address_string(self) -> str:
             return "dry-run"
 
-        def _send(self, status: int, doc: Any) -> None:
+        def _send(self, status: int, doc: object) -> None:
             data = json.dumps(doc).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

@@ -39,7 +39,7 @@ def merge_mutations(docs: list[Document]) -> dict[str, Any]:
     return out
 
 
-def _slot(obj: dict[str, Any], key: str, default: Any) -> Any:
+def _slot(obj: dict[str, Any], key: str, default: object) -> Any:
     """The value under ``key`` in any spelling, created (as ``default``) when absent."""
     for k in obj:
         if isinstance(k, str) and k.lower() == key.lower():
@@ -50,7 +50,7 @@ def _slot(obj: dict[str, Any], key: str, default: Any) -> Any:
     return default
 
 
-def _set_if_unset(obj: dict[str, Any], key: str, value: Any, unset: tuple[Any, ...]) -> bool:
+def _set_if_unset(obj: dict[str, Any], key: str, value: object, unset: tuple[Any, ...]) -> bool:
     existing = next((k for k in obj if isinstance(k, str) and k.lower() == key.lower()), None)
     if existing is not None and obj[existing] not in unset:
         return False

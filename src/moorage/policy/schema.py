@@ -10,7 +10,7 @@ from these models.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -263,7 +263,7 @@ class PolicyDocument(_Model, frozen=True, forbid_unknown_fields=True):
     spec: PolicySpec
 
 
-def _no_null(node: Any) -> Any:
+def _no_null(node: object) -> object:
     """The schema without the ``null`` choices that stand for an absent key: a document
     may leave a key out but may not write ``null``."""
     if isinstance(node, list):
@@ -271,17 +271,19 @@ def _no_null(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
     out = {k: _no_null(v) for k, v in node.items() if not (k == "default" and v is None)}
-    choices = [c for c in out.get("anyOf", ()) if c != {"type": "null"}]
-    if "anyOf" in out and len(choices) == 1:
+    given = out.get("anyOf")
+    choices = [c for c in given if c != {"type": "null"}] if isinstance(given, list) else []
+    if given is not None and len(choices) == 1 and isinstance(choices[0], dict):
         del out["anyOf"]
         out.update(choices[0])
-    elif "anyOf" in out:
+    elif given is not None:
         out["anyOf"] = choices
     return out
 
 
-def _schema() -> dict[str, Any]:
+def _schema() -> dict[str, object]:
     generated = _no_null(msgspec.json.schema(PolicyDocument))
+    assert isinstance(generated, dict)  # msgspec's schema of a Struct is an object
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://moorage.dev/schemas/policy-v1.json",
@@ -290,5 +292,5 @@ def _schema() -> dict[str, Any]:
     }
 
 
-SCHEMA: dict[str, Any] = _schema()
+SCHEMA: dict[str, object] = _schema()
 """The published JSON Schema of policy documents (``moorage policy schema``)."""

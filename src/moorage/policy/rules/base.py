@@ -5,7 +5,6 @@ violation (:class:`Finding`), and reading a request body as the engine reads it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from moorage.engine_api.gojson import Struct
 
@@ -36,12 +35,12 @@ class Finding:
 
     rule: str
     path: str
-    value: Any
+    value: object
     message: str
     fix: str
 
 
-def _get(obj: Any, key: str) -> Any:
+def _get(obj: object, key: str) -> object:
     """A field as the engine finds it. A body the gateway decoded (a Struct) already
     has the engine's field names; anything else (a compose file, a test, a policy
     test case) is matched case-insensitively, as the engine would."""
@@ -55,22 +54,22 @@ def _get(obj: Any, key: str) -> Any:
     return next((v for k, v in obj.items() if isinstance(k, str) and k.lower() == folded), None)
 
 
-def _dict(value: Any) -> dict[str, Any]:
+def _dict(value: object) -> dict[str, object]:
     return value if isinstance(value, dict) else {}
 
 
-def _list(value: Any) -> list[Any]:
+def _list(value: object) -> list[object]:
     """A list field; a lone string is a one-item list, as the engine's StrSlice reads it."""
     if isinstance(value, list):
         return value
     return [value] if isinstance(value, str) else []
 
 
-def _text(value: Any) -> str:
+def _text(value: object) -> str:
     return value if isinstance(value, str) else "" if value is None else str(value)
 
 
-def _finding(rule: str, path: str, value: Any, message: str, fix: str) -> Finding:
+def _finding(rule: str, path: str, value: object, message: str, fix: str) -> Finding:
     return Finding(rule, path, value, message, fix)
 
 

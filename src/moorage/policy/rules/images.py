@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
-from typing import Any
 
 from moorage.engine_api.reference import ImageRef, parse_image_ref
 from moorage.policy.rules.base import Finding, _finding, _get
@@ -31,7 +30,7 @@ def _first(query: dict[str, list[str]], name: str) -> str:
     return values[0] if values else ""
 
 
-def view_images(kind: str, body: Any, query: dict[str, list[str]], object_ref: str | None
+def view_images(kind: str, body: object, query: dict[str, list[str]], object_ref: str | None
                 ) -> list[tuple[str, str]]:  # fmt: skip
     """(field, image reference) pairs the request names."""
     out: list[tuple[str, str]] = []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, field
-from typing import Any
 
 from moorage.policy.rules.base import Finding, _finding, _get
 from moorage.policy.schema import NetworkSpec
@@ -30,7 +29,7 @@ class NetworkView:
 _DEFAULT_NETS = frozenset({"", "default", "bridge", "none"})
 
 
-def view_network(kind: str, body: Any, object_ref: str | None) -> NetworkView:
+def view_network(kind: str, body: object, object_ref: str | None) -> NetworkView:
     """The network view of a request, whatever endpoint or field spelling carried it."""
     v = NetworkView()
     if kind == "container.create":

@@ -21,7 +21,6 @@ the engine reads. Field lookups still fold case, so a hand-made request in a tes
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from moorage.policy.rules.base import Finding, _get
 from moorage.policy.rules.operations_base import (
@@ -146,7 +145,7 @@ def _image_create(query: Mapping[str, list[str]]) -> list[Finding]:
 
 
 # ------------------------------------------------------------ container update
-def _update(body: Any) -> list[Finding]:
+def _update(body: object) -> list[Finding]:
     out: list[Finding] = []
     allowed = {f.lower() for f in UPDATE_FIELDS}
     for key, value in body.items() if isinstance(body, dict) else ():
@@ -155,7 +154,7 @@ def _update(body: Any) -> list[Finding]:
     return out
 
 
-def _finding_update(key: str, value: Any) -> Finding:
+def _finding_update(key: str, value: object) -> Finding:
     return _f(
         "runtime.update-field",
         key,
@@ -166,7 +165,7 @@ def _finding_update(key: str, value: Any) -> Finding:
 
 
 # --------------------------------------------------------------- swarm, nodes
-def _node(body: Any, facts: OperationFacts) -> list[Finding]:
+def _node(body: object, facts: OperationFacts) -> list[Finding]:
     out: list[Finding] = []
     labels = _get(body, "Labels")
     labels = labels if isinstance(labels, dict) else {}
@@ -214,7 +213,7 @@ def _node(body: Any, facts: OperationFacts) -> list[Finding]:
     return out
 
 
-def _swarm(kind: str, body: Any) -> list[Finding]:
+def _swarm(kind: str, body: object) -> list[Finding]:
     out: list[Finding] = []
     if kind == "swarm.join":
         out.append(
@@ -255,7 +254,7 @@ def _swarm(kind: str, body: Any) -> list[Finding]:
 # ---------------------------------------------------------------------- entry
 def check_operation(
     kind: str,
-    body: Any,
+    body: object,
     query: Mapping[str, list[str]],
     object_ref: str | None,
     plugin_allow: frozenset[str] = frozenset(),

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from moorage.policy.rules.base import Finding
 
@@ -107,13 +106,13 @@ class OperationFacts:
 
     host_networks: tuple[str, ...] = ()
     node_labels: Mapping[str, str] | None = None
-    plugin_config: Mapping[str, Any] | None = None
+    plugin_config: Mapping[str, object] | None = None
 
 
 _NO_FACTS = OperationFacts()
 
 
-def _f(rule: str, path: str, value: Any, message: str, fix: str) -> Finding:
+def _f(rule: str, path: str, value: object, message: str, fix: str) -> Finding:
     return Finding(rule, path, value, message, fix)
 
 
@@ -123,10 +122,10 @@ def _first(query: Mapping[str, list[str]], name: str) -> str:
     return values[0] if values else ""
 
 
-def _zero(value: Any) -> bool:
+def _zero(value: object) -> bool:
     """Go's zero value after decoding: the engine treats these as "not set"."""
     return value is None or value is False or value == 0 or value == "" or value == [] or value == {}
 
 
-def _items(obj: Any) -> list[Any]:
+def _items(obj: object) -> list[object]:
     return obj if isinstance(obj, list) else []

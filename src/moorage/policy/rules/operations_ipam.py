@@ -7,7 +7,6 @@ from __future__ import annotations
 import ipaddress
 import re
 from functools import lru_cache
-from typing import Any
 
 from moorage.policy.rules.base import Finding, _get
 from moorage.policy.rules.operations_base import (
@@ -40,7 +39,7 @@ def _is_host_network(ref: str, facts: OperationFacts) -> bool:
 
 
 def _networks(
-    kind: str, body: Any, object_ref: str | None, facts: OperationFacts, subnets: tuple[str, ...]
+    kind: str, body: object, object_ref: str | None, facts: OperationFacts, subnets: tuple[str, ...]
 ) -> list[Finding]:
     out: list[Finding] = []
     fix = "use a user-defined network and publish the ports you need"
@@ -48,7 +47,7 @@ def _networks(
     def host(path: str, value: str) -> None:
         out.append(_f("network.host", path, value, "the host's network namespace is not allowed", fix))
 
-    def endpoint_options(path: str, opts: Any) -> None:
+    def endpoint_options(path: str, opts: object) -> None:
         # An endpoint's driver options go to the network driver (interface sysctls, MAC
         # and VLAN settings on newer engines): none is known safe, so none is allowed.
         for key in opts if isinstance(opts, dict) else {}:
@@ -62,10 +61,10 @@ def _networks(
         if _is_host_network(mode, facts):
             host("HostConfig.NetworkMode", mode)
         endpoints = _get(_get(body, "NetworkingConfig"), "EndpointsConfig")
-        for name in endpoints if isinstance(endpoints, dict) else {}:
+        for name, endpoint in (endpoints if isinstance(endpoints, dict) else {}).items():
             if _is_host_network(str(name), facts):
                 host(f"NetworkingConfig.EndpointsConfig.{name}", str(name))
-            endpoint_options(f"NetworkingConfig.EndpointsConfig.{name}", _get(endpoints[name], "DriverOpts"))
+            endpoint_options(f"NetworkingConfig.EndpointsConfig.{name}", _get(endpoint, "DriverOpts"))
     elif kind in ("service.create", "service.update"):
         # The engine uses TaskTemplate.Networks, or the deprecated top-level Networks
         # when that is empty; both are checked, whichever wins.
@@ -87,7 +86,7 @@ def _networks(
     return out
 
 
-def _network_create(body: Any, subnets: tuple[str, ...]) -> list[Finding]:
+def _network_create(body: object, subnets: tuple[str, ...]) -> list[Finding]:
     out: list[Finding] = []
     driver = str(_get(body, "Driver") or "")
     if driver not in NETWORK_DRIVERS:
@@ -202,7 +201,7 @@ _IPAM_FIELDS = (
 )
 
 
-def _ipam_config(ipam: Any, subnets: tuple[str, ...]) -> list[Finding]:
+def _ipam_config(ipam: object, subnets: tuple[str, ...]) -> list[Finding]:
     """Explicit IPAM settings only inside the pools a policy declares (network.subnets).
 
     libnetwork checks a pool it picks against the host's routes, but skips that check

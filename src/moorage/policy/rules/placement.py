@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from moorage.policy.rules.base import Finding, _finding, _get
 from moorage.policy.schema import PlacementSpec
 
@@ -22,7 +20,7 @@ def placement_constraints(spec: PlacementSpec, team: str, labels: dict[str, str]
     return cls, list((spec.classes or {}).get(cls, []))
 
 
-def _service_constraints(body: Any) -> list[str]:
+def _service_constraints(body: object) -> list[str]:
     cons = _get(_get(_get(body, "TaskTemplate"), "Placement"), "Constraints")
     return [str(c) for c in cons] if isinstance(cons, list) else []
 
@@ -31,7 +29,7 @@ def _norm(c: str) -> str:
     return c.replace(" ", "").lower()
 
 
-def check_placement(kind: str, body: Any, spec: PlacementSpec, team: str, labels: dict[str, str],
+def check_placement(kind: str, body: object, spec: PlacementSpec, team: str, labels: dict[str, str],
                     mutating: bool) -> list[Finding]:  # fmt: skip
     """On create the required constraints are added (a mutation) unless the caller
     contradicts them; an update must keep them."""

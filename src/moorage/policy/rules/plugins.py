@@ -5,7 +5,6 @@ enable, held to the privileges a policy document allows. Pure.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from moorage.policy.rules.base import Finding, _get
 from moorage.policy.rules.operations_base import OperationFacts, _f, _items
@@ -16,7 +15,7 @@ __all__ = [
 
 
 # --------------------------------------------------------------------- plugins
-def plugin_privileges(body: Any) -> list[tuple[str, str, str]]:
+def plugin_privileges(body: object) -> list[tuple[str, str, str]]:
     """(field path, privilege name, value) for each value a client grants a plugin:
     the body of ``plugin.pull`` / ``plugin.upgrade`` (``[{Name, Description, Value}]``).
     A privilege without a value is listed with value ``""``."""
@@ -34,7 +33,7 @@ def _privilege_allowed(name: str, value: str, allowed: Iterable[str]) -> bool:
     return f"{name}={value}" in allowed
 
 
-def _config_privileges(config: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+def _config_privileges(config: Mapping[str, object]) -> list[tuple[str, str, str]]:
     """The privileges a plugin's ``Config`` needs, named as the engine names them
     (plugin/backend_linux.go computePrivileges)."""
     out: list[tuple[str, str, str]] = []
@@ -59,7 +58,7 @@ def _config_privileges(config: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     return out
 
 
-def _settable_kind(name: str, field: str, config: Mapping[str, Any] | None) -> str:
+def _settable_kind(name: str, field: str, config: Mapping[str, object] | None) -> str:
     """What a ``plugin set`` entry changes: ``env``, ``args``, ``mount``, ``device``,
     or ``unknown`` (no plugin config to tell by). Mirrors plugin/v2 Plugin.Set, which
     looks the name up in Env, then Mounts, then Devices, then Args."""
@@ -83,7 +82,7 @@ def _settable_kind(name: str, field: str, config: Mapping[str, Any] | None) -> s
     return "env"  # the engine refuses a name it doesn't find
 
 
-def _plugins(kind: str, body: Any, allowed: frozenset[str], facts: OperationFacts) -> list[Finding]:
+def _plugins(kind: str, body: object, allowed: frozenset[str], facts: OperationFacts) -> list[Finding]:
     out: list[Finding] = []
     shown = ", ".join(sorted(allowed)) or "(none)"
     if kind in ("plugin.pull", "plugin.upgrade", "plugin.enable"):

@@ -5,7 +5,6 @@ team may hold at once. Pure.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from moorage.policy.rules.base import Finding, _finding, _get, _human
 from moorage.policy.schema import Quotas, ResourcesSpec
@@ -33,14 +32,14 @@ class ResourceView:
     update: bool = False  # container update: only the fields it sets are checked
 
 
-def _num(value: Any) -> float:
+def _num(value: object) -> float:
     try:
-        return float(value or 0)
+        return float(value if isinstance(value, int | float | str | bytes) else str(value) if value else 0)
     except (TypeError, ValueError):
         return 0.0
 
 
-def container_limits(host: Any, where: str = "HostConfig.") -> ResourceView:
+def container_limits(host: object, where: str = "HostConfig.") -> ResourceView:
     """A container's limits as the engine reads them: CPUs from ``NanoCpus``, else
     ``CpuQuota / CpuPeriod``; 0 means unlimited."""
     nano = _num(_get(host, "NanoCpus"))
@@ -52,7 +51,7 @@ def container_limits(host: Any, where: str = "HostConfig.") -> ResourceView:
     )  # fmt: skip
 
 
-def view_resources(kind: str, body: Any) -> ResourceView | None:
+def view_resources(kind: str, body: object) -> ResourceView | None:
     """The limits of a create or update request; None for a kind that sets none."""
     if kind == "container.create":
         return container_limits(_get(body, "HostConfig"))

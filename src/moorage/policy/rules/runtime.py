@@ -16,7 +16,6 @@ or ``moorage policy check`` is read the same way.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from moorage.policy.hostopts import (
     seccomp_digest,
@@ -59,7 +58,7 @@ def check(view: RuntimeView, pack: str, allow: RuntimeAllow | None = None) -> li
     allow = DEFAULT_ALLOW if allow is None else allow
     out: list[Finding] = []
 
-    def add(rule: str, path: str, value: Any, message: str, fix: str) -> None:
+    def add(rule: str, path: str, value: object, message: str, fix: str) -> None:
         out.append(Finding(f"runtime.{rule}", path, value, message, fix))
 
     for path in view.privileged:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 __all__ = [
     "DEFAULT_ALLOW",
@@ -96,7 +96,7 @@ class RuntimeAllow:
     }
 
     @classmethod
-    def from_spec(cls, spec: Mapping[str, Any] | None) -> RuntimeAllow:
+    def from_spec(cls, spec: Mapping[str, object] | None) -> RuntimeAllow:
         """Read ``spec.runtime`` (camelCase keys, lists of strings); raise ValueError
         naming the field when a value is not allowed."""
         if not spec:

@@ -6,7 +6,6 @@ One reader per field family, shared by the container, exec and service views.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from moorage.policy.hostopts import (
     cap_name,
@@ -31,7 +30,7 @@ class RuntimeView:
     cap_drop: set[str] = field(default_factory=set)
     host_namespaces: list[tuple[str, str]] = field(default_factory=list)  # (path, namespace)
     host_paths: list[tuple[str, str]] = field(default_factory=list)  # (path, host source)
-    devices: list[tuple[str, Any]] = field(default_factory=list)
+    devices: list[tuple[str, object]] = field(default_factory=list)
     unconfined: list[tuple[str, str]] = field(default_factory=list)  # (path, option)
     no_new_privileges: bool = False
     user: tuple[str, str] = ("User", "")
@@ -43,11 +42,11 @@ class RuntimeView:
     apparmor: list[tuple[str, str]] = field(default_factory=list)  # (path, named profile)
     selinux: list[tuple[str, str]] = field(default_factory=list)  # (path, SELinux type)
     runtimes: list[tuple[str, str]] = field(default_factory=list)  # (path, OCI runtime name)
-    log_drivers: list[tuple[str, str, Any]] = field(default_factory=list)  # (path, driver, options)
+    log_drivers: list[tuple[str, str, object]] = field(default_factory=list)  # (path, driver, options)
     # Allow-list misses found while reading, refused by every pack.
     refused: list[Finding] = field(default_factory=list)
 
-    def refuse(self, rule: str, path: str, value: Any, message: str, fix: str) -> None:
+    def refuse(self, rule: str, path: str, value: object, message: str, fix: str) -> None:
         """Record an allow-list miss found while reading, refused by every pack."""
         self.refused.append(Finding(f"runtime.{rule}", path, value, message, fix))
 
@@ -63,7 +62,7 @@ _SECOPT_FIX = (
 )
 
 
-def _security_opts(v: RuntimeView, opts: Any, where: str) -> None:
+def _security_opts(v: RuntimeView, opts: object, where: str) -> None:
     """``SecurityOpt`` entries, split as daemon_unix.go ``parseSecurityOpt`` does."""
     for i, opt in enumerate(_list(opts)):
         path = f"{where}[{i}]"
@@ -132,17 +131,17 @@ def _label(v: RuntimeView, path: str, opt: str, value: str) -> None:
         v.selinux.append((path, setting))
 
 
-def _caps(v: RuntimeView, caps: Any, where: str) -> None:
+def _caps(v: RuntimeView, caps: object, where: str) -> None:
     for i, c in enumerate(_list(caps)):
         v.cap_add.append((f"{where}[{i}]", cap_name(c)))
 
 
-def _sysctls(v: RuntimeView, sysctls: Any, where: str) -> None:
+def _sysctls(v: RuntimeView, sysctls: object, where: str) -> None:
     for key in _dict(sysctls):
         v.sysctls.append((f"{where}.{key}", str(key)))
 
 
-def _oom_score(v: RuntimeView, value: Any, where: str) -> None:
+def _oom_score(v: RuntimeView, value: object, where: str) -> None:
     # A negative score makes the kernel kill the host's processes before this one.
     if isinstance(value, int) and not isinstance(value, bool) and value < 0:
         v.refuse(
@@ -154,7 +153,7 @@ def _oom_score(v: RuntimeView, value: Any, where: str) -> None:
         )
 
 
-def _isolation(v: RuntimeView, value: Any, where: str) -> None:
+def _isolation(v: RuntimeView, value: object, where: str) -> None:
     text = _text(value)
     if text and text.lower() != "default":
         v.refuse("oci-runtime", where, text, f"isolation {text!r} is not the default", "remove --isolation")
@@ -166,7 +165,7 @@ _LOCAL_FIX = (
 )
 
 
-def _local_options(v: RuntimeView, opts: Any, where: str) -> None:
+def _local_options(v: RuntimeView, opts: object, where: str) -> None:
     """The local driver's options (DriverOpts, or a mount's DriverConfig.Options). A
     bind of a host path is reported as that (host-path / docker-socket), alone."""
     named = _dict(opts)
@@ -182,7 +181,7 @@ def _local_options(v: RuntimeView, opts: Any, where: str) -> None:
         v.refuse("volume-options", path, value, f"local volume option {reason}", _LOCAL_FIX)
 
 
-def _volume_driver(v: RuntimeView, name: Any, where: str) -> None:
+def _volume_driver(v: RuntimeView, name: object, where: str) -> None:
     text = _text(name)
     if text not in ("", "local"):
         v.refuse(
@@ -194,7 +193,7 @@ def _volume_driver(v: RuntimeView, name: Any, where: str) -> None:
         )
 
 
-def _mounts(v: RuntimeView, mounts: Any, where: str) -> None:
+def _mounts(v: RuntimeView, mounts: object, where: str) -> None:
     """``Mounts[]`` of a container or a service: bind is a host path; volume and tmpfs
     are allowed with safe options; every other type (npipe, cluster, ...) is refused."""
     for i, m in enumerate(mounts if isinstance(mounts, list) else []):
@@ -241,5 +240,5 @@ def _mounts(v: RuntimeView, mounts: Any, where: str) -> None:
                     )
 
 
-def _log_config(v: RuntimeView, driver: Any, options: Any, where: str) -> None:
+def _log_config(v: RuntimeView, driver: object, options: object, where: str) -> None:
     v.log_drivers.append((where, _text(driver), options))

@@ -9,7 +9,6 @@ import base64
 import binascii
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
-from typing import Any
 
 from moorage.engine_api.gojson import Struct
 from moorage.policy.hostopts import (
@@ -53,12 +52,12 @@ _MODES: dict[str, tuple[str, frozenset[str], tuple[str, ...]]] = {
 }
 
 
-def view_container(body: Any) -> RuntimeView:
+def view_container(body: object) -> RuntimeView:
     """The view of a ``POST /containers/create`` body."""
     v = RuntimeView()
     host = _dict(_get(body, "HostConfig"))
     # a decoded body has the engine's field names: read it directly (the hot path)
-    get: Callable[[str], Any] = host.get if type(host) is Struct else partial(_get, host)
+    get: Callable[[str], object] = host.get if type(host) is Struct else partial(_get, host)
     if get("Privileged"):
         v.privileged.append("HostConfig.Privileged")
     _caps(v, get("CapAdd"), "HostConfig.CapAdd")
@@ -147,7 +146,7 @@ def view_container(body: Any) -> RuntimeView:
     return v
 
 
-def view_exec(body: Any) -> RuntimeView:
+def view_exec(body: object) -> RuntimeView:
     """The view of a ``POST /containers/{id}/exec`` body."""
     v = RuntimeView(no_new_privileges=True, read_only_rootfs=True)  # inherited from the container
     if _get(body, "Privileged"):
@@ -156,7 +155,7 @@ def view_exec(body: Any) -> RuntimeView:
     return v
 
 
-def view_service(spec: Any) -> RuntimeView:
+def view_service(spec: object) -> RuntimeView:
     """The view of a service spec's ``TaskTemplate`` and its ``ContainerSpec``."""
     v = RuntimeView(base="TaskTemplate.ContainerSpec")
     task = _dict(_get(spec, "TaskTemplate"))
@@ -194,7 +193,7 @@ def view_service(spec: Any) -> RuntimeView:
     return v
 
 
-def _privileges(v: RuntimeView, privileges: Any, where: str) -> None:
+def _privileges(v: RuntimeView, privileges: object, where: str) -> None:
     """A service's ``Privileges``, as the swarm executor turns them into security options."""
     credential = _get(privileges, "CredentialSpec")
     if isinstance(credential, dict) and any(credential.values()):
@@ -282,7 +281,7 @@ def view_build(query: Mapping[str, Iterable[str]]) -> RuntimeView:
     return v
 
 
-def view_volume(body: Any) -> RuntimeView:
+def view_volume(body: object) -> RuntimeView:
     """The view of ``POST /volumes/create``: the local driver with allow-listed
     options only. Its ``type``/``device``/``o`` are a mount(2) the engine runs on the
     host, so only a sized tmpfs is allowed."""
