@@ -20,7 +20,7 @@ class ComposeRequest:
 
     name: str  # services.web / volumes.data
     kind: str
-    body: dict[str, Any]
+    body: dict[str, object]
     line: int
 
 
@@ -68,9 +68,9 @@ def _ports(value: object) -> dict[str, list[dict[str, str]]]:
     return out
 
 
-def _service_body(svc: dict[str, Any]) -> dict[str, Any]:
-    host: dict[str, Any] = {}
-    body: dict[str, Any] = {"Image": svc.get("image") or "(built)", "HostConfig": host}
+def _service_body(svc: dict[str, Any]) -> dict[str, object]:
+    host: dict[str, object] = {}
+    body: dict[str, object] = {"Image": svc.get("image") or "(built)", "HostConfig": host}
     if "user" in svc:
         body["User"] = str(svc["user"])
     labels = _kv(svc.get("labels"))

@@ -7,6 +7,7 @@ A mutation never widens what the caller asked for. Pure.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass, replace
 from typing import Any
 
 from moorage.policy.documents import Document
@@ -15,27 +16,45 @@ from moorage.policy.rules.placement import placement_constraints
 from moorage.policy.schema import PlacementSpec
 from moorage.policy.units import parse_size
 
-__all__ = ["merge_mutations", "mutate"]
+__all__ = ["Declared", "merge_mutations", "mutate"]
 
 
-def merge_mutations(docs: list[Document]) -> dict[str, Any]:
-    """The strictest of what the enforcing documents declare, by mutation name."""
-    out: dict[str, Any] = {}
+@dataclass(frozen=True)
+class Declared:
+    """The strictest of what the enforcing documents declare; false when nothing is."""
+
+    no_new_privileges: bool = False
+    read_only_rootfs: bool = False
+    pids_limit: int | None = None
+    cpus: int | float | None = None
+    memory: int | None = None  # bytes
+    cap_drop: tuple[str, ...] = ()  # upper-cased, sorted
+
+    def __bool__(self) -> bool:
+        return self != Declared()
+
+
+def merge_mutations(docs: list[Document]) -> Declared:
+    """The strictest of what the enforcing documents declare."""
+    out = Declared()
     for d in docs:
         m = d.spec.mutations
         if m is None:
             continue
         if m.no_new_privileges:
-            out["noNewPrivileges"] = True
+            out = replace(out, no_new_privileges=True)
         if m.read_only_rootfs:
-            out["readOnlyRootfs"] = True
-        for key, value in (("pidsLimit", m.pids_limit), ("cpus", m.cpus)):
-            if value is not None:
-                out[key] = min(out.get(key, value), value)
+            out = replace(out, read_only_rootfs=True)
+        if m.pids_limit is not None:
+            out = replace(out, pids_limit=min(out.pids_limit if out.pids_limit is not None else m.pids_limit,
+                                              m.pids_limit))  # fmt: skip
+        if m.cpus is not None:
+            out = replace(out, cpus=min(out.cpus if out.cpus is not None else m.cpus, m.cpus))
         if m.memory is not None:
-            out["memory"] = min(out.get("memory", parse_size(m.memory)), parse_size(m.memory))
+            size = parse_size(m.memory)
+            out = replace(out, memory=min(out.memory if out.memory is not None else size, size))
         if m.cap_drop:
-            out["capDrop"] = sorted({*out.get("capDrop", []), *(c.upper() for c in m.cap_drop)})
+            out = replace(out, cap_drop=tuple(sorted({*out.cap_drop, *(c.upper() for c in m.cap_drop)})))
     return out
 
 
@@ -58,7 +77,7 @@ def _set_if_unset(obj: dict[str, Any], key: str, value: object, unset: tuple[Any
     return True
 
 
-def mutate(kind: str, body: dict[str, Any], m: dict[str, Any], placement: PlacementSpec | None,
+def mutate(kind: str, body: dict[str, Any], m: Declared, placement: PlacementSpec | None,
             team: str, labels: dict[str, str]) -> tuple[dict[str, Any], list[str]]:  # fmt: skip
     """The body with the declared mutations (and a class's placement constraints) set
     where the request left them unset, and a line per change; the body itself, and no
@@ -69,29 +88,29 @@ def mutate(kind: str, body: dict[str, Any], m: dict[str, Any], placement: Placem
         host = _slot(new, "HostConfig", {})
         if not isinstance(host, dict):
             return body, []
-        if m.get("noNewPrivileges"):
+        if m.no_new_privileges:
             opts = _slot(host, "SecurityOpt", [])
             if not any(str(o).replace("=", ":").lower().startswith("no-new-privileges") for o in opts):
                 opts.append("no-new-privileges:true")
                 applied.append("HostConfig.SecurityOpt += no-new-privileges:true")
-        if "pidsLimit" in m and _set_if_unset(host, "PidsLimit", m["pidsLimit"], (None, 0, -1)):
-            applied.append(f"HostConfig.PidsLimit = {m['pidsLimit']}")
-        if "memory" in m and _set_if_unset(host, "Memory", m["memory"], (None, 0)):
-            applied.append(f"HostConfig.Memory = {m['memory']}")
+        if m.pids_limit is not None and _set_if_unset(host, "PidsLimit", m.pids_limit, (None, 0, -1)):
+            applied.append(f"HostConfig.PidsLimit = {m.pids_limit}")
+        if m.memory is not None and _set_if_unset(host, "Memory", m.memory, (None, 0)):
+            applied.append(f"HostConfig.Memory = {m.memory}")
         if (
-            "cpus" in m
+            m.cpus is not None
             and not _get(host, "CpuQuota")
-            and _set_if_unset(host, "NanoCpus", int(m["cpus"] * 1e9), (None, 0))
+            and _set_if_unset(host, "NanoCpus", int(m.cpus * 1e9), (None, 0))
         ):
-            applied.append(f"HostConfig.NanoCpus = {int(m['cpus'] * 1e9)}")
-        if m.get("capDrop"):
+            applied.append(f"HostConfig.NanoCpus = {int(m.cpus * 1e9)}")
+        if m.cap_drop:
             drop = _slot(host, "CapDrop", [])
             have = {str(c).upper().removeprefix("CAP_") for c in drop}
-            for cap in m["capDrop"]:
+            for cap in m.cap_drop:
                 if cap.removeprefix("CAP_") not in have:
                     drop.append(cap)
                     applied.append(f"HostConfig.CapDrop += {cap}")
-        if m.get("readOnlyRootfs") and _set_if_unset(host, "ReadonlyRootfs", True, (None, False)):
+        if m.read_only_rootfs and _set_if_unset(host, "ReadonlyRootfs", True, (None, False)):
             applied.append("HostConfig.ReadonlyRootfs = true")
     elif kind in ("service.create", "service.update"):
         task = _slot(new, "TaskTemplate", {})
@@ -99,29 +118,25 @@ def mutate(kind: str, body: dict[str, Any], m: dict[str, Any], placement: Placem
             return body, []
         cs = _slot(task, "ContainerSpec", {})
         where = "TaskTemplate.ContainerSpec"
-        if m.get("noNewPrivileges") and isinstance(cs, dict):
+        if m.no_new_privileges and isinstance(cs, dict):
             priv = _slot(cs, "Privileges", {})
             if _set_if_unset(priv, "NoNewPrivileges", True, (None, False)):
                 applied.append(f"{where}.Privileges.NoNewPrivileges = true")
         limits = _slot(_slot(task, "Resources", {}), "Limits", {})
-        if "pidsLimit" in m and _set_if_unset(limits, "Pids", m["pidsLimit"], (None, 0, -1)):
-            applied.append(f"TaskTemplate.Resources.Limits.Pids = {m['pidsLimit']}")
-        if "memory" in m and _set_if_unset(limits, "MemoryBytes", m["memory"], (None, 0)):
-            applied.append(f"TaskTemplate.Resources.Limits.MemoryBytes = {m['memory']}")
-        if "cpus" in m and _set_if_unset(limits, "NanoCPUs", int(m["cpus"] * 1e9), (None, 0)):
-            applied.append(f"TaskTemplate.Resources.Limits.NanoCPUs = {int(m['cpus'] * 1e9)}")
-        if m.get("capDrop") and isinstance(cs, dict):
+        if m.pids_limit is not None and _set_if_unset(limits, "Pids", m.pids_limit, (None, 0, -1)):
+            applied.append(f"TaskTemplate.Resources.Limits.Pids = {m.pids_limit}")
+        if m.memory is not None and _set_if_unset(limits, "MemoryBytes", m.memory, (None, 0)):
+            applied.append(f"TaskTemplate.Resources.Limits.MemoryBytes = {m.memory}")
+        if m.cpus is not None and _set_if_unset(limits, "NanoCPUs", int(m.cpus * 1e9), (None, 0)):
+            applied.append(f"TaskTemplate.Resources.Limits.NanoCPUs = {int(m.cpus * 1e9)}")
+        if m.cap_drop and isinstance(cs, dict):
             drop = _slot(cs, "CapabilityDrop", [])
             have = {str(c).upper().removeprefix("CAP_") for c in drop}
-            for cap in m["capDrop"]:
+            for cap in m.cap_drop:
                 if cap.removeprefix("CAP_") not in have:
                     drop.append(cap if cap == "ALL" or cap.startswith("CAP_") else f"CAP_{cap}")
                     applied.append(f"{where}.CapabilityDrop += {cap}")
-        if (
-            m.get("readOnlyRootfs")
-            and isinstance(cs, dict)
-            and _set_if_unset(cs, "ReadOnly", True, (None, False))
-        ):
+        if m.read_only_rootfs and isinstance(cs, dict) and _set_if_unset(cs, "ReadOnly", True, (None, False)):
             applied.append(f"{where}.ReadOnly = true")
         if placement and kind == "service.create":
             cls, required = placement_constraints(placement, team, labels)
