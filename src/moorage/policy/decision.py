@@ -10,37 +10,20 @@ mutation never widens what the caller asked for.
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from moorage.policy.documents import Document
 from moorage.policy.loader import PolicySet
 from moorage.policy.mutations import merge_mutations, mutate
+from moorage.policy.pack import BUILT_IN, Subject
+from moorage.policy.request import ExceptionGrant, Facts, Request
 from moorage.policy.rules.base import Finding, _get
 from moorage.policy.rules.images import (
     TRUST_KINDS,
-    ImageFacts,
-    check_image_trust,
-    check_images,
     needs_trust,
-    view_images,
 )
-from moorage.policy.rules.network import check_network, view_network
-from moorage.policy.rules.operations import check_operation
-from moorage.policy.rules.operations_base import OperationFacts
-from moorage.policy.rules.placement import check_placement, placement_constraints
-from moorage.policy.rules.resources import Usage, check_quotas, check_resources, view_resources
-from moorage.policy.rules.runtime import check
-from moorage.policy.rules.runtime_read import RuntimeView
-from moorage.policy.rules.runtime_views import (
-    view_build,
-    view_container,
-    view_exec,
-    view_service,
-    view_volume,
-)
+from moorage.policy.rules.placement import placement_constraints
 
 __all__ = [
     "ExceptionGrant",
@@ -55,81 +38,6 @@ __all__ = [
     "request_labels",
     "workload_class",
 ]  # fmt: skip
-
-RUNTIME_VIEWS: dict[str, Callable[[object], RuntimeView]] = {
-    "container.create": view_container,
-    "exec.create": view_exec,
-    "service.create": view_service,
-    "service.update": view_service,
-    "volume.create": view_volume,
-}
-
-
-@dataclass(frozen=True)
-class Request:
-    """What the caller asked, as data."""
-
-    kind: str
-    body: Any = None
-    method: str = "POST"
-    path: str = ""
-    query: Mapping[str, list[str]] = field(default_factory=dict)
-    headers: Mapping[str, str] = field(default_factory=dict)
-    user: str = "anonymous"
-    teams: tuple[str, ...] = ()
-    roles: tuple[str, ...] = ()
-    auth: str = ""
-    object_ref: str | None = None
-
-    @property
-    def team(self) -> str:
-        """The team the request counts against: the first team, else the user's own."""
-        return self.teams[0] if self.teams else f"user-{self.user}"
-
-
-@dataclass(frozen=True)
-class ExceptionGrant:
-    """An approved exception: a rule (or ``family.*``) for a team or an image digest."""
-
-    id: str
-    rule: str
-    expires: float
-    team: str | None = None
-    image: str | None = None
-    reason: str = ""
-    approver: str = ""
-
-    def covers(self, rule: str, team: str, images: tuple[str, ...], now: float) -> bool:
-        """Whether the grant excuses ``rule`` for this team and these images at ``now``."""
-        if now >= self.expires:
-            return False
-        if not (self.rule == rule or fnmatch.fnmatchcase(rule, self.rule)):
-            return False
-        if self.team is not None and self.team != team:
-            return False
-        return not (self.image is not None and self.image not in images)
-
-
-@dataclass(frozen=True)
-class Facts:
-    """What was gathered before the decision: the clock, live use, image ids, exceptions."""
-
-    now: float = 0.0
-    usage: Usage | None = None
-    replaced_replicas: int = 0  # a service update: the replicas it replaces
-    images: tuple[str, ...] = ()  # digests and ids the request's image resolves to
-    exceptions: tuple[ExceptionGrant, ...] = ()
-    image_reports: Mapping[str, ImageFacts] = field(default_factory=dict)  # by reference text
-    # Engine state the packs compare against (see operations.OperationFacts): the ids of
-    # host-driver networks, a node's current labels (node.update), a plugin's Config
-    # (plugin.set, plugin.enable). Empty / None: the stricter reading applies.
-    host_networks: tuple[str, ...] = ()
-    node_labels: Mapping[str, str] | None = None
-    plugin_config: Mapping[str, object] | None = None
-
-    def operation(self) -> OperationFacts:
-        """The engine state the operation rules compare against."""
-        return OperationFacts(self.host_networks, self.node_labels, self.plugin_config)
 
 
 @dataclass(frozen=True)
@@ -291,76 +199,9 @@ def needs_usage(pset: PolicySet, req: Request) -> bool:
 
 
 # ------------------------------------------------------------------ evaluate
-def _findings(doc: Document, pset: PolicySet, req: Request, body: object, facts: Facts,
-              labels: dict[str, str], mutating: bool) -> list[Finding]:  # fmt: skip
-    spec = doc.spec
-    kind = req.kind
-    out: list[Finding] = []
-    if spec.packs:
-        make_view = RUNTIME_VIEWS.get(kind)
-        view = (make_view(body) if make_view is not None and body is not None
-                else view_build(dict(req.query)) if kind == "image.build" else None)  # fmt: skip
-        runtime: list[Finding] = []
-        if view is not None:
-            for pack in spec.packs:
-                runtime += check(view, pack, doc.compiled.runtime_allow)
-        out += runtime
-        # Every operation, not only the workload creates: an allow-list of operations
-        # and of the fields that reach the host. A field the runtime view already
-        # reported (HostConfig.NetworkMode=host, a build's networkmode) isn't repeated.
-        seen = {f.path for f in runtime}
-        allow = frozenset((spec.plugins.privileges if spec.plugins else None) or ())
-        pools = tuple((spec.network.subnets if spec.network else None) or ())
-        ops = check_operation(kind, body, req.query, req.object_ref, allow, facts.operation(), pools)
-        out += [f for f in ops if f.path not in seen]
-    rview = view_resources(kind, body) if body is not None else None
-    if rview is not None and spec.resources:
-        out += check_resources(rview, spec.resources)
-    if spec.quotas and rview is not None:
-        out += check_quotas(kind, rview, facts.usage, spec.quotas, req.team, facts.replaced_replicas)
-    if spec.images:
-        named = view_images(kind, body, dict(req.query), req.object_ref)
-        out += check_images(kind, named, spec.images)
-        if kind in TRUST_KINDS and needs_trust(spec.images):
-            trusted = [kid for kid, _ in doc.compiled.trusted_keys]
-            out += check_image_trust(named, spec.images, dict(facts.image_reports), trusted)
-    if spec.network:
-        out += check_network(view_network(kind, body, req.object_ref), spec.network, req.team)
-    if spec.placement:
-        out += check_placement(kind, body, spec.placement, req.team, labels, mutating)
-    compiled = doc.compiled
-    variables: dict[str, object] | None = None
-    for rule in compiled.cel:
-        if rule.kinds and kind not in rule.kinds:
-            continue
-        if variables is None:
-            variables = {
-                "request": body if body is not None else {}, "kind": kind, "method": req.method,
-                "path": req.path, "query": {k: list(v) for k, v in req.query.items()}, "user": req.user,
-                "team": req.team, "teams": list(req.teams), "labels": labels,
-            }  # fmt: skip
-        try:
-            if rule.violated(variables):
-                out.append(Finding(f"custom.{rule.id}", "(request)", rule.expr, rule.message, rule.fix))
-        except RuntimeError as exc:
-            out.append(Finding(f"custom.{rule.id}", "(request)", rule.expr,
-                               f"the rule could not be evaluated ({exc}), so it fails closed",
-                               "guard optional fields with has(...)"))  # fmt: skip
-    for rego in compiled.rego:
-        rego_input = {
-            "Method": req.method, "Path": req.path, "Query": {k: list(v) for k, v in req.query.items()},
-            "Headers": dict(req.headers), "Body": body, "User": req.user, "AuthMethod": req.auth,
-        }  # fmt: skip
-        try:
-            ok = rego.allowed(rego_input)
-        except RuntimeError as exc:
-            out.append(Finding(f"rego.{rego.id}", "(request)", None, f"the Rego policy failed: {exc}",
-                               "fix the Rego policy"))  # fmt: skip
-            continue
-        if not ok:
-            out.append(Finding(f"rego.{rego.id}", "(request)", rego.query, rego.message,
-                               "change the request so the Rego policy allows it"))  # fmt: skip
-    return out
+def _findings(doc: Document, req: Request, body: object, facts: Facts, labels: dict[str, str],
+              mutating: bool) -> list[Finding]:  # fmt: skip
+    return BUILT_IN.findings(Subject(doc, req, body, facts, labels, mutating))
 
 
 def evaluate(pset: PolicySet, req: Request, facts: Facts) -> PolicyDecision:
@@ -375,14 +216,14 @@ def evaluate(pset: PolicySet, req: Request, facts: Facts) -> PolicyDecision:
     placement = next((d.spec.placement for d in enforcing if d.spec.placement), None)
     mutating = bool(declared or placement)
     before: list[tuple[Document, Finding]] = [
-        (d, f) for d in docs for f in _findings(d, pset, req, req.body, facts, labels, mutating)
+        (d, f) for d in docs for f in _findings(d, req, req.body, facts, labels, mutating)
     ]
     after = before
     if mutating and isinstance(req.body, dict):
         body, applied = mutate(req.kind, req.body, declared, placement, req.team, labels)
         if applied:
             decision.body, decision.mutations = body, applied
-            after = [(d, f) for d in docs for f in _findings(d, pset, req, body, facts, labels, mutating)]
+            after = [(d, f) for d in docs for f in _findings(d, req, body, facts, labels, mutating)]
             still = {(d.name, f.rule, f.path) for d, f in after}
             decision.fixed = [Violation(d.name, d.mode, f) for d, f in before
                               if (d.name, f.rule, f.path) not in still]  # fmt: skip
