@@ -19,12 +19,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # celpy loads slowly; it is imported where a rule is compiled
+    import celpy
 
 __all__ = ["CelRule", "RegoRule", "compile_cel"]
 
 
-def compile_cel(expr: str) -> Any:
+def compile_cel(expr: str) -> celpy.Runner:
     """Compile a CEL expression; ``ValueError`` with the position when it doesn't parse."""
     import celpy
 
@@ -48,7 +51,7 @@ class CelRule:
     message: str
     fix: str
     kinds: tuple[str, ...]
-    program: Any
+    program: celpy.Runner
 
     def violated(self, variables: dict[str, object]) -> bool:
         """True when the expression holds. Raises ``RuntimeError`` when it can't be

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
 
 from moorage.policy.documents import Document
 from moorage.policy.loader import PolicySet
@@ -65,7 +64,7 @@ class PolicyDecision:
     warnings: list[Violation] = field(default_factory=list)  # audit mode and excepted
     fixed: list[Violation] = field(default_factory=list)  # cured by a declared mutation
     mutations: list[str] = field(default_factory=list)
-    body: Any = None  # the mutated body, or None when unchanged
+    body: object = None  # the mutated body, or None when unchanged
     policy_version: str = ""
     policies: list[str] = field(default_factory=list)  # names of the documents that applied
 

@@ -69,7 +69,7 @@ def _slot(obj: dict[str, Any], key: str, default: object) -> Any:
     return default
 
 
-def _set_if_unset(obj: dict[str, Any], key: str, value: object, unset: tuple[Any, ...]) -> bool:
+def _set_if_unset(obj: dict[str, object], key: str, value: object, unset: tuple[object, ...]) -> bool:
     existing = next((k for k in obj if isinstance(k, str) and k.lower() == key.lower()), None)
     if existing is not None and obj[existing] not in unset:
         return False
@@ -77,8 +77,8 @@ def _set_if_unset(obj: dict[str, Any], key: str, value: object, unset: tuple[Any
     return True
 
 
-def mutate(kind: str, body: dict[str, Any], m: Declared, placement: PlacementSpec | None,
-            team: str, labels: dict[str, str]) -> tuple[dict[str, Any], list[str]]:  # fmt: skip
+def mutate(kind: str, body: dict[str, object], m: Declared, placement: PlacementSpec | None,
+            team: str, labels: dict[str, str]) -> tuple[dict[str, object], list[str]]:  # fmt: skip
     """The body with the declared mutations (and a class's placement constraints) set
     where the request left them unset, and a line per change; the body itself, and no
     lines, when nothing changed. Never widens what the caller asked for."""
