@@ -160,7 +160,7 @@ def _strip(tp: object) -> object:
     return tp
 
 
-_AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_AT = re.compile(r"^(?P<msg>.*?)(?: - at (?P<key>`key` in )?`\$(?P<path>[^`]*)`)?$", re.DOTALL)
 _TOKEN = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
 
 
@@ -174,6 +174,8 @@ def _convert(data: object) -> tuple[PolicyDocument | None, str, FieldPath]:
         path: FieldPath = [
             int(i) if i.isdigit() else i if i else n for n, i in _TOKEN.findall(m["path"] or "")
         ]
+        if m["key"]:  # a mapping key of the wrong type: YAML reads `1:` as a number
+            return None, "every key here must be a string (quote it)", path
         return None, m["msg"], path
 
 

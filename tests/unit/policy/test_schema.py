@@ -84,3 +84,11 @@ def test_null_is_refused_with_its_line() -> None:
 def test_an_empty_section_counts_as_absent() -> None:
     assert not ImagesSpec() and ImagesSpec(forbid_latest=False)
     assert not PolicySpec() and PolicySpec(packs=[])
+
+
+def test_a_key_that_is_not_a_string_is_named() -> None:
+    text = GOOD.replace("teams: {payments: pci}", "teams: {1: pci}")
+    with pytest.raises(
+        PolicyError, match=r"p\.yaml:6: spec\.placement\.teams: every key here must be a string"
+    ):
+        parse_document(text, "p.yaml")
