@@ -200,7 +200,7 @@ def needs_usage(pset: PolicySet, req: Request) -> bool:
 # ------------------------------------------------------------------ evaluate
 def _findings(doc: Document, req: Request, body: object, facts: Facts, labels: dict[str, str],
               mutating: bool) -> list[Finding]:  # fmt: skip
-    return BUILT_IN.findings(Subject(doc, req, body, facts, labels, mutating))
+    return BUILT_IN.findings(Subject.of(doc, req, body, facts, labels, mutating))
 
 
 def evaluate(pset: PolicySet, req: Request, facts: Facts) -> PolicyDecision:

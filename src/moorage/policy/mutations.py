@@ -31,12 +31,15 @@ class Declared:
     cap_drop: tuple[str, ...] = ()  # upper-cased, sorted
 
     def __bool__(self) -> bool:
-        return self != Declared()
+        return self != _NOTHING
+
+
+_NOTHING = Declared()
 
 
 def merge_mutations(docs: list[Document]) -> Declared:
     """The strictest of what the enforcing documents declare."""
-    out = Declared()
+    out = _NOTHING
     for d in docs:
         m = d.spec.mutations
         if m is None:

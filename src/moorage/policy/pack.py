@@ -18,7 +18,7 @@ from moorage.policy.rules.images import TRUST_KINDS, check_image_trust, check_im
 from moorage.policy.rules.network import check_network, view_network
 from moorage.policy.rules.operations import check_operation
 from moorage.policy.rules.placement import check_placement
-from moorage.policy.rules.resources import check_quotas, check_resources, view_resources
+from moorage.policy.rules.resources import ResourceView, check_quotas, check_resources, view_resources
 from moorage.policy.rules.runtime import check
 from moorage.policy.rules.runtime_read import RuntimeView
 from moorage.policy.rules.runtime_views import (
@@ -41,11 +41,12 @@ RUNTIME_VIEWS: dict[str, Callable[[object], RuntimeView]] = {
 """The runtime view of each kind whose body a pack reads (builds are read from the query)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Subject:
     """What every family looks at: one document, the request, the body (the mutated
-    one on the second pass), the facts, the request's labels, and whether mutations
-    may add a class's placement constraints."""
+    one on the second pass), the facts, the request's labels, whether mutations may
+    add a class's placement constraints, and the limits the body sets (read once, for
+    resources and quotas; see :meth:`of`)."""
 
     doc: Document
     req: Request
@@ -53,6 +54,14 @@ class Subject:
     facts: Facts
     labels: dict[str, str]
     mutating: bool
+    resources: ResourceView | None
+
+    @classmethod
+    def of(cls, doc: Document, req: Request, body: object, facts: Facts, labels: dict[str, str],
+           mutating: bool) -> Subject:  # fmt: skip
+        """The subject of one document's rules, with the body's limits read."""
+        limits = view_resources(req.kind, body) if body is not None else None
+        return cls(doc, req, body, facts, labels, mutating, limits)
 
 
 @dataclass(frozen=True)
@@ -67,15 +76,22 @@ class Family:
         return self.check(subject)
 
 
-@dataclass(frozen=True)
 class AllOf:
     """Every member's findings, in member order (like sigstore's ``AllOf``)."""
 
-    members: tuple[Family | AllOf, ...]
+    def __init__(self, *members: Family | AllOf) -> None:
+        self.members = members
+        self._checks: tuple[Callable[[Subject], list[Finding]], ...]
+        # flattened once: a decision runs every family of every document, twice when
+        # mutations apply
+        self._checks = tuple(c for m in members for c in ((m.check,) if isinstance(m, Family) else m._checks))
 
     def findings(self, subject: Subject) -> list[Finding]:
         """The findings of every member, in order."""
-        return [f for member in self.members for f in member.findings(subject)]
+        out: list[Finding] = []
+        for family_check in self._checks:
+            out += family_check(subject)
+        return out
 
 
 def _packs(s: Subject) -> list[Finding]:
@@ -100,14 +116,14 @@ def _packs(s: Subject) -> list[Finding]:
 
 
 def _resources(s: Subject) -> list[Finding]:
-    rview = view_resources(s.req.kind, s.body) if s.body is not None else None
+    rview = s.resources
     resources = s.doc.spec.resources
     return check_resources(rview, resources) if rview is not None and resources else []
 
 
 def _quotas(s: Subject) -> list[Finding]:
     quotas, kind = s.doc.spec.quotas, s.req.kind
-    rview = view_resources(kind, s.body) if s.body is not None else None
+    rview = s.resources
     if not quotas or rview is None:
         return []
     return check_quotas(kind, rview, s.facts.usage, quotas, s.req.team, s.facts.replaced_replicas)
@@ -180,7 +196,7 @@ def _rego(s: Subject) -> list[Finding]:
     return out
 
 
-BUILT_IN = AllOf((
+BUILT_IN = AllOf(
     Family("runtime and operations", _packs),
     Family("resources", _resources),
     Family("quotas", _quotas),
@@ -189,5 +205,5 @@ BUILT_IN = AllOf((
     Family("placement", _placement),
     Family("custom", _custom),
     Family("rego", _rego),
-))  # fmt: skip
+)  # fmt: skip
 """Every family a document can turn on, in the order findings are reported."""

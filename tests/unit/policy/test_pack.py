@@ -11,14 +11,14 @@ from moorage.policy.rules.base import Finding
 
 def _subject(body: object) -> Subject:
     doc: Document = builtin_set("baseline", None).documents[0]
-    return Subject(doc, Request("container.create", body, user="alice"), body, Facts(), {}, False)
+    return Subject.of(doc, Request("container.create", body, user="alice"), body, Facts(), {}, False)
 
 
 def test_all_of_reports_every_member_in_order() -> None:
     def one(rule: str) -> Family:
         return Family(rule, lambda s: [Finding(rule, "(request)", None, "m", "f")])
 
-    nested = AllOf((one("a"), AllOf((one("b"), one("c"))), one("d")))
+    nested = AllOf(one("a"), AllOf(one("b"), one("c")), one("d"))
     assert [f.rule for f in nested.findings(_subject({}))] == ["a", "b", "c", "d"]
 
 

@@ -32,9 +32,12 @@ class ResourceView:
     update: bool = False  # container update: only the fields it sets are checked
 
 
+_NUMERIC = (int, float, str, bytes)  # what float() reads as it is
+
+
 def _num(value: object) -> float:
     try:
-        return float(value if isinstance(value, int | float | str | bytes) else str(value) if value else 0)
+        return float(value if isinstance(value, _NUMERIC) else str(value) if value else 0)
     except (TypeError, ValueError):
         return 0.0
 
