@@ -183,7 +183,7 @@ def fact_needs(pset: PolicySet, req: Request) -> frozenset[str]:
     """The engine facts (names of :class:`Facts` fields) the packs compare this request
     against: ``host_networks`` (ids of host-driver networks), ``node_labels`` (the
     node's current labels), ``plugin_config`` (the plugin's ``Config``). Without them
-    the stricter reading applies (see :mod:`moorage.policy.operations`)."""
+    the stricter reading applies (see :mod:`moorage.policy.rules.operations`)."""
     wanted = _FACT_NEEDS.get(req.kind, frozenset())
     if not wanted or not any(d.spec.packs for d in applicable(pset, req)):
         return frozenset()

@@ -71,7 +71,7 @@ class Facts:
     images: tuple[str, ...] = ()  # digests and ids the request's image resolves to
     exceptions: tuple[ExceptionGrant, ...] = ()
     image_reports: Mapping[str, ImageFacts] = field(default_factory=dict)  # by reference text
-    # Engine state the packs compare against (see operations.OperationFacts): the ids of
+    # Engine state the packs compare against (see rules.operations_base.OperationFacts): the ids of
     # host-driver networks, a node's current labels (node.update), a plugin's Config
     # (plugin.set, plugin.enable). Empty / None: the stricter reading applies.
     host_networks: tuple[str, ...] = ()
