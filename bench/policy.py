@@ -23,8 +23,8 @@ from typing import Any
 import regopy
 
 from moorage.engine_api.canonical import read_body
-from moorage.policy.documents import builtin_set
-from moorage.policy.engine import Facts, Request, evaluate
+from moorage.policy.decision import Facts, Request, evaluate
+from moorage.policy.loader import builtin_set
 
 BODY: dict[str, Any] = {
     "Hostname": "", "Domainname": "", "User": "1000:1000", "AttachStdin": False, "AttachStdout": True,

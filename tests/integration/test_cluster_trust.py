@@ -34,7 +34,8 @@ from moorage.identity import UserDirectory
 from moorage.images.sign import generate_key, parse_public_keys
 from moorage.lab import Lab
 from moorage.lab.images import BUSYBOX_REF, build_busybox, load_into
-from moorage.policy.documents import PolicySet, parse_document
+from moorage.policy.documents import parse_document
+from moorage.policy.loader import PolicySet
 from tests.conftest import needs_root, unique_name
 from tests.gateway_harness import UIDS, USERS, RunningGateway, docker, moorage, ok
 

@@ -16,8 +16,8 @@ from urllib.parse import quote
 from moorage.admission.interface import AdmissionError, Decision
 from moorage.cluster.placement import ATTESTED, MOORAGE_PREFIX, govern_service
 from moorage.cluster.trust import ClusterTrust
-from moorage.policy.documents import PolicySet
-from moorage.policy.engine import Request, workload_class
+from moorage.policy.decision import Request, workload_class
+from moorage.policy.loader import PolicySet
 
 __all__ = ["govern"]
 

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from moorage.policy.engine import ExceptionGrant
+from moorage.policy.decision import ExceptionGrant
 
 __all__ = ["ExceptionStore", "ExceptionsError", "parse_duration"]
 

@@ -25,7 +25,7 @@ from moorage.images.registry import Registry
 from moorage.images.scanner import Scanner
 from moorage.images.sign import parse_public_keys, verify_image
 from moorage.images.sources import EngineSource, RegistrySource, repo_digest_for
-from moorage.policy.families import ImageFacts
+from moorage.policy.rules.images import ImageFacts
 
 __all__ = ["ImageGate", "NotLocal"]
 

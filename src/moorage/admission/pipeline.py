@@ -24,8 +24,7 @@ from moorage.admission.images import ImageGate, NotLocal, Resolved
 from moorage.admission.interface import Admission, AdmissionError, AdmissionRequest, Decision
 from moorage.cluster.trust import ClusterTrust
 from moorage.engine_api.reference import parse_image_ref
-from moorage.policy.documents import PolicyError, PolicySet, builtin_set, load_folder
-from moorage.policy.engine import (
+from moorage.policy.decision import (
     Facts,
     PolicyDecision,
     Request,
@@ -34,7 +33,10 @@ from moorage.policy.engine import (
     needs_usage,
     trust_needs,
 )
-from moorage.policy.families import Usage, container_limits, view_images
+from moorage.policy.documents import PolicyError
+from moorage.policy.loader import PolicySet, builtin_set, load_folder
+from moorage.policy.rules.images import view_images
+from moorage.policy.rules.resources import Usage, container_limits
 
 __all__ = ["PolicyAdmission", "to_request"]
 

@@ -10,23 +10,19 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
-import tempfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from moorage.cli._output import emit_json, error, paint, table
-from moorage.engine_api.canonical import RequestError, read_body, read_target
-from moorage.engine_api.models import body_type
-from moorage.policy.catalog import RULES, lookup
 from moorage.policy.compose import compose_requests
-from moorage.policy.documents import SCHEMA, PolicyError, PolicySet, builtin_set, load_folder
-from moorage.policy.engine import ExceptionGrant, Facts, PolicyDecision, Request, evaluate
-from moorage.policy.families import Usage
+from moorage.policy.decision import Facts, PolicyDecision, Request, evaluate
+from moorage.policy.documents import PolicyError
+from moorage.policy.dryrun import DryRunError, dry_run
+from moorage.policy.loader import PolicySet, builtin_set, load_folder
+from moorage.policy.rules import RULES, lookup
+from moorage.policy.schema import SCHEMA
+from moorage.policy.testing import SuiteError, load_suite, run_case
 
 __all__ = ["register"]
 
@@ -110,7 +106,11 @@ def _check(args: argparse.Namespace) -> int:
         is_file = first.is_file() and not os.access(first, os.X_OK)
         if len(target) > 1 or (not is_file and shutil.which(target[0]) is not None):
             source = "(command)"
-            for kind, path, query, body in _dry_run(target):
+            try:
+                captured = dry_run(target)
+            except DryRunError as exc:
+                raise UsageError(str(exc)) from exc
+            for kind, path, query, body in captured:
                 req = Request(kind, body, "POST", path, query, user=args.user, teams=teams)
                 checked.append(_Checked(kind, kind, 1, evaluate(pset, req, facts)))
         else:
@@ -205,111 +205,6 @@ def _version() -> str:
     return __version__
 
 
-# ------------------------------------------------------- dry-run endpoint
-def _dry_run(command: list[str]) -> list[tuple[str, str, dict[str, list[str]], Any]]:
-    """Run the real docker CLI against a throwaway endpoint that records the
-    state-changing requests it builds and answers them with an error."""
-    from http.server import BaseHTTPRequestHandler
-    from socketserver import ThreadingMixIn, UnixStreamServer
-    from urllib.parse import urlsplit
-
-    captured: list[tuple[str, str, dict[str, list[str]], Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *a: Any) -> None:
-            pass
-
-        def address_string(self) -> str:
-            return "dry-run"
-
-        def _send(self, status: int, doc: Any) -> None:
-            data = json.dumps(doc).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Api-Version", "1.47")
-            self.send_header("Ostype", "linux")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(data)
-
-        def do_HEAD(self) -> None:
-            self._send(200, "OK")
-
-        def do_GET(self) -> None:
-            url = urlsplit(self.path)
-            try:
-                op = read_target("GET", self.path).op
-            except RequestError:
-                self._send(400, {"message": "moorage dry run: a target the engine would not read"})
-                return
-            if op.kind == "system.ping":
-                self._send(200, "OK")
-            elif op.kind == "system.version":
-                self._send(200, {"ApiVersion": "1.47", "MinAPIVersion": "1.24", "Version": "moorage-dry-run",
-                                 "Os": "linux", "Arch": "amd64"})  # fmt: skip
-            elif op.kind == "system.info":
-                self._send(200, {"Swarm": {"LocalNodeState": "active", "ControlAvailable": True}})
-            else:
-                self._send(404, {"message": f"moorage dry run: no such object ({url.path})"})
-
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            # the gateway's own reading: the same decoder judges in CI and at the gateway
-            try:
-                t = read_target(self.command, self.path)
-                body = read_body(t.op.kind, raw).value if body_type(t.op.kind) else None
-            except RequestError as exc:
-                self._send(400, {"message": f"moorage dry run: {exc.message}"})
-                return
-            captured.append((t.op.kind, t.route, t.query, body))
-            self._send(
-                400, {"message": "moorage policy check: request captured (dry run, nothing was created)"}
-            )
-
-        do_DELETE = do_PUT = do_POST
-
-    class Server(ThreadingMixIn, UnixStreamServer):
-        daemon_threads = True
-
-    docker = shutil.which(command[0])
-    if docker is None:
-        raise UsageError(f"{command[0]}: not found on PATH")
-    with tempfile.TemporaryDirectory(prefix="moorage-dry-") as tmp:
-        sock = str(Path(tmp) / "docker.sock")
-        server = Server(sock, Handler)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
-        env["DOCKER_HOST"] = f"unix://{sock}"
-        env["DOCKER_CONFIG"] = tmp  # no credential helpers, no contexts
-        try:
-            proc = subprocess.run([docker, *command[1:]], env=env, stdin=subprocess.DEVNULL,
-                                  capture_output=True, text=True, timeout=60)  # fmt: skip
-        except subprocess.TimeoutExpired as exc:
-            raise UsageError(f"{' '.join(command)} did not finish in 60 s") from exc
-        finally:
-            server.shutdown()
-            server.server_close()
-    wanted = [c for c in captured if c[0] in _CHECKED_KINDS]
-    if not wanted:
-        msg = proc.stderr.strip().splitlines()[-1:] if proc.stderr.strip() else []
-        raise UsageError(
-            f"{' '.join(command)} made no request policy checks"
-            + (f" (it said: {msg[0]})" if msg else "")
-            + ". Use a command that creates something: run, create, service create, network/volume create"
-        )
-    return wanted
-
-
-_CHECKED_KINDS = frozenset({"container.create", "service.create", "service.update", "network.create",
-                            "volume.create", "image.pull", "exec.create", "image.build", "image.push",
-                            "image.tag", "network.connect"})  # fmt: skip
-
-
 # ----------------------------------------------------------------- test
 def _test(args: argparse.Namespace) -> int:
     root: Path = args.dir
@@ -321,13 +216,13 @@ def _test(args: argparse.Namespace) -> int:
     failed = 0
     for f in files:
         try:
-            suite = _load_suite(f)
+            suite = load_suite(f)
             pset = _policies((f.parent / suite["policies"]) if suite.get("policies") else None)
-        except (UsageError, PolicyError) as exc:
+        except (UsageError, SuiteError, PolicyError) as exc:
             error(str(exc))
             return USAGE_ERROR
         for i, case in enumerate(suite["cases"]):
-            ok, detail = _run_case(pset, case, f"{f}:cases[{i}]")
+            ok, detail = run_case(pset, case, f"{f}:cases[{i}]")
             failed += not ok
             name = str(case.get("name", f"case {i}"))
             rows.append([f.name, name, paint("pass", "green") if ok else paint("FAIL", "red"), detail])
@@ -338,50 +233,6 @@ def _test(args: argparse.Namespace) -> int:
         print(table(["FILE", "CASE", "RESULT", "DETAIL"], rows))
         print(f"\n{len(results) - failed} passed, {failed} failed")
     return 1 if failed else 0
-
-
-def _load_suite(path: Path) -> dict[str, Any]:
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(doc, dict) or not isinstance(doc.get("cases"), list):
-        raise UsageError(f"{path}: expected a mapping with a 'cases' list (and optional 'policies')")
-    for i, case in enumerate(doc["cases"]):
-        if not isinstance(case, dict) or case.get("expect") not in ("allow", "warn", "deny"):
-            raise UsageError(f"{path}: cases[{i}].expect must be allow, warn or deny")
-        if not isinstance(case.get("kind", "container.create"), str):
-            raise UsageError(f"{path}: cases[{i}].kind must be an operation such as container.create")
-    return doc
-
-
-def _run_case(pset: PolicySet, case: dict[str, Any], where: str) -> tuple[bool, str]:
-    usage = case.get("usage")
-    grants = tuple(
-        ExceptionGrant(str(g.get("id", f"EXC-{n}")), str(g["rule"]), float(g.get("expires", 1e12)),
-                       g.get("team"), g.get("image"))
-        for n, g in enumerate(case.get("exceptions") or [])
-    )  # fmt: skip
-    req = Request(
-        kind=str(case.get("kind", "container.create")), body=case.get("body"),
-        method=str(case.get("method", "POST")), path=str(case.get("path", "")),
-        query={k: v if isinstance(v, list) else [str(v)] for k, v in (case.get("query") or {}).items()},
-        user=str(case.get("user", "tester")), teams=tuple(case.get("teams") or ()),
-        object_ref=case.get("object"),
-    )  # fmt: skip
-    facts = Facts(now=float(case.get("now", 0)), usage=Usage(**usage) if isinstance(usage, dict) else None,
-                  exceptions=grants)  # fmt: skip
-    d = evaluate(pset, req, facts)
-    got = "deny" if not d.allowed else ("warn" if d.warnings else "allow")
-    fired = sorted({v.finding.rule for v in (d.denials if got == "deny" else d.warnings)})
-    if got != case["expect"]:
-        return False, f"expected {case['expect']}, got {got} ({', '.join(fired) or 'no rules'})"
-    want = case.get("rules")
-    if want is not None and sorted(set(want)) != fired:
-        return False, f"expected rules {sorted(set(want))}, got {fired}"
-    return True, ", ".join(fired)
 
 
 # -------------------------------------------------------- explain/validate

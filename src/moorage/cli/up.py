@@ -40,7 +40,7 @@ from moorage.identity.pki import Pki
 from moorage.identity.users import UsersFileProvider
 from moorage.images.sign import parse_public_keys
 from moorage.lab import Lab, LabError
-from moorage.policy.documents import builtin_set
+from moorage.policy.loader import builtin_set
 
 log = logging.getLogger("moorage.up")
 

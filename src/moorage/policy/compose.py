@@ -8,26 +8,29 @@ from typing import Any
 
 import yaml
 
-from moorage.policy.documents import PolicyError, parse_size
+from moorage.policy.documents import PolicyError
+from moorage.policy.units import parse_size
 
 __all__ = ["ComposeRequest", "compose_requests"]
 
 
 @dataclass(frozen=True)
 class ComposeRequest:
+    """One request a Compose file would make: its name (``services.web``), kind, body and line."""
+
     name: str  # services.web / volumes.data
     kind: str
-    body: dict[str, Any]
+    body: dict[str, object]
     line: int
 
 
-def _list(value: Any) -> list[Any]:
+def _list(value: object) -> list[object]:
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
 
 
-def _kv(value: Any) -> dict[str, str]:
+def _kv(value: object) -> dict[str, str]:
     if isinstance(value, dict):
         return {str(k): "" if v is None else str(v) for k, v in value.items()}
     out = {}
@@ -37,11 +40,11 @@ def _kv(value: Any) -> dict[str, str]:
     return out
 
 
-def _bool(value: Any) -> bool:
+def _bool(value: object) -> bool:
     return value is True or str(value).lower() in ("true", "yes", "1")
 
 
-def _ports(value: Any) -> dict[str, list[dict[str, str]]]:
+def _ports(value: object) -> dict[str, list[dict[str, str]]]:
     out: dict[str, list[dict[str, str]]] = {}
     for p in _list(value):
         if isinstance(p, dict):
@@ -65,9 +68,9 @@ def _ports(value: Any) -> dict[str, list[dict[str, str]]]:
     return out
 
 
-def _service_body(svc: dict[str, Any]) -> dict[str, Any]:
-    host: dict[str, Any] = {}
-    body: dict[str, Any] = {"Image": svc.get("image") or "(built)", "HostConfig": host}
+def _service_body(svc: dict[str, Any]) -> dict[str, object]:
+    host: dict[str, object] = {}
+    body: dict[str, object] = {"Image": svc.get("image") or "(built)", "HostConfig": host}
     if "user" in svc:
         body["User"] = str(svc["user"])
     labels = _kv(svc.get("labels"))
@@ -119,6 +122,8 @@ def _service_body(svc: dict[str, Any]) -> dict[str, Any]:
 
 
 def compose_requests(text: str, source: str) -> list[ComposeRequest]:
+    """The create requests docker-compose would send for a Compose file, each with the
+    line it comes from. Raises PolicyError naming the file and line."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         doc = yaml.safe_load(text)

@@ -19,12 +19,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # celpy loads slowly; it is imported where a rule is compiled
+    import celpy
 
 __all__ = ["CelRule", "RegoRule", "compile_cel"]
 
 
-def compile_cel(expr: str) -> Any:
+def compile_cel(expr: str) -> celpy.Runner:
     """Compile a CEL expression; ``ValueError`` with the position when it doesn't parse."""
     import celpy
 
@@ -41,14 +44,16 @@ def compile_cel(expr: str) -> Any:
 
 @dataclass
 class CelRule:
+    """A compiled ``spec.custom`` rule: violated when its CEL expression holds."""
+
     id: str
     expr: str
     message: str
     fix: str
     kinds: tuple[str, ...]
-    program: Any
+    program: celpy.Runner
 
-    def violated(self, variables: dict[str, Any]) -> bool:
+    def violated(self, variables: dict[str, object]) -> bool:
         """True when the expression holds. Raises ``RuntimeError`` when it can't be
         evaluated (the caller fails closed)."""
         import celpy
@@ -82,7 +87,9 @@ class RegoRule:
             first = str(exc).strip().splitlines()
             raise ValueError(f"rego {rule_id}: {path} does not load: {' '.join(first[:4])[:300]}") from exc
 
-    def allowed(self, rego_input: dict[str, Any]) -> bool:
+    def allowed(self, rego_input: dict[str, object]) -> bool:
+        """Whether the query is true for this input. Raises ``RuntimeError`` when the
+        policy can't be evaluated (the caller fails closed)."""
         self._interp.set_input(rego_input)
         try:
             out = self._interp.query(self.query)

@@ -1,4 +1,4 @@
-"""Policy documents: YAML files in a folder, validated against a published JSON Schema.
+"""Policy documents: YAML text validated once, into typed models.
 
 A document::
 
@@ -12,261 +12,32 @@ A document::
       resources: {require: [memory, pids], max: {memory: 2g}}
       ...
 
-Loading is all or nothing: :func:`load_folder` returns a complete :class:`PolicySet`
-or raises :class:`PolicyError` naming the file, the line and the field. The caller
-keeps its previous set on error. Parsing is pure except for reading the files.
+:func:`parse_document` turns one file's text into :class:`Document` values or raises
+:class:`PolicyError` naming the file, the line and the field. The models are in
+:mod:`moorage.policy.schema`, the checks a schema can't express in
+:mod:`moorage.policy.checks`; reading folders is :mod:`moorage.policy.loader`'s. Pure.
 """
 
 from __future__ import annotations
 
-import hashlib
-import ipaddress
-import json
-import math
 import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
-from functools import cache
+import types
+import typing
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+import msgspec
 import yaml
 
-from moorage.policy.custom import CelRule, RegoRule, compile_cel
-from moorage.policy.operations import parse_cidr, parse_ip
-from moorage.policy.runtime import DEFAULT_ALLOW, RuntimeAllow
+from moorage.policy.checks import SpecError, check_spec
+from moorage.policy.custom import CelRule, RegoRule
+from moorage.policy.rules.runtime_allow import DEFAULT_ALLOW, RuntimeAllow
+from moorage.policy.schema import PolicyDocument, PolicySpec, Scope
 
-__all__ = [
-    "PLUGIN_PRIVILEGES",
-    "SCHEMA",
-    "Compiled",
-    "Document",
-    "PolicyError",
-    "PolicySet",
-    "builtin_set",
-    "compile_document",
-    "load_folder",
-    "parse_cpus",
-    "parse_digest",
-    "parse_document",
-    "parse_duration",
-    "parse_size",
-]
+__all__ = ["Compiled", "Document", "PolicyError", "parse_document"]
 
-API_VERSION = "moorage.dev/v1"
-_NAME = "^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$"
-_SIZE = "^[0-9]+(\\.[0-9]+)?\\s*([bkmgtBKMGT][iI]?[bB]?)?$"
-_STRINGS = {"type": "array", "items": {"type": "string", "minLength": 1}}
-_SIZE_VALUE = {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": _SIZE}]}
-_CPU_VALUE = {"type": "number", "exclusiveMinimum": 0}
-
-# spec.runtime: what a document adds to the packs' runtime allow-lists (RuntimeAllow)
-_RUNTIME_KEYS = ("seccompProfiles", "appArmorProfiles", "selinuxTypes", "runtimes", "logDrivers")
-# The privilege names the engine asks a client to grant a plugin
-# (plugin/backend_linux.go, computePrivileges).
-PLUGIN_PRIVILEGES = ("network", "mount", "device", "capabilities", "allow-all-devices",
-                     "host pid namespace", "host ipc namespace")  # fmt: skip
-
-SCHEMA: dict[str, Any] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": "https://moorage.dev/schemas/policy-v1.json",
-    "title": "Moorage policy document",
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["apiVersion", "kind", "metadata", "spec"],
-    "properties": {
-        "apiVersion": {"const": API_VERSION},
-        "kind": {"const": "Policy"},
-        "metadata": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["name"],
-            "properties": {
-                "name": {"type": "string", "pattern": _NAME},
-                "version": {"type": ["string", "integer"]},
-                "description": {"type": "string"},
-            },
-        },
-        "spec": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "mode": {"enum": ["enforce", "audit"]},
-                "scope": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {
-                        "teams": _STRINGS,
-                        "users": _STRINGS,
-                        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-                    },
-                },
-                "packs": {"type": "array", "items": {"enum": ["baseline", "restricted"]}},
-                "resources": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {
-                        "require": {"type": "array", "items": {"enum": ["memory", "cpus", "pids"]}},
-                        "max": {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "properties": {
-                                "memory": _SIZE_VALUE,
-                                "cpus": _CPU_VALUE,
-                                "pids": {"type": "integer", "minimum": 1},
-                            },
-                        },
-                    },
-                },
-                "quotas": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {
-                        "containers": {"type": "integer", "minimum": 0},
-                        "cpus": _CPU_VALUE,
-                        "memory": _SIZE_VALUE,
-                        "replicas": {"type": "integer", "minimum": 0},
-                    },
-                },
-                "images": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {
-                        "registries": _STRINGS,
-                        "forbidLatest": {"type": "boolean"},
-                        "requireDigest": {"type": "boolean"},
-                        "signatures": {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "required": ["keys"],
-                            "properties": {
-                                "required": {"type": "boolean"},
-                                "keys": {**_STRINGS, "minItems": 1},
-                            },
-                        },
-                        "vulnerabilities": {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "properties": {
-                                "maxSeverity": {"enum": ["none", "low", "medium", "high", "critical"]},
-                                "onlyFixed": {"type": "boolean"},
-                                "ignore": _STRINGS,
-                            },
-                        },
-                        "packages": {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "properties": {"forbidden": _STRINGS, "required": _STRINGS},
-                        },
-                        "sbom": {"enum": ["required", "optional"]},
-                        "database": {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "properties": {"maxAge": {"type": ["string", "integer"]}},
-                        },
-                    },
-                },
-                "network": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {
-                        "hostNetwork": {"type": "boolean"},
-                        "create": _STRINGS,
-                        "join": _STRINGS,
-                        # CIDR pools explicit IPAM settings (--subnet, --ip-range, --gateway,
-                        # --aux-address) must lie in; none by default
-                        "subnets": _STRINGS,
-                        "publish": {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "properties": {
-                                "hostIPs": _STRINGS,
-                                "ports": {
-                                    "type": "array",
-                                    "items": {"type": "string", "pattern": "^[0-9]+(-[0-9]+)?$"},
-                                },
-                            },
-                        },
-                    },
-                },
-                "runtime": {
-                    # what a document adds to the packs' runtime allow-lists; the values
-                    # are checked by RuntimeAllow.from_spec when the document loads
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {k: _STRINGS for k in _RUNTIME_KEYS},
-                },
-                "shared": {
-                    # networks and volumes no team owns that every team may use (join,
-                    # mount, read); objects nobody owns are otherwise out of reach
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {"networks": _STRINGS, "volumes": _STRINGS, "labels": _STRINGS},
-                },
-                "plugins": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {
-                        # NAME=VALUE, e.g. "mount=/var/lib/app" or "capabilities=CAP_NET_ADMIN"
-                        "privileges": _STRINGS,
-                    },
-                },
-                "placement": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {
-                        "classes": {"type": "object", "additionalProperties": _STRINGS},
-                        "teams": {"type": "object", "additionalProperties": {"type": "string"}},
-                        "label": {"type": "string", "minLength": 1},
-                        # classes whose attested nodes run nothing else
-                        "exclusive": _STRINGS,
-                    },
-                },
-                "custom": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": ["id", "expr", "message"],
-                        "properties": {
-                            "id": {"type": "string", "pattern": _NAME},
-                            "expr": {"type": "string", "minLength": 1},
-                            "message": {"type": "string"},
-                            "fix": {"type": "string"},
-                            "kinds": _STRINGS,
-                        },
-                    },
-                },
-                "rego": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": ["id", "file"],
-                        "properties": {
-                            "id": {"type": "string", "pattern": _NAME},
-                            "file": {"type": "string", "minLength": 1},
-                            "query": {"type": "string"},
-                            "message": {"type": "string"},
-                        },
-                    },
-                },
-                "mutations": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {
-                        "noNewPrivileges": {"type": "boolean"},
-                        "pidsLimit": {"type": "integer", "minimum": 1},
-                        "memory": _SIZE_VALUE,
-                        "cpus": _CPU_VALUE,
-                        "capDrop": _STRINGS,
-                        "readOnlyRootfs": {"type": "boolean"},
-                    },
-                },
-            },
-        },
-    },
-}
+FieldPath = list[str | int]
 
 
 class PolicyError(Exception):
@@ -277,8 +48,8 @@ class PolicyError(Exception):
 class Compiled:
     """A document's compiled state, typed: its CEL rules, its Rego policies, the
     image-signing keys it trusts (id, PEM) and what it adds to the runtime allow-lists.
-    ``ready`` is set by :func:`compile_document` only, so a document that was never
-    compiled can't pass for one without rules."""
+    ``ready`` is set by :func:`moorage.policy.loader.compile_document` only, so a
+    document that was never compiled can't pass for one without rules."""
 
     cel: tuple[CelRule, ...] = ()
     rego: tuple[RegoRule, ...] = ()
@@ -289,121 +60,32 @@ class Compiled:
 
 @dataclass(frozen=True)
 class Document:
-    """One validated policy document. ``spec`` keeps the YAML's own structure;
-    ``compiled`` holds what was built from it at load."""
+    """One validated policy document: its typed ``spec``, and in ``compiled`` what
+    was built from it at load."""
 
     name: str
     version: str
     mode: str
-    scope: dict[str, Any]
-    spec: dict[str, Any]
+    scope: Scope
+    spec: PolicySpec
     source: str = "(built in)"
     folder: Path | None = None
     compiled: Compiled = field(default_factory=Compiled, compare=False, repr=False)
 
     def applies_to(self, user: str, teams: Iterable[str], labels: dict[str, str]) -> bool:
+        """Whether the document's scope takes in this user, these teams and labels."""
         scope = self.scope
         if not scope:
             return True
-        if "teams" in scope and not set(scope["teams"]) & set(teams):
+        if scope.teams is not None and not set(scope.teams) & set(teams):
             return False
-        if "users" in scope and user not in scope["users"]:
+        if scope.users is not None and user not in scope.users:
             return False
-        wanted = scope.get("labels") or {}
+        wanted = scope.labels or {}
         return all(labels.get(k) == v for k, v in wanted.items())
 
 
-@dataclass(frozen=True)
-class PolicySet:
-    """The documents in force, each compiled, and a version that changes whenever any
-    of them does. A document handed in uncompiled is compiled here, so no set can
-    hold a document whose CEL, Rego or keys were silently left out."""
-
-    documents: tuple[Document, ...]
-    version: str
-
-    def __post_init__(self) -> None:
-        if not all(d.compiled.ready for d in self.documents):
-            docs = tuple(d if d.compiled.ready else compile_document(d) for d in self.documents)
-            object.__setattr__(self, "documents", docs)
-
-    def shared(self, kind: str) -> tuple[str, ...]:
-        """What the documents declare shared: ``kind`` is networks, volumes or labels."""
-        out: list[str] = []
-        for doc in self.documents:
-            for item in (doc.spec.get("shared") or {}).get(kind) or ():
-                if item not in out:
-                    out.append(str(item))
-        return tuple(out)
-
-
-_SIZE_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([bkmgt]?)i?b?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-
-
-def parse_size(value: Any) -> int:
-    """``512m``, ``2g``, ``1.5GiB`` or a byte count, as Docker reads ``--memory``."""
-    if isinstance(value, bool):
-        raise ValueError(f"not a size: {value!r}")
-    if isinstance(value, int):
-        return value
-    m = _SIZE_RE.match(str(value))
-    if not m:
-        raise ValueError(f"not a size: {value!r} (use e.g. 512m or 2g)")
-    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
-
-
-def parse_cpus(value: Any) -> float:
-    """A CPU count: a finite number above 0 (``1``, ``0.5``)."""
-    if isinstance(value, bool):
-        raise ValueError(f"not a CPU count: {value!r}")
-    try:
-        cpus = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"not a CPU count: {value!r} (use e.g. 0.5 or 2)") from None
-    if not math.isfinite(cpus) or cpus <= 0:
-        raise ValueError(f"not a CPU count: {value!r} (a number above 0, e.g. 0.5 or 2)")
-    return cpus
-
-
-_DURATION_RE = re.compile(r"^\s*([0-9]+)\s*([smhdw])\s*$")
-_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def parse_duration(value: Any) -> int:
-    """``90s``, ``30m``, ``12h``, ``7d``, ``2w`` or a number of seconds, as seconds."""
-    if isinstance(value, bool):
-        raise ValueError(f"not a duration: {value!r}")
-    if isinstance(value, int):
-        seconds = value
-    else:
-        m = _DURATION_RE.match(str(value))
-        if not m:
-            raise ValueError(f"not a duration: {value!r} (use e.g. 12h, 7d or 2w)")
-        seconds = int(m.group(1)) * _SECONDS[m.group(2)]
-    if seconds <= 0:
-        raise ValueError(f"not a duration: {value!r} (must be more than 0)")
-    return seconds
-
-
-_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
-
-
-def parse_digest(value: Any) -> str:
-    """A content digest, ``sha256:`` and 64 lower-case hex digits."""
-    if not isinstance(value, str) or not _DIGEST_RE.match(value):
-        raise ValueError(f"not a digest: {value!r} (use sha256: and 64 hex digits)")
-    return value
-
-
-@cache
-def _validator() -> Any:
-    import jsonschema
-
-    return jsonschema.Draft202012Validator(SCHEMA)
-
-
-def _line_of(node: yaml.Node | None, path: list[Any]) -> int | None:
+def _line_of(node: yaml.Node | None, path: Iterable[str | int]) -> int | None:
     """The 1-based line of the value at ``path`` in a composed YAML node tree."""
     best = node.start_mark.line + 1 if node is not None else None
     for key in path:
@@ -422,11 +104,179 @@ def _line_of(node: yaml.Node | None, path: list[Any]) -> int | None:
     return best
 
 
-def _field(path: Iterable[Any]) -> str:
+def _field(path: Iterable[str | int]) -> str:
     out = ""
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "(document)"
+
+
+def _value_at(data: object, path: Iterable[str | int]) -> object:
+    node = data
+    for key in path:
+        if isinstance(node, dict):
+            node = node.get(key)
+        elif isinstance(node, list) and isinstance(key, int) and key < len(node):
+            node = node[key]
+        else:
+            return None
+    return node
+
+
+def _first_null(data: object, path: FieldPath) -> FieldPath | None:
+    """The path of the first ``null`` in ``data``: no field of a document takes one, and
+    the models read None as "absent"."""
+    if data is None:
+        return path
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        found = _first_null(value, [*path, key])
+        if found is not None:
+            return found
+    return None
+
+
+def _model_at(path: Iterable[str | int]) -> object:
+    """The annotated type of the field at ``path`` (without its ``None`` choice)."""
+    tp: object = PolicyDocument
+    for key in path:
+        tp = _strip(tp)
+        if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
+            names = {f.encode_name: f.type for f in msgspec.structs.fields(tp)}
+            tp = names.get(str(key))
+        elif typing.get_origin(tp) in (list, dict):
+            tp = typing.get_args(tp)[-1]
+        else:
+            return None
+    return _strip(tp)
+
+
+def _strip(tp: object) -> object:
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        rest = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _strip(rest[0]) if len(rest) == 1 else tp
+    return tp
+
+
+_AT = re.compile(r"^(?P<msg>.*?)(?: - at (?P<key>`key` in )?`\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_TOKEN = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
+
+
+def _convert(data: object) -> tuple[PolicyDocument | None, str, FieldPath]:
+    """The document as a model, or (None, msgspec's message, the field path)."""
+    try:
+        return msgspec.convert(data, PolicyDocument), "", []
+    except msgspec.ValidationError as exc:
+        m = _AT.match(str(exc))
+        assert m is not None  # the pattern matches any text
+        path: FieldPath = [
+            int(i) if i.isdigit() else i if i else n for n, i in _TOKEN.findall(m["path"] or "")
+        ]
+        if m["key"]:  # a mapping key of the wrong type: YAML reads `1:` as a number
+            return None, "every key here must be a string (quote it)", path
+        return None, m["msg"], path
+
+
+def _resolve(data: object, message: str, path: FieldPath) -> FieldPath:
+    """``path`` with each ``[...]`` (msgspec's stand-in for a mapping key) replaced by the
+    key whose value fails the same way."""
+    for i, part in enumerate(path):
+        if part != "...":
+            continue
+        holder = _value_at(data, path[:i])
+        for key in holder if isinstance(holder, dict) else ():
+            trial = _narrowed(data, path[:i], key)
+            if _convert(trial)[1] == message:
+                path = [*path[:i], key, *path[i + 1 :]]
+                break
+    return path
+
+
+def _narrowed(data: object, path: FieldPath, key: object) -> object:
+    """``data`` with the mapping at ``path`` cut down to its entry ``key``."""
+    if not path:
+        return {key: data[key]} if isinstance(data, dict) else data
+    if isinstance(data, dict):
+        return {**data, path[0]: _narrowed(data[path[0]], path[1:], key)}
+    if isinstance(data, list) and isinstance(path[0], int):
+        return [*data[: path[0]], _narrowed(data[path[0]], path[1:], key), *data[path[0] + 1 :]]
+    return data
+
+
+def _explain(data: object, message: str, path: FieldPath) -> tuple[FieldPath, str]:
+    """Where the document is wrong, and msgspec's message worded as a person would."""
+    unknown = re.fullmatch(r"Object contains unknown field `(.*)`", message)
+    if unknown:
+        model = _model_at(path)
+        fields = msgspec.structs.fields(model) if isinstance(model, type) else ()
+        allowed = sorted(f.encode_name for f in fields)
+        name = unknown[1]
+        return [*path, name], (f"unknown field (Additional properties are not allowed ({name!r} was "
+                               f"unexpected)); allowed here: {', '.join(allowed)}")  # fmt: skip
+    missing = re.fullmatch(r"Object missing required field `(.*)`", message)
+    if missing:
+        return path, f"{missing[1]!r} is a required property"
+    value = _value_at(data, path)
+    if message.startswith("Invalid enum value"):
+        choices = typing.get_args(_model_at(path))
+        if len(choices) == 1:
+            return path, f"must be {choices[0]!r}, found {value!r}"
+        return path, f"{value!r} is not one of {', '.join(map(str, choices))}"
+    return path, _worded(message, value)
+
+
+_JSON_NAMES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean",
+               "object": "object", "array": "array"}  # fmt: skip
+
+
+def _worded(message: str, value: object) -> str:
+    """msgspec's message in JSON Schema's words, which the published schema uses."""
+    m = re.fullmatch(r"Expected `\w+` matching regex '(.*)'", message)
+    if m and "bkmgtBKMGT" in m[1]:
+        return f"not a size: {value!r} (use e.g. 512m or 2g)"
+    if m:
+        return f"{value!r} does not match {m[1]!r}"
+    m = re.fullmatch(r"Expected `\w+` (>=|>) (\S+)", message)
+    if m:
+        return f"{value!r} is less than {'the' if m[1] == '>=' else 'or equal to the'} minimum of {m[2]}"
+    if re.fullmatch(r"Expected `\w+` of length >= 1", message):
+        return f"{value!r} should be non-empty"
+    m = re.fullmatch(r"Expected `([^`]*)`, got `\w+`", message)
+    if m:
+        names = [_JSON_NAMES.get(t, t) for t in m[1].split(" | ") if t != "null"]
+        return f"{value!r} is not of type {', '.join(map(repr, names))}"
+    return message
+
+
+def _document(data: object, node: yaml.Node, source: str, folder: Path | None) -> Document:
+    null = _first_null(data, [])
+    if null is not None:
+        raise PolicyError(f"{source}:{_line_of(node, null)}: {_field(null)}: null is not allowed here "
+                          "(give a value, or leave the key out)")  # fmt: skip
+    model, message, path = _convert(data)
+    if model is None:
+        where, why = _explain(data, message, _resolve(data, message, path))
+        raise PolicyError(f"{source}:{_line_of(node, where)}: {_field(where)}: {why}")
+    spec = model.spec
+    try:
+        check_spec(spec)
+    except SpecError as exc:
+        line = _line_of(node, exc.path)
+        raise PolicyError(
+            f"{source}:{line}: {exc}" if exc.plain else f"{source}:{line}: {_field(exc.path)}: {exc}"
+        ) from exc
+    meta = model.metadata
+    return Document(
+        name=meta.name,
+        version=str(meta.version if meta.version is not None else "1"),
+        mode=spec.mode or "enforce",
+        scope=spec.scope or Scope(),
+        spec=spec,
+        source=source,
+        folder=folder,
+    )
 
 
 def parse_document(text: str, source: str, folder: Path | None = None) -> list[Document]:
@@ -440,282 +290,4 @@ def parse_document(text: str, source: str, folder: Path | None = None) -> list[D
         raise PolicyError(f"{source}{line}: not valid YAML: {exc.problem or exc}") from exc
     except yaml.YAMLError as exc:
         raise PolicyError(f"{source}: not valid YAML: {exc}") from exc
-    docs: list[Document] = []
-    for node, data in zip(nodes, datas, strict=True):
-        if data is None:
-            continue
-        errors = list(_validator().iter_errors(data))
-        if errors:
-            err = min(errors, key=lambda e: (len(list(e.absolute_path)), str(e.message)))
-            where: list[Any] = list(err.absolute_path)
-            if err.validator == "additionalProperties" and isinstance(err.instance, dict):
-                allowed = err.schema.get("properties", {})
-                extra = next((k for k in err.instance if k not in allowed), None)
-                if extra is not None:
-                    where.append(extra)
-            raise PolicyError(f"{source}:{_line_of(node, where)}: {_field(where)}: {_explain(err)}")
-        spec = data["spec"]
-        meta = data["metadata"]
-        _check_values(spec, node, source)
-        docs.append(
-            Document(
-                name=meta["name"],
-                version=str(meta.get("version", "1")),
-                mode=spec.get("mode", "enforce"),
-                scope=spec.get("scope") or {},
-                spec=spec,
-                source=source,
-                folder=folder,
-            )
-        )
-    return docs
-
-
-def _explain(err: Any) -> str:
-    if err.validator == "additionalProperties":
-        allowed = sorted(err.schema.get("properties", {}))
-        return f"unknown field ({err.message}); allowed here: {', '.join(allowed)}"
-    if err.validator == "required":
-        return str(err.message)
-    if err.validator == "enum":
-        return f"{err.instance!r} is not one of {', '.join(map(str, err.validator_value))}"
-    if err.validator == "const":
-        return f"must be {err.validator_value!r}, found {err.instance!r}"
-    return str(err.message)
-
-
-def _ports(value: Any) -> None:
-    low, _, high = str(value).partition("-")
-    a, b = int(low), int(high or low)
-    if not 1 <= a <= b <= 65535:
-        raise ValueError(f"not a port range: {value!r} (ports 1-65535, low-high with low <= high)")
-
-
-def _ip(value: Any) -> None:
-    try:
-        ipaddress.ip_address(str(value))
-    except ValueError:
-        raise ValueError(f"not an IP address: {value!r} (e.g. 127.0.0.1 or 0.0.0.0)") from None
-
-
-def _subnet(value: Any) -> None:
-    text = str(value)
-    pool = parse_cidr(text)  # its ValueError says what is wrong
-    if pool.network_address != parse_ip(text.partition("/")[0]):
-        raise ValueError(f"not a CIDR pool: {text!r} has host bits set (did you mean {pool}?)")
-
-
-def _name_pattern(value: Any) -> None:
-    text = str(value)
-    rest = text.replace("{team}", "")
-    if "{" in rest or "}" in rest:
-        raise ValueError(f"unknown placeholder in {text!r}: only {{team}} is replaced")
-    if any(c.isspace() for c in text):
-        raise ValueError(f"{text!r} contains white space, which no name has")
-
-
-def _registry(value: Any) -> None:
-    text = str(value)
-    if "://" in text or any(c.isspace() for c in text) or text.strip("/") == "":
-        raise ValueError(f"not a registry pattern: {text!r} (a host[:port] pattern, optionally with a "
-                         "path, without a scheme: 127.0.0.1:*, docker.io/library)")  # fmt: skip
-
-
-def _package(value: Any) -> None:
-    text = str(value)
-    if text.lower().startswith("pkg:") and not re.match(r"^pkg:[a-z0-9.+-]+/.+", text.lower()):
-        raise ValueError(f"not a package URL prefix: {text!r} (e.g. pkg:pypi/pyyaml)")
-
-
-def _constraint(value: Any) -> None:
-    text = str(value)
-    key, op, expected = text.partition("==") if "==" in text else text.partition("!=")
-    if not op or not key.strip() or not expected.strip():
-        raise ValueError(f"not a placement constraint: {text!r} (use node.labels.NAME==VALUE)")
-
-
-def _privilege(value: Any) -> None:
-    name, eq, _ = str(value).partition("=")
-    if not eq or name not in PLUGIN_PRIVILEGES:
-        raise ValueError(f"not a plugin privilege: {value!r} (NAME=VALUE, NAME one of "
-                         f"{', '.join(PLUGIN_PRIVILEGES)}; e.g. mount=/var/lib/app)")  # fmt: skip
-
-
-def _value_checks(spec: dict[str, Any]) -> Iterable[tuple[list[Any], Any, Callable[[Any], Any]]]:
-    """(field path, value, validator) for every value the schema can't fully check."""
-
-    def at(*path: Any) -> Any:
-        node: Any = spec
-        for key in path:
-            node = node.get(key) if isinstance(node, dict) else None
-        return node
-
-    def each(path: tuple[Any, ...], check: Callable[[Any], Any]) -> Iterable[tuple[list[Any], Any, Any]]:
-        values = at(*path)
-        for i, v in enumerate(values if isinstance(values, list) else []):
-            yield ["spec", *path, i], v, check
-
-    scalars: list[tuple[tuple[Any, ...], Callable[[Any], Any]]] = [
-        (("resources", "max", "memory"), parse_size), (("resources", "max", "cpus"), parse_cpus),
-        (("quotas", "memory"), parse_size), (("quotas", "cpus"), parse_cpus),
-        (("mutations", "memory"), parse_size), (("mutations", "cpus"), parse_cpus),
-        (("images", "database", "maxAge"), parse_duration),
-    ]  # fmt: skip
-    for path, check in scalars:
-        if at(*path) is not None:
-            yield ["spec", *path], at(*path), check
-    yield from each(("network", "publish", "ports"), _ports)
-    yield from each(("network", "publish", "hostIPs"), _ip)
-    yield from each(("network", "subnets"), _subnet)
-    yield from each(("network", "create"), _name_pattern)
-    yield from each(("network", "join"), _name_pattern)
-    yield from each(("images", "registries"), _registry)
-    yield from each(("images", "packages", "forbidden"), _package)
-    yield from each(("images", "packages", "required"), _package)
-    yield from each(("plugins", "privileges"), _privilege)
-    for cls, constraints in (at("placement", "classes") or {}).items():
-        yield from each(("placement", "classes", cls), _constraint)
-        del constraints
-
-
-def _check_values(spec: dict[str, Any], node: yaml.Node, source: str) -> None:
-    """What the schema can't say: every size, CPU count, duration, port range,
-    address and pattern parses; CEL compiles; placement classes exist."""
-    for path, value, check in _value_checks(spec):
-        try:
-            check(value)
-        except ValueError as exc:
-            raise PolicyError(f"{source}:{_line_of(node, path)}: {_field(path)}: {exc}") from exc
-    placement = spec.get("placement") or {}
-    for team, cls in (placement.get("teams") or {}).items():
-        if cls not in (placement.get("classes") or {}):
-            path = ["spec", "placement", "teams", team]
-            raise PolicyError(
-                f"{source}:{_line_of(node, path)}: {_field(path)}: class {cls!r} is not "
-                "defined under placement.classes"
-            )
-    if spec.get("runtime") is not None:
-        try:
-            RuntimeAllow.from_spec(spec["runtime"])
-        except ValueError as exc:
-            where = str(exc).partition(":")[0]  # "runtime.seccompProfiles[0]"
-            path = ["spec", *re.split(r"[.\[\]]+", where.strip("]"))]
-            path = [int(p) if p.isdigit() else p for p in path if p]
-            raise PolicyError(f"{source}:{_line_of(node, path)}: spec.{exc}") from exc
-    seen: set[str] = set()
-    for i, rule in enumerate(spec.get("custom") or []):
-        at: list[Any] = ["spec", "custom", i, "expr"]
-        try:
-            compile_cel(rule["expr"])
-        except ValueError as exc:
-            raise PolicyError(f"{source}:{_line_of(node, at)}: {_field(at)}: {exc}") from exc
-        if rule["id"] in seen:
-            raise PolicyError(f"{source}:{_line_of(node, at[:3])}: custom id {rule['id']!r} repeats")
-        seen.add(rule["id"])
-
-
-def compile_document(doc: Document) -> Document:
-    """The document with its CEL and Rego compiled and its trusted keys read (from its
-    folder), as typed state. Raises :class:`PolicyError` naming the file and field."""
-    spec = doc.spec
-    cel = tuple(
-        CelRule(r["id"], r["expr"], r["message"], r.get("fix", "change the request so the rule holds"),
-                tuple(r.get("kinds") or ()), compile_cel(r["expr"]))
-        for r in spec.get("custom") or []
-    )  # fmt: skip
-    rego: list[RegoRule] = []
-    for i, r in enumerate(spec.get("rego") or []):
-        where = f"{doc.source}: spec.rego[{i}]"
-        if doc.folder is None:
-            raise PolicyError(f"{where}: policy {doc.name}: a Rego file needs a policy folder")
-        message = r.get("message", "the Rego policy does not allow this request")
-        try:
-            rego.append(RegoRule(r["id"], doc.folder / r["file"], r.get("query", "data.docker.authz.allow"),
-                                 message))  # fmt: skip
-        except OSError as exc:
-            raise PolicyError(f"{where}.file: cannot read {doc.folder / r['file']}: {exc.strerror}") from exc
-        except ValueError as exc:
-            raise PolicyError(f"{where}.file: {exc}") from exc
-    keys: tuple[tuple[str, bytes], ...] = ()
-    if ((spec.get("images") or {}).get("signatures") or {}).get("keys"):
-        keys = tuple(_trusted_keys(doc, doc.folder or Path(".")))
-    try:
-        runtime_allow = RuntimeAllow.from_spec(spec.get("runtime"))
-    except ValueError as exc:
-        raise PolicyError(f"{doc.source}: spec.{exc}") from exc
-    return replace(doc, compiled=Compiled(cel, tuple(rego), keys, runtime_allow, ready=True))
-
-
-def load_folder(folder: Path) -> PolicySet:
-    """Every ``*.yaml`` / ``*.yml`` in ``folder``, or one file. All or nothing."""
-    if folder.is_file():
-        files = [folder]
-        base = folder.parent
-    elif folder.is_dir():
-        files = sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
-        base = folder
-    else:
-        raise PolicyError(f"{folder}: no such policy file or folder")
-    docs: list[Document] = []
-    digest = hashlib.sha256()
-    names: dict[str, str] = {}
-    for path in files:
-        try:
-            text = path.read_text()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise PolicyError(f"{path}: cannot read: {exc}") from exc
-        digest.update(path.name.encode() + b"\0" + text.encode() + b"\0")
-        for doc in parse_document(text, str(path), base):
-            if doc.name in names:
-                raise PolicyError(f"{path}: policy name {doc.name!r} is also used in {names[doc.name]}")
-            names[doc.name] = str(path)
-            for i, rego in enumerate(doc.spec.get("rego") or []):
-                rego_path = base / rego["file"]
-                try:
-                    digest.update(rego_path.read_bytes())
-                except OSError as exc:
-                    raise PolicyError(f"{path}: spec.rego[{i}].file: rego {rego['id']}: cannot read "
-                                      f"{rego_path}: {exc.strerror}") from exc  # fmt: skip
-            doc = compile_document(doc)
-            for _, pem in doc.compiled.trusted_keys:
-                digest.update(pem)
-            docs.append(doc)
-    if not docs:
-        raise PolicyError(f"{folder}: no policy documents (*.yaml) found")
-    return PolicySet(tuple(docs), digest.hexdigest()[:12])
-
-
-def _trusted_keys(doc: Document, base: Path) -> list[tuple[str, bytes]]:
-    """(key id, PEM) of each key a document trusts: a path (relative to the policy
-    folder) or an inline PEM block. Read at load, so a bad key fails the load."""
-    from moorage.images.interface import SignatureError
-    from moorage.images.sign import key_id, parse_public_keys
-
-    out = []
-    for i, entry in enumerate(doc.spec["images"]["signatures"]["keys"]):
-        where = f"{doc.source}: spec.images.signatures.keys[{i}]"
-        if entry.lstrip().startswith("-----BEGIN"):
-            pem = entry.encode()
-        else:
-            path = base / entry
-            try:
-                pem = path.read_bytes()
-            except OSError as exc:
-                raise PolicyError(f"{where}: cannot read {path}: {exc.strerror}") from exc
-        try:
-            parsed = parse_public_keys(pem, entry if not entry.startswith("-----") else "an inline key")
-        except SignatureError as exc:
-            raise PolicyError(f"{where}: {exc}") from exc
-        out += [(key_id(k), pem) for k in parsed]
-    return out
-
-
-def builtin_set(enforce: str | None = "baseline", audit: str | None = "restricted") -> PolicySet:
-    """The default for ``moorage up``: one pack enforced and one in audit."""
-    docs = []
-    if enforce:
-        docs.append(Document(f"builtin-{enforce}", "1", "enforce", {}, {"packs": [enforce]}))
-    if audit:
-        docs.append(Document(f"builtin-{audit}-audit", "1", "audit", {}, {"packs": [audit]}))
-    version = hashlib.sha256(json.dumps([enforce, audit]).encode()).hexdigest()[:12]
-    return PolicySet(tuple(docs), f"builtin-{version}")
+    return [_document(d, n, source, folder) for n, d in zip(nodes, datas, strict=True) if d is not None]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Any
 
 __all__ = ["DEFAULT_MASKED_PATHS", "DEFAULT_READONLY_PATHS", "LOCAL_OPTION_KEYS", "SecurityOpt", "cap_name",
            "go_bool", "go_json_compact", "local_volume_problems", "parse_security_opt", "seccomp_digest",
@@ -44,7 +43,7 @@ def _go_upper(text: str) -> str:
     return "".join(u if len(u := c.upper()) == 1 else c for c in text)
 
 
-def cap_name(name: Any) -> str:
+def cap_name(name: object) -> str:
     """A capability as the engine normalises it (oci/caps/utils.go
     ``NormalizeLegacyCapabilities``: upper-cased, ``CAP_`` added), shown without the
     prefix. ``ALL`` stays ``ALL``. Nothing is trimmed: ``" CHOWN"`` is no capability."""
@@ -150,7 +149,7 @@ _LOCAL_O_FLAGS = frozenset({"ro", "rw", "noexec", "nosuid", "nodev", "noatime"})
 _LOCAL_O_DATA = {k: _TMPFS_DATA[k] for k in ("size", "mode", "uid", "gid", "nr_inodes")}
 
 
-def local_volume_problems(opts: Any) -> list[tuple[str, Any, str]]:
+def local_volume_problems(opts: object) -> list[tuple[str, object, str]]:
     """Why local volume driver options are not allowed: ``(key, value, reason)`` per
     problem, empty when they are. ``opts`` is the options map (DriverOpts, or a mount's
     VolumeOptions.DriverConfig.Options)."""
@@ -158,7 +157,7 @@ def local_volume_problems(opts: Any) -> list[tuple[str, Any, str]]:
         return []
     if not isinstance(opts, dict):
         return [("", opts, "driver options must be a map of strings")]
-    out: list[tuple[str, Any, str]] = []
+    out: list[tuple[str, object, str]] = []
     for key, value in opts.items():
         if key not in LOCAL_OPTION_KEYS:
             out.append((str(key), value, f"{key!r} is not an option of the local driver"))

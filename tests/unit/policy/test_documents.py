@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from moorage.policy.documents import PolicyError, load_folder, parse_size
+from moorage.policy.documents import PolicyError
+from moorage.policy.loader import load_folder
+from moorage.policy.units import parse_size
 
 GOOD = """\
 apiVersion: moorage.dev/v1
@@ -105,7 +107,7 @@ DENY_ALL_REGO = "package docker.authz\n\ndefault allow := false\n"
 
 
 def test_a_document_named_keys_keeps_its_cel_and_rego(tmp_path: Path) -> None:
-    from moorage.policy.engine import Facts, Request, evaluate
+    from moorage.policy.decision import Facts, Request, evaluate
 
     write(tmp_path, "keys.yaml", KEYS_DOC)
     write(tmp_path, "authz.rego", DENY_ALL_REGO)
@@ -121,8 +123,9 @@ def test_a_document_named_keys_keeps_its_cel_and_rego(tmp_path: Path) -> None:
 def test_a_document_handed_in_uncompiled_is_compiled_not_dropped(tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from moorage.policy.documents import Compiled, PolicySet
-    from moorage.policy.engine import Facts, Request, evaluate
+    from moorage.policy.decision import Facts, Request, evaluate
+    from moorage.policy.documents import Compiled
+    from moorage.policy.loader import PolicySet
 
     write(tmp_path, "keys.yaml", KEYS_DOC)
     write(tmp_path, "authz.rego", DENY_ALL_REGO)
@@ -168,8 +171,8 @@ def test_values_are_validated_at_load_with_file_line_and_field(
 
 
 def test_good_values_load_and_the_duration_reads_as_loaded(tmp_path: Path) -> None:
-    from moorage.policy.engine import Facts, Request, evaluate
-    from moorage.policy.families import ImageFacts
+    from moorage.policy.decision import Facts, Request, evaluate
+    from moorage.policy.rules.images import ImageFacts
 
     write(tmp_path, "ok.yaml", IMAGES.replace("    require: [memory]\n", ""))
     write(tmp_path, "more.yaml", GOOD.replace("org", "more").replace("mode: enforce", "mode: audit")
@@ -185,7 +188,7 @@ def test_good_values_load_and_the_duration_reads_as_loaded(tmp_path: Path) -> No
 
 
 def test_durations_cpus_and_digests_parse() -> None:
-    from moorage.policy.documents import parse_cpus, parse_digest, parse_duration
+    from moorage.policy.units import parse_cpus, parse_digest, parse_duration
 
     assert parse_duration("7d") == 7 * 86400 and parse_duration("12h") == 43200 and parse_duration(90) == 90
     assert parse_cpus("0.5") == 0.5

@@ -12,7 +12,7 @@ import json
 import shlex
 from pathlib import Path
 
-from moorage.cli.policy import _dry_run
+from moorage.policy.dryrun import dry_run
 
 CLIS = {"cli-28": "/usr/local/bin/docker", "cli-20.10": "/usr/bin/docker"}
 COMMANDS = [
@@ -128,7 +128,7 @@ def main() -> None:
     for cli, binary in CLIS.items():
         for command, rule in cases:
             try:
-                captured = _dry_run([binary, *shlex.split(command)])
+                captured = dry_run([binary, *shlex.split(command)])
             except Exception as exc:  # some flags are newer than the 20.10 CLI
                 print(f"{cli}: {command}: {exc}")
                 continue

@@ -16,7 +16,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from moorage.policy.catalog import RULES
 from moorage.policy.hostopts import (
     DEFAULT_MASKED_PATHS,
     DEFAULT_READONLY_PATHS,
@@ -25,12 +24,12 @@ from moorage.policy.hostopts import (
     parse_security_opt,
     seccomp_digest,
 )
-from moorage.policy.runtime import (
-    DEFAULT_CAPS,
-    Finding,
-    RuntimeAllow,
-    RuntimeView,
-    check,
+from moorage.policy.rules import RULES
+from moorage.policy.rules.base import Finding
+from moorage.policy.rules.runtime import check
+from moorage.policy.rules.runtime_allow import DEFAULT_CAPS, RuntimeAllow
+from moorage.policy.rules.runtime_read import RuntimeView
+from moorage.policy.rules.runtime_views import (
     view_build,
     view_container,
     view_exec,
@@ -38,7 +37,7 @@ from moorage.policy.runtime import (
     view_volume,
 )
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parent.parent / "data"
 VIEWS = {"container.create": view_container, "volume.create": view_volume, "service.create": view_service,
          "exec.create": view_exec}  # fmt: skip
 LONG_S = "\u017f"

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 
 from moorage.cli.main import main
-from moorage.policy.catalog import RULES, lookup
-from moorage.policy.documents import builtin_set
-from moorage.policy.engine import Facts, Request, evaluate
+from moorage.policy.decision import Facts, Request, evaluate
+from moorage.policy.loader import builtin_set
+from moorage.policy.rules import RULES, lookup
 
-SRC = Path(__file__).resolve().parents[3] / "src" / "moorage"
-SCANNED = sorted((SRC / "policy").glob("*.py")) + sorted((SRC / "admission").glob("*.py"))
+SRC = Path(__file__).resolve().parents[4] / "src" / "moorage"
+SCANNED = sorted((SRC / "policy").rglob("*.py")) + sorted((SRC / "admission").glob("*.py"))
 
 # Rule arguments built at run time, and the ids they can take. ``custom.`` and
 # ``rego.`` name a policy document's own rules: the catalog answers those generically.

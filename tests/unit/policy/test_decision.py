@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from moorage.engine_api.reference import parse_image_ref
-from moorage.policy.documents import builtin_set, load_folder
-from moorage.policy.engine import ExceptionGrant, Facts, Request, evaluate
-from moorage.policy.families import Usage
+from moorage.policy.decision import ExceptionGrant, Facts, Request, evaluate
+from moorage.policy.loader import builtin_set, load_folder
+from moorage.policy.rules.resources import Usage
 
 
 def policy(tmp_path: Path, spec: str, name: str = "p", extra: dict[str, str] | None = None) -> Any:

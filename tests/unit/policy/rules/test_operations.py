@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from moorage.engine_api import endpoints
-from moorage.policy.documents import builtin_set, load_folder
-from moorage.policy.engine import Facts, Request, evaluate
-from moorage.policy.operations import MODELLED, PLAIN, READS, OperationFacts, check_operation
+from moorage.policy.decision import Facts, Request, evaluate
+from moorage.policy.loader import builtin_set, load_folder
+from moorage.policy.rules.operations import check_operation
+from moorage.policy.rules.operations_base import MODELLED, PLAIN, READS, OperationFacts
 
 BASELINE = builtin_set("baseline", None)
 RESTRICTED = builtin_set("restricted", None)
@@ -443,7 +444,7 @@ def test_swarm_operations() -> None:
 
 
 def test_admission_is_told_which_engine_facts_a_decision_compares_against() -> None:
-    from moorage.policy.engine import fact_needs
+    from moorage.policy.decision import fact_needs
 
     def needs(kind: str) -> frozenset[str]:
         return fact_needs(BASELINE, Request(kind, {}, **DEV))

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from moorage.policy.runtime import check, view_container, view_exec, view_service
+from moorage.policy.rules.runtime import check
+from moorage.policy.rules.runtime_views import view_container, view_exec, view_service
 
 
 def spell(name: str) -> st.SearchStrategy[str]:
