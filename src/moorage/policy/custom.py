@@ -62,6 +62,10 @@ class CelRule:
             result = self.program.evaluate({k: celpy.json_to_cel(v) for k, v in variables.items()})
         except celpy.CELEvalError as exc:
             raise RuntimeError(f"custom rule {self.id}: {exc.args[0] if exc.args else exc}") from exc
+        except Exception as exc:
+            # celpy lets Python errors escape for some inputs (``exists`` over a null
+            # list raises TypeError); any of them means "can't tell", so fail closed.
+            raise RuntimeError(f"custom rule {self.id}: can't be evaluated on this request: {exc}") from exc
         if isinstance(result, celpy.CELEvalError):
             raise RuntimeError(f"custom rule {self.id}: {result.args[0] if result.args else result}")
         if not isinstance(result, bool | celpy.celtypes.BoolType):

@@ -314,6 +314,20 @@ class _Sink:
         pass
 
 
+def _size_lines(out: bytes) -> list[bytes]:
+    """The chunk-size lines of a chunked body, walked by size (a chunk's data may itself
+    look like a size line, so a text search is no oracle)."""
+    lines, at = [], 0
+    while True:
+        end = out.index(b"\r\n", at)
+        line = out[at:end]
+        lines.append(line)
+        size = int(line, 16)
+        if size == 0:
+            return lines
+        at = end + 2 + size + 2
+
+
 def _drivers(data: bytes) -> tuple[Reading, Reading]:
     """read_body's and relay_chunked's readings of ``data`` (relay: re-decoded)."""
 
@@ -330,7 +344,7 @@ def _drivers(data: bytes) -> tuple[Reading, Reading]:
                     # what we forward is canonical, and reads back to the same body
                     scanner, parts = ChunkedScanner(), list[bytes]()
                     assert scanner.feed(bytes(out), parts) == len(out) and scanner.done
-                    assert not re.search(rb"(^|\n)[0-9a-f]+[; \t]", bytes(out).split(b"\r\n0\r\n")[0])
+                    assert _size_lines(bytes(out)) == [f"{len(p):x}".encode() for p in parts] + [b"0"]
                     body = b"".join(parts)
                 else:
                     body = await read_body(reader, True, 0, 1 << 20)

@@ -280,6 +280,10 @@ def test_cel_rules_and_fail_closed(tmp_path: Path) -> None:
     assert evaluate(pset, Request("container.create", create(Env=["A=1"]), **ALICE), Facts()).allowed
     d = evaluate(pset, Request("volume.create", {"Name": "v"}, **ALICE), Facts())
     assert rules(d) == ["custom.strict"] and "fails closed" in d.denials[0].finding.message
+    # celpy raises TypeError for ``exists`` over a null list (docker CLI 28 sends
+    # "Env": null): still a refusal that says why, never an exception out of evaluate.
+    d = evaluate(pset, Request("container.create", create(Env=None), **ALICE), Facts())
+    assert rules(d) == ["custom.no-debug-env"] and "fails closed" in d.denials[0].finding.message
 
 
 REGO = """package docker.authz
