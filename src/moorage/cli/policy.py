@@ -14,9 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from moorage import __version__
 from moorage.cli._output import emit_json, error, paint, table
+from moorage.images.formats.choice import OutputFormat
+from moorage.images.formats.interface import Level, Location, ReportRun, Result, Rule, Tool
 from moorage.policy.compose import compose_requests
-from moorage.policy.decision import Facts, PolicyDecision, Request, evaluate
+from moorage.policy.decision import Facts, PolicyDecision, Request, Violation, evaluate
 from moorage.policy.documents import PolicyError
 from moorage.policy.dryrun import DryRunError, dry_run
 from moorage.policy.loader import PolicySet, builtin_set, load_folder
@@ -127,7 +130,7 @@ def _check(args: argparse.Namespace) -> int:
         return USAGE_ERROR
     denied = any(not c.decision.allowed for c in checked)
     if args.sarif:
-        emit_json(_sarif(checked, source, pset))
+        print(OutputFormat.SARIF.to_format().render(_report_run(checked, source, pset)))
     elif args.json:
         emit_json({"policy_version": pset.version, "allowed": not denied, "results": [
             {"name": c.name, "kind": c.kind, "allowed": c.decision.allowed,
@@ -161,48 +164,43 @@ def _print_report(checked: list[_Checked], pset: PolicySet) -> None:
     print(f"policy version {pset.version}: {', '.join(d.name for d in pset.documents)}")
 
 
-def _sarif(checked: list[_Checked], source: str, pset: PolicySet) -> dict[str, Any]:
-    rules: dict[str, dict[str, Any]] = {}
-    results = []
+def _report_run(checked: list[_Checked], source: str, pset: PolicySet) -> ReportRun:
+    """The policy check as the neutral run every report format renders: a denial is
+    an error, a warning a warning; the rule's documentation comes from its object."""
+    rules: dict[str, Rule] = {}
+    results: list[Result] = []
     for c in checked:
-        for level, vs in (("error", c.decision.denials), ("warning", c.decision.warnings)):
+        levels: tuple[tuple[Level, list[Violation]], ...] = (
+            ("error", c.decision.denials),
+            ("warning", c.decision.warnings),
+        )
+        for level, vs in levels:
             for v in vs:
                 f = v.finding
                 doc = lookup(f.rule)
-                rules.setdefault(f.rule, {
-                    "id": f.rule,
-                    "shortDescription": {"text": doc.checks if doc else f.message},
-                    "fullDescription": {"text": doc.why if doc else f.message},
-                    "help": {"text": doc.fix if doc else f.fix},
-                })  # fmt: skip
-                location: dict[str, Any] = {
-                    "logicalLocations": [{"fullyQualifiedName": f"{c.name}:{f.path}"}]
-                }
-                if source != "(command)":
-                    location["physicalLocation"] = {"artifactLocation": {"uri": source},
-                                                    "region": {"startLine": c.line}}  # fmt: skip
-                results.append({
-                    "ruleId": f.rule, "level": level,
-                    "message": {"text": f"{c.name}: {f.message} ({f.path} = {f.value!r}). Fix: {f.fix}"},
-                    "locations": [location],
-                    "properties": {"policy": v.policy, "field": f.path},
-                })  # fmt: skip
-    return {
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": "moorage", "informationUri": "https://moorage.dev",
-                                "semanticVersion": _version(), "rules": list(rules.values())}},
-            "results": results,
-            "properties": {"policyVersion": pset.version},
-        }],
-    }  # fmt: skip
-
-
-def _version() -> str:
-    from moorage import __version__
-
-    return __version__
+                rules.setdefault(f.rule, Rule(
+                    f.rule,
+                    doc.checks if doc else f.message,
+                    full_description=doc.why if doc else f.message,
+                    help=doc.fix if doc else f.fix,
+                ))  # fmt: skip
+                results.append(Result(
+                    f.rule,
+                    level,
+                    f"{c.name}: {f.message} ({f.path} = {f.value!r}). Fix: {f.fix}",
+                    (Location(
+                        uri="" if source == "(command)" else source,
+                        start_line=None if source == "(command)" else c.line,
+                        qualified_name=f"{c.name}:{f.path}",
+                    ),),
+                    properties={"policy": v.policy, "field": f.path},
+                ))  # fmt: skip
+    return ReportRun(
+        Tool("moorage", semantic_version=__version__, information_uri="https://moorage.dev"),
+        rules=tuple(rules.values()),
+        results=tuple(results),
+        properties={"policyVersion": pset.version},
+    )
 
 
 # ----------------------------------------------------------------- test
