@@ -33,10 +33,11 @@ USAGE_ERROR = 2
 
 
 class UsageError(Exception):
-    pass
+    """Bad arguments, or a file that can't be read or parsed (exit code 2)."""
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``moorage policy`` and its subcommands to the command line."""
     p = sub.add_parser("policy", help="check requests and Compose files against policy, offline")
     pc = p.add_subparsers(dest="policy_cmd", required=True, metavar="COMMAND")
 
