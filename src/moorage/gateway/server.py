@@ -43,6 +43,7 @@ from moorage.engine_api.canonical import (
 from moorage.engine_api.canonical import read_body as read_json_body
 from moorage.engine_api.dockerfile import DockerfileError, image_references
 from moorage.engine_api.endpoints import Operation
+from moorage.engine_api.kinds import KINDS, kind, object_type, summarise
 from moorage.engine_api.models import body_type
 from moorage.gateway import cluster_api, tenancy
 from moorage.gateway.archive import archive_names, context_dockerfile
@@ -73,38 +74,15 @@ __all__ = ["Gateway"]
 
 log = logging.getLogger("moorage.gateway")
 
-# Creates whose object carries owner labels. Not commits: a committed image's owner is
-# kept in the owner store, and a commit body sent where the client sent none would
-# replace the container's config in the image.
-LABELLED_CREATES = frozenset({
-    "container.create", "service.create", "service.update", "network.create",
-    "volume.create", "secret.create", "secret.update", "config.create", "config.update",
-})  # fmt: skip
-FILTERED_LISTS = frozenset({"container.list", "network.list", "volume.list", "service.list",
-                            "secret.list", "config.list", "system.events"})  # fmt: skip
+# The lists the fast path filters to the team (prunes are filtered too, on the full path).
+FILTERED_LISTS = frozenset(k for k, row in KINDS.items() if row.team_filter and not k.endswith(".prune"))
 _SMALL_BODY = 64 * 1024
 # A body a refusal leaves unread is taken in (and dropped) up to this much, this long.
 _DRAIN_LIMIT = 1 << 20
 _DRAIN_SECONDS = 2.0
-# Bodies the engine reads as a stream (archives, build contexts, image tarballs):
-# they pass through with bounded memory, their meaning set by the canonical query.
-STREAMED_BODIES = frozenset({"image.build", "image.load", "image.pull", "container.archive.put",
-                             "plugin.create", "build.session", "build.grpc", "container.attach"})  # fmt: skip
 # The operation of a request whose target could not be read.
 _UNREAD = Operation("malformed", "unknown")
 HIJACK_TYPES = ("application/vnd.docker.raw-stream", "application/vnd.docker.multiplexed-stream")
-# type -> (inspect path, field with the full id)
-_INSPECT = {
-    "container": ("/containers/{}/json", "Id"),
-    "exec": ("/exec/{}/json", "ID"),
-    "image": ("/images/{}/json", "Id"),
-    "network": ("/networks/{}", "Id"),
-    "volume": ("/volumes/{}", "Name"),
-    "service": ("/services/{}", "ID"),
-    "task": ("/tasks/{}", "ID"),
-    "secret": ("/secrets/{}", "ID"),
-    "config": ("/configs/{}", "ID"),
-}
 # How a reference in a create body is checked: like a read, so shared objects are usable.
 _USE = Operation("reference.use", "container.read")
 _REF_SEGMENT = re.compile(r"^(/[a-z]+/)([^/]+)")
@@ -561,6 +539,7 @@ class Gateway:
                 await self._check_owner(op, p, "image", name)
         body: Any = None
         raw_body: bytes | IO[bytes] | None = None
+        row = kind(op.kind)
         if body_type(op.kind) is not None:
             outcome.body = "reading"
             raw_body = await read_body(reader, head.chunked, head.content_length, self.limits.max_body_bytes)
@@ -569,11 +548,11 @@ class Gateway:
             outcome.summary = summarise(op.kind, body)
             if op.kind == "swarm.update":
                 await self._check_swarm_update(p, body, t.query, outcome)
-            if op.kind in LABELLED_CREATES:
+            if row.owner_labels:
                 existing = owned.labels if owned and op.kind.endswith(".update") else None
                 body = tenancy.apply_owner_labels(op.kind, body if body is not None else {},
                                                   p, existing)  # fmt: skip
-            if op.kind in ("network.connect", "network.disconnect") and not p.sees_all:
+            if row.names_container and not p.sees_all:
                 ref = tenancy.get_ci(body, "Container")
                 if isinstance(ref, str):
                     await self._check_owner(op, p, "container", ref)
@@ -588,7 +567,7 @@ class Gateway:
                         # 400, not 404: the CLI takes a 404 on create for a missing image
                         # and would try to pull it. Same answer for absent and foreign.
                         raise HttpError(400, f"{exc.message} (named in {where})") from exc
-        if raw_body is None and head.has_body and op.kind not in STREAMED_BODIES:
+        if raw_body is None and head.has_body and not row.streamed_body:
             # The engine doesn't read this endpoint's body (API >= 1.24): drop it, so no
             # client bytes reach the engine unread by Moorage.
             outcome.body = "reading"
@@ -610,13 +589,11 @@ class Gateway:
                 await self._check_targets(op, p, "", await asyncio.to_thread(archive_names, spool))
             else:
                 await self._check_build_reads(p, t, spool)
-        if op.kind in ("image.build", "image.tag", "image.commit", "image.pull") and not p.sees_all:
+        if row.writes_image_name and not p.sees_all:
             await self._check_targets(op, p, target)
-        if not p.sees_all and op.kind in FILTERED_LISTS:
-            target = tenancy.inject_team_filter(target, p.team)
-        if not p.sees_all and op.kind in ("container.prune", "volume.prune", "network.prune"):
+        if not p.sees_all and row.team_filter:
             target = tenancy.inject_team_filter(target, p.team)  # only the team's own objects
-        elif not p.sees_all and op.kind in ("image.prune", "build.prune"):
+        elif not p.sees_all and row.admin_only:
             raise HttpError(403, f"moorage: {op.kind} removes every team's unused images or build cache, "
                                  "so only an admin may run it")  # fmt: skip
         self._require_audit(op)
@@ -678,7 +655,7 @@ class Gateway:
             if decision.target is not None:
                 target = decision.target
             after = decision.after
-            if decision.warnings and op.kind in _WARNS:
+            if decision.warnings and kind(op.kind).warnings:
                 post_filter = _add_warnings(list(decision.warnings))
         if isinstance(raw_body, bytes):
             raw_body = b"" if body is None else _dump(body)
@@ -957,7 +934,7 @@ class Gateway:
 
     # ------------------------------------------------------------- tenancy
     async def _inspect(self, obj_type: str, ref: str) -> tuple[int, Any]:
-        path, _ = _INSPECT[obj_type]
+        path = object_type(obj_type).inspect
         return await self.upstream.call_json("GET", path.format(quote(ref, safe="")))
 
     async def _check_owner(self, op: Operation, p: Principal, obj_type: str, ref: str) -> _Owned:
@@ -969,18 +946,15 @@ class Gateway:
         if status >= 400:
             message = doc.get("message", "") if isinstance(doc, dict) else ""
             raise HttpError(status, message or f"inspecting {obj_type} {ref} failed")
-        full_id = str(doc.get(_INSPECT[obj_type][1], ref))
-        # exec and task belong to their container and service
-        if obj_type == "exec":
-            parent = await self._check_owner(op, p, "container", str(doc.get("ContainerID", "")))
-            return _Owned(full_id, parent.labels)
-        if obj_type == "task":
-            parent = await self._check_owner(op, p, "service", str(doc.get("ServiceID", "")))
+        row = object_type(obj_type)
+        full_id = str(doc.get(row.id_field, ref))
+        if row.parent is not None:  # exec and task belong to their container and service
+            parent = await self._check_owner(op, p, row.parent[0], str(doc.get(row.parent[1], "")))
             return _Owned(full_id, parent.labels)
         labels = tenancy.object_labels(obj_type, doc)
         if p.sees_all:
             return _Owned(full_id, labels)
-        use = op.kind == _USE.kind or op.kind in _SHARED_USE
+        use = op.kind == _USE.kind or kind(op.kind).shared_use
         name = str(doc.get("Name") or ref)
         if self._shared().shares(obj_type, name, labels) and (op.reads_only or use):
             return _Owned(full_id, labels)
@@ -1155,14 +1129,11 @@ class Gateway:
     def _rewrite_ref(self, target: str, op: Operation, owned: _Owned) -> str:
         """Name the object by full id upstream, so a name or prefix can't be re-pointed
         between the ownership check and the action."""
-        if op.object_type == "image":
+        how = kind(op.kind).path_ref
+        if op.object_type == "image" or how == "as-sent":
             return target  # push and tag need the name the client gave
-        if op.kind == "network.inspect":
-            # The engine's lookup depends on the reference and `scope` together (by full
-            # id it ignores scope): pass both through; the answer's id is checked instead.
-            return target
         path, sep, query = target.partition("?")
-        if op.kind == "image.commit":
+        if how == "query:container":
             params = parse_qs(query, keep_blank_values=True)
             params["container"] = [owned.full_id]
             return f"{path}?{urlencode(params, doseq=True)}"
@@ -1364,7 +1335,7 @@ class Gateway:
             await _splice(reader, writer, conn)
             return False
         upstream_keep = "close" not in (resp.get("connection") or "").lower()
-        strip = op.kind in tenancy.STRIPPED_ANSWERS
+        strip = kind(op.kind).strips_labels
         if head.method == "HEAD" or resp.status in (204, 304) or 100 <= resp.status < 200:
             writer.write(resp.encode())
         elif watch is not None or (op.kind == "system.events" and resp.status == 200):
@@ -1473,11 +1444,6 @@ class Gateway:
                 "serial": record.serial}  # fmt: skip
 
 
-# Changing operations that still count as using (not altering) an object: tagging or
-# pushing an image nobody owns (a base image), attaching to a shared network.
-# Deleting or altering a shared object is not among them; nor is exec, which runs a
-# process inside a container.
-_SHARED_USE = frozenset({"image.tag", "image.push", "network.connect", "network.disconnect"})
 # Networks that no team owns and every team may join: the engine's defaults.
 _JOINABLE = frozenset({"bridge", "none"})
 
@@ -1688,36 +1654,6 @@ def _refusal(exc: Exception) -> tuple[int, str]:
     if isinstance(exc, AuditError):
         return 503, f"moorage: refused because the audit trail can't be written ({exc})"
     return 503, f"moorage: admission could not decide, so the request was refused: {exc}"
-
-
-def summarise(kind: str, body: Any) -> dict[str, Any] | None:
-    """What an auditor needs of a body: names and images, never environment values,
-    secret data or whole specs."""
-    if not isinstance(body, dict):
-        return None
-    get = tenancy.get_ci
-    out: dict[str, Any] = {}
-    if kind in ("container.create", "image.commit"):
-        out["image"] = get(body, "Image")
-        host = get(body, "HostConfig")
-        if isinstance(host, dict) and get(host, "Privileged"):
-            out["privileged"] = True
-    elif kind in ("service.create", "service.update"):
-        out["name"] = get(body, "Name")
-        task = get(body, "TaskTemplate")
-        out["image"] = get(get(task, "ContainerSpec"), "Image") if isinstance(task, dict) else None
-    elif kind in ("exec.create",):
-        out["user"] = get(body, "User") or ""
-        out["privileged"] = bool(get(body, "Privileged"))
-    elif kind in ("network.connect", "network.disconnect"):
-        out["container"] = get(body, "Container")
-    else:  # networks, volumes, secrets, configs: the name is enough (never Data)
-        out["name"] = get(body, "Name")
-    return {k: v for k, v in out.items() if v is not None}
-
-
-# Answers that carry a Warnings list the Docker CLI prints.
-_WARNS = frozenset({"container.create", "service.create", "service.update"})
 
 
 def _add_warnings(lines: list[str]) -> Callable[[Any], Any]:

@@ -4,10 +4,13 @@ and not-found answers. Pure."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
+from moorage.engine_api import kinds
+from moorage.engine_api.kinds import get_ci
 from moorage.gateway.http import HttpError
 from moorage.identity import Principal
 
@@ -97,16 +100,6 @@ def parse_json_strict(raw: bytes, what: str) -> Any:
         raise HttpError(400, f"moorage: the {what} body is not valid JSON: {exc}") from exc
 
 
-def get_ci(obj: Any, key: str) -> Any:
-    """A field of a JSON object as the engine would find it (case-insensitive)."""
-    if not isinstance(obj, dict):
-        return None
-    if key in obj:
-        return obj[key]
-    folded = key.lower()
-    return next((v for k, v in obj.items() if k.lower() == folded), None)
-
-
 def _set_ci(obj: dict[str, Any], key: str, value: Any) -> None:
     for k in [k for k in obj if k.lower() == key.lower()]:
         del obj[k]
@@ -161,7 +154,8 @@ def apply_owner_labels(kind: str, body: Any, principal: Principal, existing: dic
     if not isinstance(body, dict):
         raise HttpError(400, f"moorage: the {kind} body must be a JSON object")
     _set_ci(body, "Labels", stamp_labels(get_ci(body, "Labels"), principal, existing, "Labels"))
-    if kind == "container.create":
+    where_mounts = kinds.kind(kind).label_mounts
+    if where_mounts == "container":
         # A volume mount with its own driver options is created by the engine with them:
         # label it at birth (the gateway can't create it first without losing them).
         mounts = get_ci(get_ci(body, "HostConfig"), "Mounts")
@@ -170,7 +164,7 @@ def apply_owner_labels(kind: str, body: Any, principal: Principal, existing: dic
                 opts = get_ci(mount, "VolumeOptions")
                 where = f"HostConfig.Mounts[{i}].VolumeOptions.Labels"
                 _set_ci(opts, "Labels", stamp_labels(get_ci(opts, "Labels"), principal, existing, where))
-    if kind in ("service.create", "service.update"):
+    if where_mounts == "service":
         task = get_ci(body, "TaskTemplate")
         spec = get_ci(task, "ContainerSpec") if isinstance(task, dict) else None
         if isinstance(spec, dict):
@@ -208,12 +202,9 @@ def object_labels(obj_type: str, inspect: Any) -> dict[str, str]:
     """The labels of an inspected object, wherever its type keeps them."""
     if not isinstance(inspect, dict):
         return {}
-    if obj_type in ("container", "image"):
-        labels = get_ci(get_ci(inspect, "Config"), "Labels")
-    elif obj_type in ("service", "secret", "config"):
-        labels = get_ci(get_ci(inspect, "Spec"), "Labels")
-    else:
-        labels = get_ci(inspect, "Labels")
+    row = kinds.OBJECTS.get(obj_type)
+    holder = get_ci(inspect, row.labels_at) if row is not None and row.labels_at else inspect
+    labels = get_ci(holder, "Labels")
     return {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
 
 
@@ -243,22 +234,10 @@ def inject_team_filter(target: str, team: str) -> str:
     return f"{path}?{urlencode(params, doseq=True)}"
 
 
-_NOT_FOUND = {
-    "container": "No such container: {}",
-    "exec": "No such exec instance: {}",
-    "image": "No such image: {}",
-    "network": "network {} not found",
-    "volume": "get {}: no such volume",
-    "service": "service {} not found",
-    "task": "task {} not found",
-    "secret": "secret {} not found",
-    "config": "config {} not found",
-}
-
-
 def not_found(obj_type: str, ref: str) -> str:
     """The engine's own not-found message, so another team's object looks absent."""
-    return _NOT_FOUND.get(obj_type, "{} not found").format(ref)
+    row = kinds.OBJECTS.get(obj_type)
+    return (row.not_found if row is not None else "{} not found").format(ref)
 
 
 # Network modes that name no network object a team could own. ``host`` is not here:
@@ -273,60 +252,68 @@ def references(kind: str, body: Any) -> list[tuple[str, str, str]]:
     or attaching to a network all touch that object, so each must be the caller's
     own (or shared), whichever field or spelling names it.
     """
+    extract = _REFERENCES.get(kind)
+    return extract(body) if extract is not None and isinstance(body, dict) else []
+
+
+def _container_references(body: dict[str, Any]) -> list[tuple[str, str, str]]:
     out: list[tuple[str, str, str]] = []
-    if not isinstance(body, dict):
-        return out
-    if kind == "container.create":
-        image = get_ci(body, "Image")
-        if isinstance(image, str) and image:
-            out.append(("image", image, "Image"))
-        host = get_ci(body, "HostConfig")
-        host = host if isinstance(host, dict) else {}
-        for i, ref in enumerate(get_ci(host, "VolumesFrom") or []):
-            if isinstance(ref, str):
-                out.append(("container", ref.split(":", 1)[0], f"HostConfig.VolumesFrom[{i}]"))
-        for i, link in enumerate(get_ci(host, "Links") or []):
-            if isinstance(link, str):
-                out.append(("container", link.split(":", 1)[0].lstrip("/"), f"HostConfig.Links[{i}]"))
-        for field_name in ("NetworkMode", "PidMode", "IpcMode", "UTSMode", "UsernsMode", "CgroupnsMode"):
-            mode = get_ci(host, field_name)
-            if isinstance(mode, str) and mode.lower().startswith("container:"):
-                out.append(("container", mode.split(":", 1)[1], f"HostConfig.{field_name}"))
-            elif field_name == "NetworkMode" and isinstance(mode, str) and mode not in _BUILTIN_NETWORKS:
-                out.append(("network", mode, "HostConfig.NetworkMode"))
-        for i, bind in enumerate(get_ci(host, "Binds") or []):
-            if isinstance(bind, str) and not bind.startswith("/") and ":" in bind:
-                out.append(("volume", bind.split(":", 1)[0], f"HostConfig.Binds[{i}]"))
-        out += _mounts(get_ci(host, "Mounts"), "HostConfig.Mounts")
-        endpoints = get_ci(get_ci(body, "NetworkingConfig"), "EndpointsConfig")
-        if isinstance(endpoints, dict):
-            for name, settings in endpoints.items():
-                if name not in _BUILTIN_NETWORKS:
-                    out.append(("network", name, f"NetworkingConfig.EndpointsConfig.{name}"))
-                out += _endpoint_links(settings, f"NetworkingConfig.EndpointsConfig.{name}.Links")
-    elif kind in ("service.create", "service.update"):
-        task = get_ci(body, "TaskTemplate")
-        task = task if isinstance(task, dict) else {}
-        image = get_ci(get_ci(task, "ContainerSpec"), "Image")
-        if isinstance(image, str) and image:
-            out.append(("image", image, "TaskTemplate.ContainerSpec.Image"))
-        spec = get_ci(task, "ContainerSpec")
-        out += _mounts(get_ci(spec, "Mounts"), "TaskTemplate.ContainerSpec.Mounts")
-        # A secret or config is mounted into the service's tasks: the engine finds it by id.
-        for field_name, obj_type, id_field in _SPEC_REFS:
-            for i, ref in enumerate(get_ci(spec, field_name) or []):
-                ident = get_ci(ref, id_field) if isinstance(ref, dict) else None
-                if isinstance(ident, str) and ident:
-                    out.append((obj_type, ident, f"TaskTemplate.ContainerSpec.{field_name}[{i}].{id_field}"))
-        for where, nets in (("TaskTemplate.Networks", get_ci(task, "Networks")),
-                            ("Networks", get_ci(body, "Networks"))):  # fmt: skip
-            for i, net in enumerate(nets or []):
-                target = get_ci(net, "Target") if isinstance(net, dict) else None
-                if isinstance(target, str) and target not in _BUILTIN_NETWORKS:
-                    out.append(("network", target, f"{where}[{i}].Target"))
-    elif kind == "network.connect" and isinstance(body, dict):
-        out += _endpoint_links(get_ci(body, "EndpointConfig"), "EndpointConfig.Links")
+    image = get_ci(body, "Image")
+    if isinstance(image, str) and image:
+        out.append(("image", image, "Image"))
+    host = get_ci(body, "HostConfig")
+    host = host if isinstance(host, dict) else {}
+    for i, ref in enumerate(get_ci(host, "VolumesFrom") or []):
+        if isinstance(ref, str):
+            out.append(("container", ref.split(":", 1)[0], f"HostConfig.VolumesFrom[{i}]"))
+    for i, link in enumerate(get_ci(host, "Links") or []):
+        if isinstance(link, str):
+            out.append(("container", link.split(":", 1)[0].lstrip("/"), f"HostConfig.Links[{i}]"))
+    for field_name in ("NetworkMode", "PidMode", "IpcMode", "UTSMode", "UsernsMode", "CgroupnsMode"):
+        mode = get_ci(host, field_name)
+        if isinstance(mode, str) and mode.lower().startswith("container:"):
+            out.append(("container", mode.split(":", 1)[1], f"HostConfig.{field_name}"))
+        elif field_name == "NetworkMode" and isinstance(mode, str) and mode not in _BUILTIN_NETWORKS:
+            out.append(("network", mode, "HostConfig.NetworkMode"))
+    for i, bind in enumerate(get_ci(host, "Binds") or []):
+        if isinstance(bind, str) and not bind.startswith("/") and ":" in bind:
+            out.append(("volume", bind.split(":", 1)[0], f"HostConfig.Binds[{i}]"))
+    out += _mounts(get_ci(host, "Mounts"), "HostConfig.Mounts")
+    endpoints = get_ci(get_ci(body, "NetworkingConfig"), "EndpointsConfig")
+    if isinstance(endpoints, dict):
+        for name, settings in endpoints.items():
+            if name not in _BUILTIN_NETWORKS:
+                out.append(("network", name, f"NetworkingConfig.EndpointsConfig.{name}"))
+            out += _endpoint_links(settings, f"NetworkingConfig.EndpointsConfig.{name}.Links")
     return out
+
+
+def _service_references(body: dict[str, Any]) -> list[tuple[str, str, str]]:
+    out: list[tuple[str, str, str]] = []
+    task = get_ci(body, "TaskTemplate")
+    task = task if isinstance(task, dict) else {}
+    image = get_ci(get_ci(task, "ContainerSpec"), "Image")
+    if isinstance(image, str) and image:
+        out.append(("image", image, "TaskTemplate.ContainerSpec.Image"))
+    spec = get_ci(task, "ContainerSpec")
+    out += _mounts(get_ci(spec, "Mounts"), "TaskTemplate.ContainerSpec.Mounts")
+    # A secret or config is mounted into the service's tasks: the engine finds it by id.
+    for field_name, obj_type, id_field in _SPEC_REFS:
+        for i, ref in enumerate(get_ci(spec, field_name) or []):
+            ident = get_ci(ref, id_field) if isinstance(ref, dict) else None
+            if isinstance(ident, str) and ident:
+                out.append((obj_type, ident, f"TaskTemplate.ContainerSpec.{field_name}[{i}].{id_field}"))
+    for where, nets in (("TaskTemplate.Networks", get_ci(task, "Networks")),
+                        ("Networks", get_ci(body, "Networks"))):  # fmt: skip
+        for i, net in enumerate(nets or []):
+            target = get_ci(net, "Target") if isinstance(net, dict) else None
+            if isinstance(target, str) and target not in _BUILTIN_NETWORKS:
+                out.append(("network", target, f"{where}[{i}].Target"))
+    return out
+
+
+def _connect_references(body: dict[str, Any]) -> list[tuple[str, str, str]]:
+    return _endpoint_links(get_ci(body, "EndpointConfig"), "EndpointConfig.Links")
 
 
 def _endpoint_links(settings: Any, where: str) -> list[tuple[str, str, str]]:
@@ -338,6 +325,12 @@ def _endpoint_links(settings: Any, where: str) -> list[tuple[str, str, str]]:
 
 
 _SPEC_REFS = (("Secrets", "secret", "SecretID"), ("Configs", "config", "ConfigID"))
+_REFERENCES: dict[str, Callable[[dict[str, Any]], list[tuple[str, str, str]]]] = {
+    "container.create": _container_references,
+    "service.create": _service_references,
+    "service.update": _service_references,
+    "network.connect": _connect_references,
+}
 
 
 def _mounts(mounts: Any, where: str) -> list[tuple[str, str, str]]:
@@ -383,12 +376,7 @@ def has_tag_or_digest(ref: str) -> bool:
 
 
 # Answers that can carry labels (owner bookkeeping to hide), by operation kind.
-STRIPPED_ANSWERS = frozenset({
-    "container.inspect", "container.list", "image.inspect", "image.list", "network.inspect",
-    "network.list", "volume.inspect", "volume.list", "volume.create", "service.inspect",
-    "service.list", "task.inspect", "task.list", "secret.inspect", "secret.list",
-    "config.inspect", "config.list", "system.df", "system.events",
-})  # fmt: skip
+STRIPPED_ANSWERS = frozenset(k for k, row in kinds.KINDS.items() if row.strips_labels)
 # Where labels live in engine answers: every ``Labels`` map (containers, images'
 # Config and ContainerConfig, networks, volumes, specs, task specs, mounts'
 # VolumeOptions), and the ``Attributes`` of an event's ``Actor``.
