@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from moorage.admission.errors import NotServed, for_status
 from moorage.cluster import swarmops
 from moorage.cluster.trust import ClusterError, ClusterTrust, Engine
-from moorage.gateway.http import HttpError
 from moorage.identity import Principal
 
 __all__ = ["CLUSTER_KINDS", "answer"]
@@ -47,11 +47,11 @@ async def answer(
 ) -> tuple[int, Any, dict[str, Any]]:
     """(status, answer, audit summary) for one cluster API request."""
     if trust is None:
-        raise HttpError(501, "moorage: this gateway does not govern a cluster (moorage up --cluster on)")
+        raise NotServed("moorage: this gateway does not govern a cluster (moorage up --cluster on)")
     try:
         status, out = await _dispatch(trust, engine, kind, ref or "", body, p)
     except ClusterError as exc:
-        raise HttpError(exc.status, f"moorage: {exc.message}") from exc
+        raise for_status(exc.status, f"moorage: {exc.message}") from exc
     return status, out, _summary(kind, out)
 
 

@@ -23,13 +23,24 @@ import struct
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import parse_qs, quote, urlencode
 
-from moorage.admission import Admission, AdmissionError, AdmissionRequest, AllowAll
+from moorage.admission import Admission, AdmissionError, AdmissionRequest, AllowAll, bodies, ownership
+from moorage.admission.driver import drive, fetch
+from moorage.admission.errors import (
+    ClientError,
+    Hidden,
+    InternalError,
+    NotServed,
+    PolicyRefusal,
+    Refusal,
+    for_status,
+)
 from moorage.admission.exceptions import ExceptionsError, ExceptionStore
+from moorage.admission.ownership import Inspect, Owned
 from moorage.audit import AuditError, AuditRecord, AuditSink
 from moorage.cluster.swarmops import SECURITY_ASPECTS, ca_rotates, classify_update
 from moorage.cluster.trust import ClusterTrust
@@ -41,9 +52,8 @@ from moorage.engine_api.canonical import (
     read_target,
 )
 from moorage.engine_api.canonical import read_body as read_json_body
-from moorage.engine_api.dockerfile import DockerfileError, image_references
 from moorage.engine_api.endpoints import Operation
-from moorage.engine_api.kinds import KINDS, kind, object_type, summarise
+from moorage.engine_api.kinds import KINDS, kind, summarise
 from moorage.engine_api.models import body_type
 from moorage.gateway import cluster_api, tenancy
 from moorage.gateway.archive import archive_names, context_dockerfile
@@ -83,8 +93,6 @@ _DRAIN_SECONDS = 2.0
 # The operation of a request whose target could not be read.
 _UNREAD = Operation("malformed", "unknown")
 HIJACK_TYPES = ("application/vnd.docker.raw-stream", "application/vnd.docker.multiplexed-stream")
-# How a reference in a create body is checked: like a read, so shared objects are usable.
-_USE = Operation("reference.use", "container.read")
 _REF_SEGMENT = re.compile(r"^(/[a-z]+/)([^/]+)")
 
 
@@ -117,14 +125,6 @@ class _Outcome:
     image_digest: str | None = None
     body: str = "unread"  # the request body: unread, reading (a failed read: unusable), or read
     spool: IO[bytes] | None = None  # a body spooled to a temporary file, closed with the request
-
-
-@dataclass
-class _Owned:
-    """The object a request names, as the engine knows it."""
-
-    full_id: str
-    labels: dict[str, str] = field(default_factory=dict)
 
 
 class Gateway:
@@ -429,12 +429,12 @@ class Gateway:
             if op.kind in ("moorage.login", "moorage.login.oidc"):
                 return await self._login_request(head, op, reader, writer, who, outcome)
             if principal is None:
-                raise HttpError(403, f"moorage: {who}")
+                raise PolicyRefusal(f"moorage: {who}")
             return await self._authorised(head, op, principal, reader, writer, outcome, t)
         except RequestError as exc:
             return await self._refuse(head, op, principal, who, outcome, started, reader, writer,
-                                      HttpError(exc.status, exc.message))  # fmt: skip
-        except (HttpError, UpstreamError, AdmissionError, AuditError) as exc:
+                                      for_status(exc.status, exc.message))  # fmt: skip
+        except (Refusal, HttpError, UpstreamError, AdmissionError, AuditError) as exc:
             return await self._refuse(head, op, principal, who, outcome, started, reader, writer, exc)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             raise
@@ -445,7 +445,7 @@ class Gateway:
             # and recorded; the traceback goes to the log, not to the client.
             log.exception("gateway error on %s %s", head.method, head.path)
             what = type(exc).__name__
-            internal = HttpError(500, f"moorage: an internal error ({what}) refused the request; it was not "
+            internal = InternalError(f"moorage: an internal error ({what}) refused the request; it was not "
                                       "forwarded. The gateway's log has the details.")  # fmt: skip
             return await self._refuse(head, op, principal, who, outcome, started, reader, writer, internal)
 
@@ -463,8 +463,11 @@ class Gateway:
     ) -> bool:
         """Answer a refusal in Docker's error shape, after its audit record."""
         status, message = _refusal(exc)
-        outcome.decision = "deny" if status in (401, 403, 404) or isinstance(
-            exc, AdmissionError | AuditError) else "error"  # fmt: skip
+        if isinstance(exc, Refusal):
+            outcome.decision = exc.decision
+        else:  # the framing core's HttpError (client: 4xx; engine: 502) and the other faults
+            outcome.decision = "deny" if status in (401, 403, 404) or isinstance(
+                exc, AdmissionError | AuditError) else "error"  # fmt: skip
         outcome.reason, outcome.status = message, status
         keep = head.keep_alive and (not head.has_body or outcome.body == "read")
         if head.has_body and outcome.body == "unread":
@@ -495,8 +498,7 @@ class Gateway:
     ) -> bool:
         if op.kind == "unknown":
             # Fail closed for every role: an endpoint Moorage can't classify can't be judged.
-            raise HttpError(
-                403,
+            raise PolicyRefusal(
                 f"moorage: {head.method} {op.route} is not an Engine API endpoint Moorage knows, so it "
                 "is refused for every role. If a newer engine added it, upgrade Moorage.",
             )
@@ -507,10 +509,9 @@ class Gateway:
                 # A lookup the role may not make answers like a missing object: it tells
                 # nothing about what exists, and `docker inspect NAME`, which tries each
                 # object type in turn, goes on to the next type.
-                raise HttpError(404, f"moorage: {op.object_ref} not found ({what} is not granted to "
+                raise Hidden(f"moorage: {op.object_ref} not found ({what} is not granted to "
                                      f"roles {', '.join(p.roles) or 'none'})")  # fmt: skip
-            raise HttpError(
-                403,
+            raise PolicyRefusal(
                 f"moorage: {p.user} (roles: {', '.join(p.roles) or 'none'}) may not call "
                 f"{head.method} {op.route} ({what}, class {op.action_class}). Ask an "
                 "administrator for a role that grants it.",
@@ -518,7 +519,7 @@ class Gateway:
         if op.kind.startswith("moorage."):
             return await self._moorage_api(head, op, p, reader, writer, outcome)
         target = t.encoded  # never the client's spelling of the path or query
-        owned: _Owned | None = None
+        owned: Owned | None = None
         if op.object_type and op.object_ref:
             ref = op.object_ref
             tag = t.first("tag") if op.kind == "image.push" else None
@@ -557,16 +558,7 @@ class Gateway:
                 if isinstance(ref, str):
                     await self._check_owner(op, p, "container", ref)
             if not p.sees_all:
-                inline = tenancy.inline_volumes(body) if op.kind == "container.create" else set()
-                for obj_type, ref, where in tenancy.references(op.kind, body):
-                    try:
-                        await self._check_use(p, obj_type, ref, create=ref not in inline)
-                    except HttpError as exc:
-                        if exc.status != 404:
-                            raise
-                        # 400, not 404: the CLI takes a 404 on create for a missing image
-                        # and would try to pull it. Same answer for absent and foreign.
-                        raise HttpError(400, f"{exc.message} (named in {where})") from exc
+                await drive(ownership.check_references(self._tenancy(p), op.kind, body), self.upstream)
         if raw_body is None and head.has_body and not row.streamed_body:
             # The engine doesn't read this endpoint's body (API >= 1.24): drop it, so no
             # client bytes reach the engine unread by Moorage.
@@ -575,7 +567,7 @@ class Gateway:
             outcome.body = "read"
             raw_body = b""
         if op.kind == "image.build" and not p.sees_all and t.first("version") == "2":
-            raise HttpError(403, "moorage: BuildKit builds (version=2) take their Dockerfile over a session "
+            raise PolicyRefusal("moorage: BuildKit builds (version=2) take their Dockerfile over a session "
                                  "Moorage can't read, so the images they read can't be checked. Build with "
                                  "the classic builder: DOCKER_BUILDKIT=0 docker build ...")  # fmt: skip
         if op.kind in ("image.load", "image.build") and not p.sees_all and head.has_body:
@@ -586,15 +578,17 @@ class Gateway:
             outcome.body = "read"
             raw_body = spool
             if op.kind == "image.load":
-                await self._check_targets(op, p, "", await asyncio.to_thread(archive_names, spool))
+                names = await asyncio.to_thread(archive_names, spool)
+                await drive(ownership.check_targets(self._tenancy(p), op, {}, names), self.upstream)
             else:
                 await self._check_build_reads(p, t, spool)
         if row.writes_image_name and not p.sees_all:
-            await self._check_targets(op, p, target)
+            query = parse_qs(target.partition("?")[2], keep_blank_values=True)
+            await drive(ownership.check_targets(self._tenancy(p), op, query), self.upstream)
         if not p.sees_all and row.team_filter:
             target = tenancy.inject_team_filter(target, p.team)  # only the team's own objects
         elif not p.sees_all and row.admin_only:
-            raise HttpError(403, f"moorage: {op.kind} removes every team's unused images or build cache, "
+            raise PolicyRefusal(f"moorage: {op.kind} removes every team's unused images or build cache, "
                                  "so only an admin may run it")  # fmt: skip
         self._require_audit(op)
         if op.reads_only:
@@ -602,7 +596,7 @@ class Gateway:
         judged = body
         if op.kind == "service.update" and t.first("rollback") == "previous" and owned is not None:
             # The engine runs the service's previous spec and ignores the body: judge that.
-            judged = await self._previous_spec(owned.full_id)
+            judged = await drive(bodies.previous_spec(owned.full_id), self.upstream)
         request = AdmissionRequest(p, op, head.method, target, t.query, judged)
         key = self.admission.serial_key(request)
         if key is None:
@@ -639,13 +633,12 @@ class Gateway:
             outcome.image_digest = decision.image_digest
             if not decision.allowed:
                 # a 404 ("No such image": the CLI then pulls it) is worded as the engine words it
-                raise HttpError(decision.status, f"moorage: {decision.reason}" if decision.status == 403
-                                else decision.reason, engine_words=decision.status == 404)  # fmt: skip
+                raise for_status(decision.status, f"moorage: {decision.reason}" if decision.status == 403
+                                 else decision.reason, engine_words=decision.status == 404)  # fmt: skip
             rollback = (request.query.get("rollback") or [""])[0] == "previous"
             if decision.mutations and op.kind == "service.update" and rollback:
                 # The engine runs the previous spec as it was: what the decision adds can't reach it.
-                raise HttpError(
-                    403,
+                raise PolicyRefusal(
                     "moorage: a rollback runs the service's previous spec as it was, and that spec lacks "
                     f"what Moorage requires now ({'; '.join(decision.mutations)}). Update the service "
                     "instead (docker service update), so Moorage can add it.",
@@ -684,11 +677,10 @@ class Gateway:
         try:
             decoded = read_json_body(op.kind, raw, keep_unknown=self.allow_unknown_fields)
         except RequestError as exc:
-            raise HttpError(exc.status, f"moorage: {exc.message}") from exc
+            raise for_status(exc.status, f"moorage: {exc.message}") from exc
         if decoded.unknown and not op.reads_only:
             if not self.allow_unknown_fields:
-                raise HttpError(
-                    400,
+                raise ClientError(
                     f"moorage: the {op.kind} body has fields the Docker Engine API (as Moorage knows it) "
                     f"does not define: {', '.join(decoded.unknown[:10])}. Moorage can't judge what it "
                     "doesn't know: remove them, or ask an administrator (moorage up "
@@ -719,19 +711,18 @@ class Gateway:
         accepts the new trust root."""
         status, current = await self.upstream.call_json("GET", "/swarm")
         if status != 200 or not isinstance(current, dict):
-            raise HttpError(
+            raise for_status(
                 503 if status >= 500 else status, "moorage: the swarm's settings can't be read to judge this"
             )
         aspects = classify_update(current.get("Spec") or {}, body, query)
         outcome.summary = {"changes": sorted(aspects)}
         security = aspects & SECURITY_ASPECTS
         if aspects - SECURITY_ASPECTS and not p.may("swarm.write"):
-            raise HttpError(403, f"moorage: {p.user} may change the swarm's {', '.join(sorted(security))} "
+            raise PolicyRefusal(f"moorage: {p.user} may change the swarm's {', '.join(sorted(security))} "
                                  f"but not its {', '.join(sorted(aspects - SECURITY_ASPECTS))}: that is an "
                                  "administrator's (swarm.write)")  # fmt: skip
         if security and not p.may("swarm.security"):
-            raise HttpError(
-                403,
+            raise PolicyRefusal(
                 f"moorage: changing the swarm's {', '.join(sorted(security))} is for security officers "
                 "(moorage cluster rotate-ca | rotate-tokens | autolock)",
             )
@@ -752,7 +743,7 @@ class Gateway:
         not, is a record of its own."""
         started = time.perf_counter()
         if self.login is None:
-            raise HttpError(501, "moorage: this gateway has no identity providers (moorage up --identity)")
+            raise NotServed("moorage: this gateway has no identity providers (moorage up --identity)")
         outcome.body = "reading"
         raw = await read_body(reader, head.chunked, head.content_length, _SMALL_BODY)
         outcome.body = "read"
@@ -762,7 +753,7 @@ class Gateway:
             try:
                 settings: Any = self.login.oidc_settings()
             except LoginError as exc:
-                raise HttpError(exc.status, f"moorage: {exc.message}") from exc
+                raise for_status(exc.status, f"moorage: {exc.message}") from exc
             outcome.status = 200
             await self._record(head, op, None, who, outcome, started)
             return await self._write_json(head, writer, outcome, settings)
@@ -775,7 +766,7 @@ class Gateway:
             answer = await self.login.login(body)
         except LoginError as exc:
             outcome.summary = exc.summary
-            raise HttpError(exc.status, f"moorage: {exc.message}") from exc
+            raise for_status(exc.status, f"moorage: {exc.message}") from exc
         outcome.summary = answer.pop("summary")
         outcome.object_id = answer["serial"]
         outcome.status = 200
@@ -800,23 +791,21 @@ class Gateway:
     def _create_account(self, p: Principal, body: Any) -> dict[str, Any]:
         """A service account for a CI runner and its one-time enrolment token."""
         if self.certs is None or self.login is None:
-            raise HttpError(501, "moorage: this gateway issues no login certificates (moorage up --identity)")
+            raise NotServed("moorage: this gateway issues no login certificates (moorage up --identity)")
         args = body if isinstance(body, dict) else {}
         name, team = str(args.get("name") or ""), str(args.get("team") or "")
         if not re.match(r"^[a-z0-9][a-z0-9._-]{0,62}$", name) or not team:
-            raise HttpError(
-                400, 'moorage: give {"name": "ci-payments", "team": "payments"} (a lowercase name)'
-            )
+            raise ClientError('moorage: give {"name": "ci-payments", "team": "payments"} (a lowercase name)')
         roles = tuple(str(r) for r in args.get("roles") or ["developer"])
         bad = [r for r in roles if r not in ROLES or r in GLOBAL_ROLES]
         if bad:
-            raise HttpError(400, f"moorage: a service account can't have role {bad[0]!r} (team roles only)")
+            raise ClientError(f"moorage: a service account can't have role {bad[0]!r} (team roles only)")
         try:
             lifetime = min(
                 parse_lifetime(args.get("lifetime", "1h"), "lifetime"), self.login.mapping.max_lifetime
             )
         except IdentityError as exc:
-            raise HttpError(400, f"moorage: {exc}") from exc
+            raise ClientError(f"moorage: {exc}") from exc
         lifetime = min(lifetime, self.login.mapping.max_lifetime)
         token = self.certs.create_account(name, team, roles, lifetime, p.user)
         return {"name": name, "team": team, "roles": list(roles), "lifetime": lifetime, "token": token}
@@ -833,19 +822,19 @@ class Gateway:
                                subject=record.subject, groups=list(record.groups))  # fmt: skip
             return out
         if self.certs is None:
-            raise HttpError(501, "moorage: this gateway issues no login certificates (moorage up --identity)")
+            raise NotServed("moorage: this gateway issues no login certificates (moorage up --identity)")
         if kind == "moorage.logout":
             if p.cert is None:
-                raise HttpError(400, "moorage: this connection has no login certificate to log out of")
+                raise ClientError("moorage: this connection has no login certificate to log out of")
             return {"user": p.user, "revoked": self.certs.revoke(p.cert[0], p.user, "logout")}
         args = body if isinstance(body, dict) else {}
         if not args.get("serial") and not args.get("user"):
-            raise HttpError(400, 'moorage: give {"serial": HEX} or {"user": NAME}')
+            raise ClientError('moorage: give {"serial": HEX} or {"user": NAME}')
         serial = str(args["serial"]) if args.get("serial") else None
         user = str(args["user"]) if args.get("user") else None
         revoked = self.certs.revoke(serial, p.user, f"revoked by {p.user}", user=user)
         if not revoked:
-            raise HttpError(404, "moorage: no live certificate matches")
+            raise Hidden("moorage: no live certificate matches")
         return {"revoked": revoked, "user": user or ""}
 
     async def record_event(self, kind: str, obj: str, reason: str, summary: dict[str, Any]) -> None:
@@ -905,7 +894,7 @@ class Gateway:
         else:
             store = self.exceptions
             if store is None:
-                raise HttpError(501, "moorage: this gateway keeps no exceptions (no data folder)")
+                raise NotServed("moorage: this gateway keeps no exceptions (no data folder)")
             try:
                 if op.kind == "moorage.exception.list":
                     answer = store.list(None if p.sees_all else p.teams)
@@ -916,7 +905,7 @@ class Gateway:
                 else:
                     answer = store.revoke(str(op.object_ref), p.user, p.roles)
             except ExceptionsError as exc:
-                raise HttpError(exc.status, f"moorage: {exc.message}") from exc
+                raise for_status(exc.status, f"moorage: {exc.message}") from exc
             if isinstance(answer, dict):
                 outcome.object_id = answer.get("id")
                 outcome.summary = {k: answer.get(k) for k in ("rule", "team", "image", "status")}
@@ -934,37 +923,14 @@ class Gateway:
 
     # ------------------------------------------------------------- tenancy
     async def _inspect(self, obj_type: str, ref: str) -> tuple[int, Any]:
-        path = object_type(obj_type).inspect
-        return await self.upstream.call_json("GET", path.format(quote(ref, safe="")))
+        return await fetch(self.upstream, Inspect(obj_type, ref))
 
-    async def _check_owner(self, op: Operation, p: Principal, obj_type: str, ref: str) -> _Owned:
-        """Resolve the object; answer 404 for another team's, as if it did not exist,
-        and refuse what nobody owns unless it is usable by every team."""
-        status, doc = await self._inspect(obj_type, ref)
-        if status == 404 or not isinstance(doc, dict):
-            raise HttpError(404, tenancy.not_found(obj_type, ref), engine_words=True)
-        if status >= 400:
-            message = doc.get("message", "") if isinstance(doc, dict) else ""
-            raise HttpError(status, message or f"inspecting {obj_type} {ref} failed")
-        row = object_type(obj_type)
-        full_id = str(doc.get(row.id_field, ref))
-        if row.parent is not None:  # exec and task belong to their container and service
-            parent = await self._check_owner(op, p, row.parent[0], str(doc.get(row.parent[1], "")))
-            return _Owned(full_id, parent.labels)
-        labels = tenancy.object_labels(obj_type, doc)
-        if p.sees_all:
-            return _Owned(full_id, labels)
-        use = op.kind == _USE.kind or kind(op.kind).shared_use
-        name = str(doc.get("Name") or ref)
-        if self._shared().shares(obj_type, name, labels) and (op.reads_only or use):
-            return _Owned(full_id, labels)
-        teams = self._teams(obj_type, full_id, labels)
-        if not teams:
-            _check_unowned(op, obj_type, ref, name, use)
-            return _Owned(full_id, labels)
-        if not set(teams) & {*p.teams, p.team}:
-            raise HttpError(404, tenancy.not_found(obj_type, ref), engine_words=True)
-        return _Owned(full_id, labels)
+    def _tenancy(self, p: Principal) -> ownership.Tenancy:
+        return ownership.Tenancy(p, self._shared(), self.owners)
+
+    async def _check_owner(self, op: Operation, p: Principal, obj_type: str, ref: str) -> Owned:
+        """Resolve the object; another team's answers 404 (see ``ownership.check_owner``)."""
+        return await drive(ownership.check_owner(self._tenancy(p), op, obj_type, ref), self.upstream)
 
     def _shared(self) -> tenancy.SharedObjects:
         """The shared objects: the gateway's setting plus what the policy in force
@@ -979,108 +945,6 @@ class Gateway:
             labels=(*self.shared.labels, *shared("labels")),
         )
 
-    def _teams(self, obj_type: str, full_id: str, labels: dict[str, str]) -> tuple[str, ...]:
-        """The teams an object belongs to: for images, only the gateway's owner store
-        (builds and commits it carried out). An image's labels are its author's words:
-        an image loaded, imported or pulled with ``io.moorage.team`` in its config
-        claims nothing, it is nobody's."""
-        if obj_type == "image":
-            return self.owners.teams(full_id)
-        team = labels.get(tenancy.TEAM)
-        return (team,) if team else ()
-
-    async def _check_use(self, p: Principal, obj_type: str, ref: str, create: bool = True) -> None:
-        """A create that reaches another object (joins, mounts, links, attaches, runs
-        an image) may reach the caller's own or shared ones; another team's answers
-        404. A volume that does not exist yet is created by the engine, as it would be
-        directly; a missing image is the engine's to report (the CLI then pulls)."""
-        status, _ = await self._inspect(obj_type, ref)
-        if status == 404 and obj_type == "image":
-            return
-        if status == 404 and obj_type == "volume" and not create:
-            return  # the engine creates it with its options and the stamped owner labels
-        if status == 404 and obj_type == "volume":
-            # The engine would create it unlabelled, and so shared with every team:
-            # create it here first, owned by the caller.
-            labels = tenancy.stamp_labels(None, p, None, "volume labels")
-            created, doc = await self.upstream.call_json(
-                "POST", "/volumes/create", body={"Name": ref, "Labels": labels}
-            )
-            if created >= 400:
-                message = doc.get("message", "") if isinstance(doc, dict) else ""
-                raise HttpError(created, message or f"creating volume {ref} failed")
-            return
-        await self._check_owner(_USE, p, obj_type, ref)
-
-    async def _check_targets(
-        self, op: Operation, p: Principal, target: str, archive: list[str] | None = None
-    ) -> None:
-        """A tag, build or commit writes an image name, and what a build's RUN steps
-        join. A name may be written over only when it is free or the caller's team's:
-        never onto another team's image, nor onto one nobody owns (a base image)."""
-        query = parse_qs(target.partition("?")[2], keep_blank_values=True)
-        names: list[str] = []
-        # A pull writes the name it fetches; an image nobody owns (a base image) may be
-        # refreshed by anyone, another team's may not. An import writes its repo:tag.
-        unowned_ok = op.kind == "image.pull" and not (query.get("fromSrc") or [""])[0]
-        if op.kind == "image.pull" and unowned_ok:
-            image = (query.get("fromImage") or [""])[0].removesuffix(":")  # as the engine trims it
-            tag = (query.get("tag") or [""])[0]
-            if image and (tag or tenancy.has_tag_or_digest(image)):
-                if not tag.startswith("sha256:"):  # a pull by digest writes no tag
-                    names = [tenancy.image_name(image, tag)]
-            elif image:
-                # a name alone pulls every tag of the repository: each local one is written
-                names = await self._local_tags(image)
-        elif archive is not None:
-            names = archive
-        elif op.kind == "image.build":
-            names = [tenancy.image_name(t) for t in query.get("t", []) if t]
-            for obj_type, ref, where in tenancy.build_references(query):
-                try:
-                    await self._check_use(p, obj_type, ref)
-                except HttpError as exc:
-                    if exc.status != 404:
-                        raise
-                    raise HttpError(400, f"{exc.message} (named in the build's {where})") from exc
-        else:
-            repo = (query.get("repo") or [""])[0]
-            if repo:
-                names = [tenancy.image_name(repo, (query.get("tag") or [""])[0])]
-        for name in names:
-            status, doc = await self._inspect("image", name)
-            if status == 404 or not isinstance(doc, dict):
-                continue  # a new name: free to take
-            if status >= 400:
-                raise HttpError(status, str(doc.get("message") or f"inspecting image {name} failed"))
-            teams = self._teams("image", str(doc.get("Id", "")), tenancy.object_labels("image", doc))
-            if not teams and unowned_ok:
-                continue
-            if not teams:
-                raise HttpError(403, f"moorage: the image name {name} is taken by an image no team owns "
-                                     "(loaded or pulled by an operator), so only an admin may write "
-                                     "over it. Choose a name of your own.")  # fmt: skip
-            if not set(teams) & {*p.teams, p.team}:
-                raise HttpError(403, f"moorage: the image name {name} belongs to another team's image, "
-                                     "so you may not write over it. Choose a name of your own.")  # fmt: skip
-
-    async def _previous_spec(self, service_id: str) -> Any:
-        """A service's previous spec, read as a request body would be."""
-        status, doc = await self._inspect("service", service_id)
-        prev = doc.get("PreviousSpec") if status == 200 and isinstance(doc, dict) else None
-        if not isinstance(prev, dict):
-            raise HttpError(400, f"moorage: service {service_id} has no previous spec to roll back to")
-        return read_json_body("service.update", _dump(prev), keep_unknown=True).value
-
-    async def _local_tags(self, repo: str) -> list[str]:
-        """The local tags of ``repo`` (what pulling all its tags writes over)."""
-        flt = quote(json.dumps({"reference": [repo]}))
-        status, images = await self.upstream.call_json("GET", f"/images/json?filters={flt}")
-        if status != 200 or not isinstance(images, list):
-            raise UpstreamError(f"listing the tags of {repo} answered {status}")
-        tags = [t for i in images if isinstance(i, dict) for t in i.get("RepoTags") or []]
-        return [str(t) for t in tags if t != "<none>:<none>"]
-
     async def _spool(self, head: RequestHead, reader: asyncio.StreamReader) -> IO[bytes]:
         """The request body in a temporary file (bounded memory); closed with the request."""
         spool = tempfile.TemporaryFile(prefix="moorage-")  # noqa: SIM115 - _request closes it
@@ -1093,40 +957,13 @@ class Gateway:
         return spool
 
     async def _check_build_reads(self, p: Principal, t: Target, context: IO[bytes]) -> None:
-        """Read a spooled build context's Dockerfile the engine's way and check every
-        image it reads (FROM, COPY --from, and ONBUILD triggers of its bases) as an image
-        a container would run: the team's own or one nobody owns."""
+        """Check the images a spooled build context's Dockerfile reads."""
         dockerfile = await asyncio.to_thread(context_dockerfile, context, t.first("dockerfile") or "")
-        try:
-            args = json.loads(t.first("buildargs") or "{}")
-            strings = isinstance(args, dict) and all(isinstance(v, str | None) for v in args.values())
-            if not strings:
-                raise ValueError("buildargs is not an object of strings")
-            refs = image_references(dockerfile, args, target=t.first("target") or "")
-        except (ValueError, DockerfileError) as exc:
-            why = f"moorage: the build can't be read as the engine reads it: {exc}"
-            raise HttpError(400, why) from exc
-        for ref in refs:
-            try:
-                await self._check_use(p, "image", ref.ref)
-                await self._check_onbuild(ref.ref)
-            except HttpError as exc:
-                raise HttpError(exc.status if exc.status != 404 else 400,
-                                f"{exc.message} (named by the Dockerfile's {ref.instruction}, line "
-                                f"{ref.line})") from exc  # fmt: skip
+        check = bodies.check_build_reads(self._tenancy(p), dockerfile, t.first("buildargs") or "",
+                                         t.first("target") or "")  # fmt: skip
+        await drive(check, self.upstream)
 
-    async def _check_onbuild(self, ref: str) -> None:
-        """A base image's ONBUILD triggers run in the build: one that copies from another
-        image reads an image this check never saw, so it is refused."""
-        status, doc = await self._inspect("image", ref)
-        if status != 200 or not isinstance(doc, dict):
-            return  # not local: the engine pulls it (pulled images are nobody's)
-        triggers = (doc.get("Config") or {}).get("OnBuild") or []
-        if any("--from" in str(trigger).lower() for trigger in triggers):
-            raise HttpError(403, f"moorage: base image {ref} has an ONBUILD trigger that copies from another "
-                                 "image, which Moorage can't check")  # fmt: skip
-
-    def _rewrite_ref(self, target: str, op: Operation, owned: _Owned) -> str:
+    def _rewrite_ref(self, target: str, op: Operation, owned: Owned) -> str:
         """Name the object by full id upstream, so a name or prefix can't be re-pointed
         between the ownership check and the action."""
         how = kind(op.kind).path_ref
@@ -1177,7 +1014,7 @@ class Gateway:
             def same_network(doc: Any) -> Any:
                 # the reference was passed through: it must still name the checked network
                 if isinstance(doc, dict) and doc.get("Id") != expected:
-                    raise HttpError(404, tenancy.not_found("network", ref), engine_words=True)
+                    raise Hidden(tenancy.not_found("network", ref), engine_words=True)
                 return doc
 
             return same_network
@@ -1444,39 +1281,6 @@ class Gateway:
                 "serial": record.serial}  # fmt: skip
 
 
-# Networks that no team owns and every team may join: the engine's defaults.
-_JOINABLE = frozenset({"bridge", "none"})
-
-
-def _check_unowned(op: Operation, obj_type: str, ref: str, name: str, use: bool) -> None:
-    """Refuse what a developer may not do to an object no team owns (one made on the
-    engine directly by an operator). Containers and volumes: nothing, not even read
-    them (their files, logs and environment are the operator's). Networks: read them,
-    join only the default ones. Images and the rest: read and use, never change."""
-    if obj_type in ("secret", "config") and use:
-        raise HttpError(403, f"moorage: {obj_type} {ref} belongs to no team (it was made on the engine "
-                             "directly), so only an admin may give it to a service.")  # fmt: skip
-    if obj_type in ("container", "volume"):
-        hint = (" An admin can declare a volume shared (label io.moorage.shared=true, or the "
-                "gateway's shared volumes)." if obj_type == "volume" else "")  # fmt: skip
-        raise HttpError(403, f"moorage: {obj_type} {ref} belongs to no team (it was made on the engine "
-                             f"directly), so only an admin may use or read it.{hint}")  # fmt: skip
-    if obj_type == "network":
-        if use and name in _JOINABLE:
-            return
-        if op.reads_only and not use:
-            return
-        if use:
-            raise HttpError(403, f"moorage: network {ref} belongs to no team and is not declared "
-                                 "shared, so only an admin may attach to it. Use a network of your "
-                                 "team's (docker network create) or ask an admin to share it "
-                                 "(label io.moorage.shared=true).")  # fmt: skip
-    elif op.reads_only or use:
-        return
-    raise HttpError(403, f"moorage: {obj_type} {ref} belongs to no team, so only an admin may "
-                         f"{op.kind.split('.', 1)[1]} it")  # fmt: skip
-
-
 # The headers that say which engine answers (the engine sends them on every answer).
 _ENGINE_HEADERS = ("api-version", "docker-experimental", "ostype", "server")
 
@@ -1642,6 +1446,8 @@ async def _splice(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, co
 
 
 def _refusal(exc: Exception) -> tuple[int, str]:
+    if isinstance(exc, Refusal):
+        return exc.status, exc.answer
     if isinstance(exc, HttpError):
         msg = (
             exc.message

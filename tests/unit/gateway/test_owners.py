@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from moorage.admission import ownership
+from moorage.admission.errors import PolicyRefusal
 from moorage.engine_api.endpoints import Operation
 from moorage.gateway import server
-from moorage.gateway.http import HttpError, Limits, parse_response_head
+from moorage.gateway.http import Limits, parse_response_head
 from moorage.gateway.owners import ImageOwners
 
 ID_A = "sha256:" + "a" * 64
@@ -132,17 +134,17 @@ def _op(kind: str, cls: str) -> Operation:
         (_op("container.inspect", "container.read"), "container", "c", False, False),
         (_op("container.archive.get", "container.read"), "container", "c", False, False),
         (_op("exec.create", "exec"), "container", "c", False, False),
-        (server._USE, "container", "c", True, False),
-        (server._USE, "volume", "v", True, False),
+        (ownership.USE, "container", "c", True, False),
+        (ownership.USE, "volume", "v", True, False),
         (_op("volume.inspect", "volume.read"), "volume", "v", False, False),
-        (server._USE, "network", "bridge", True, True),
-        (server._USE, "network", "none", True, True),
-        (server._USE, "network", "ops-net", True, False),
-        (server._USE, "network", "host", True, False),
+        (ownership.USE, "network", "bridge", True, True),
+        (ownership.USE, "network", "none", True, True),
+        (ownership.USE, "network", "ops-net", True, False),
+        (ownership.USE, "network", "host", True, False),
         (_op("network.connect", "network.write"), "network", "ops-net", True, False),
         (_op("network.inspect", "network.read"), "network", "ops-net", False, True),
         (_op("network.delete", "network.write"), "network", "bridge", False, False),
-        (server._USE, "image", "busybox", True, True),
+        (ownership.USE, "image", "busybox", True, True),
         (_op("image.tag", "image.write"), "image", "busybox", True, True),
         (_op("image.delete", "image.write"), "image", "busybox", False, False),
     ],
@@ -151,8 +153,8 @@ def test_what_a_developer_may_do_with_what_nobody_owns(
     op: Operation, obj_type: str, name: str, use: bool, allowed: bool
 ) -> None:
     if allowed:
-        server._check_unowned(op, obj_type, name, name, use)
+        ownership.check_unowned(op, obj_type, name, name, use)
         return
-    with pytest.raises(HttpError) as err:
-        server._check_unowned(op, obj_type, name, name, use)
+    with pytest.raises(PolicyRefusal) as err:
+        ownership.check_unowned(op, obj_type, name, name, use)
     assert err.value.status == 403 and "belongs to no team" in err.value.message

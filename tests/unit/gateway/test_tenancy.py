@@ -5,6 +5,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
+from moorage.admission.errors import Refusal
 from moorage.gateway import tenancy
 from moorage.gateway.http import HttpError
 from moorage.identity import Principal
@@ -21,14 +22,14 @@ def test_owner_labels_are_stamped() -> None:
 
 @pytest.mark.parametrize("key", ["io.moorage.team", "IO.MOORAGE.team", "io.moorage.owner", "io.moorage.x"])
 def test_labels_claiming_ownership_are_refused(key: str) -> None:
-    with pytest.raises(HttpError) as err:
+    with pytest.raises(Refusal) as err:
         tenancy.apply_owner_labels("container.create", {"Labels": {key: "search"}}, ALICE, None)
     assert err.value.status == 403 and "reserved" in err.value.message
 
 
 def test_other_spellings_of_a_field_are_refused() -> None:
     raw = json.dumps({"Image": "x"})[:-1] + ', "labels": {"io.moorage.team": "search"}, "Labels": {}}'
-    with pytest.raises(HttpError, match="twice"):
+    with pytest.raises(Refusal, match="twice"):
         tenancy.parse_json_strict(raw.encode(), "container.create")
 
 
@@ -48,7 +49,7 @@ def test_an_update_may_send_back_the_existing_owner_labels() -> None:
     spec = {"Labels": dict(existing), "TaskTemplate": {"ContainerSpec": {"Labels": dict(existing)}}}
     out = tenancy.apply_owner_labels("service.update", spec, ALICE, existing)
     assert out["Labels"][tenancy.OWNER] == "carol"  # ownership does not move to the updater
-    with pytest.raises(HttpError):
+    with pytest.raises(Refusal):
         tenancy.apply_owner_labels("service.update", {"Labels": {tenancy.TEAM: "search"}}, ALICE, existing)
 
 
@@ -75,7 +76,7 @@ def test_team_filter_is_added_to_the_clients_filters() -> None:
 
 
 def test_bad_json_is_a_400_that_says_so() -> None:
-    with pytest.raises(HttpError) as err:
+    with pytest.raises(Refusal) as err:
         tenancy.parse_json_strict(b'{"Image": ', "container.create")
     assert err.value.status == 400 and "not valid JSON" in err.value.message
 
@@ -125,7 +126,7 @@ def test_shared_objects_by_name_and_label() -> None:
 
 
 def test_only_an_admin_may_mark_an_object_shared() -> None:
-    with pytest.raises(HttpError) as err:
+    with pytest.raises(Refusal) as err:
         tenancy.stamp_labels({tenancy.SHARED: "true"}, ALICE, None, "Labels")
     assert err.value.status == 403 and "only an admin" in err.value.message
     labels = tenancy.stamp_labels({tenancy.SHARED: "true"}, ADMIN, None, "Labels")
