@@ -18,6 +18,8 @@ class AdmissionError(Exception):
 
 @dataclass(frozen=True)
 class AdmissionRequest:
+    """One request as admission sees it: who, what, and the body that matters."""
+
     principal: Principal
     operation: Operation
     method: str
@@ -28,6 +30,8 @@ class AdmissionRequest:
 
 @dataclass(frozen=True)
 class Decision:
+    """What admission decided about one request, and what it changes in it."""
+
     allowed: bool
     reason: str = ""
     warnings: tuple[str, ...] = ()
@@ -45,7 +49,8 @@ class Admission(ABC):
     """Decides one request. Implementations must not block the event loop for long."""
 
     @abstractmethod
-    def admit(self, request: AdmissionRequest) -> Decision: ...
+    def admit(self, request: AdmissionRequest) -> Decision:
+        """Decide ``request`` from what it carries (no engine facts)."""
 
     async def admit_async(self, request: AdmissionRequest, engine: Any) -> Decision:
         """Gather facts from ``engine`` (an object with ``call_json``), then decide.
@@ -62,4 +67,5 @@ class AllowAll(Admission):
     """The built-in stand-in until policies are configured: allows, changes nothing."""
 
     def admit(self, request: AdmissionRequest) -> Decision:
+        """Allow, unchanged."""
         return Decision(True)

@@ -11,7 +11,7 @@ import pytest
 from moorage.admission import ownership
 from moorage.admission.errors import PolicyRefusal
 from moorage.engine_api.endpoints import Operation
-from moorage.gateway import server
+from moorage.gateway import streams
 from moorage.gateway.http import Limits, parse_response_head
 from moorage.gateway.owners import ImageOwners
 
@@ -35,7 +35,7 @@ def test_the_store_keeps_every_team_that_built_an_id_and_survives_a_restart(tmp_
 
 def test_a_build_stream_passes_unchanged_and_names_its_images() -> None:
     store = ImageOwners()
-    watch = server._BuildIds(store, "payments", frozenset())
+    watch = streams.BuildIds(store, "payments", frozenset())
     lines = [
         {"stream": "Step 1/2 : FROM busybox\n"},
         {"aux": {"ID": ID_A}},
@@ -53,7 +53,7 @@ def test_a_build_never_claims_an_image_that_existed_before_it() -> None:
     """A FROM-only or fully cached build reports the base's (or another team's) id."""
     store = ImageOwners()
     store.record(ID_B, "search")
-    watch = server._BuildIds(store, "payments", frozenset({ID_A, ID_B}))
+    watch = streams.BuildIds(store, "payments", frozenset({ID_A, ID_B}))
     watch(
         json.dumps({"aux": {"ID": ID_A}}).encode()
         + b"\r\n"
@@ -99,8 +99,8 @@ def test_events_lose_our_labels_across_chunk_boundaries() -> None:
         reader.feed_data(chunks + b"0\r\n\r\n")
         reader.feed_eof()
         sink = _Sink()
-        feed = server._Lines(server._strip_line)
-        keep = await server._relay_stream(resp, reader, sink, feed, Limits())  # type: ignore[arg-type]
+        feed = streams.Lines(streams.strip_line)
+        keep = await streams.relay_stream(resp, reader, sink, feed, Limits())  # type: ignore[arg-type]
         assert keep
         return sink.data
 
@@ -114,14 +114,14 @@ def test_events_lose_our_labels_across_chunk_boundaries() -> None:
 def test_gateway_answers_carry_the_engines_headers() -> None:
     answer = b'HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nServer: moorage\r\n\r\n{"m":1}'
     engine = (("Api-Version", "1.41"), ("Ostype", "linux"), ("Server", "Docker/20.10.24 (linux)"))
-    out = server._as_engine(answer, engine)
+    out = streams.as_engine(answer, engine)
     head, _, body = out.partition(b"\r\n\r\n")
     assert body == b'{"m":1}'
     lines = head.split(b"\r\n")
     assert lines[0] == b"HTTP/1.1 404 Not Found"
     assert b"Api-Version: 1.41" in lines and b"Ostype: linux" in lines
     assert b"Server: Docker/20.10.24 (linux)" in lines and b"Server: moorage" not in lines
-    assert server._as_engine(answer, ()) == answer
+    assert streams.as_engine(answer, ()) == answer
 
 
 def _op(kind: str, cls: str) -> Operation:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from moorage.admission.errors import ClientError, Hidden
 from moorage.audit import AuditError
+from moorage.gateway.base import refusal as _refusal
 from moorage.gateway.http import HttpError
-from moorage.gateway.server import _refusal
 from moorage.gateway.upstream import UpstreamError
 
 
