@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,7 +10,9 @@ from typing import Any
 from moorage.engine_api.endpoints import Operation
 from moorage.identity import Principal
 
-__all__ = ["Admission", "AdmissionError", "AdmissionRequest", "AllowAll", "Decision"]
+__all__ = ["Admission", "AdmissionError", "AdmissionRequest", "AllowAll", "Decision", "UnsafeAllowAll"]
+
+log = logging.getLogger("moorage.admission")
 
 
 class AdmissionError(Exception):
@@ -63,9 +66,18 @@ class Admission(ABC):
         return None
 
 
-class AllowAll(Admission):
-    """The built-in stand-in until policies are configured: allows, changes nothing."""
+class UnsafeAllowAll(Admission):
+    """Allows every request and changes nothing: no policy at all. For tests and
+    comparisons only; building one logs a warning."""
+
+    def __init__(self) -> None:
+        """Warn: a gateway with this admits whatever RBAC and tenancy let through."""
+        log.warning("UnsafeAllowAll: no policy judges requests (tests and comparisons only)")
 
     def admit(self, request: AdmissionRequest) -> Decision:
         """Allow, unchanged."""
         return Decision(True)
+
+
+# The old name, for callers that predate the Unsafe prefix.
+AllowAll = UnsafeAllowAll

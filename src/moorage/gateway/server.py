@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from moorage.admission import Admission, AdmissionError, AllowAll, identify
+from moorage.admission import Admission, AdmissionError, identify
 from moorage.admission.errors import (
     InternalError,
     PolicyRefusal,
@@ -40,6 +40,7 @@ from moorage.engine_api.endpoints import Operation
 from moorage.engine_api.kinds import KINDS
 from moorage.gateway import tenancy
 from moorage.gateway.base import refusal
+from moorage.gateway.config import GatewayConfig, UnsafeNoAudit
 from moorage.gateway.http import (
     HttpError,
     Limits,
@@ -79,32 +80,35 @@ class Gateway(_RequestFlow):
     def __init__(
         self,
         upstream: Upstream,
-        users: UserDirectory | None = None,
-        admission: Admission | None = None,
-        audit: AuditSink | None = None,
-        limits: Limits | None = None,
-        admin_uids: tuple[int, ...] = (0,),
-        clock: Callable[[], float] = time.time,
-        exceptions: ExceptionStore | None = None,
-        fast_path: bool = True,
-        shared: tenancy.SharedObjects | None = None,
-        owners: ImageOwners | None = None,
-        allow_unknown_fields: bool = False,
-        cluster: ClusterTrust | None = None,
-        login: LoginService | None = None,
+        *,
+        users: UserDirectory,
+        admission: Admission,
+        audit: AuditSink | UnsafeNoAudit,
+        limits: Limits,
+        admin_uids: tuple[int, ...],
+        clock: Callable[[], float],
+        exceptions: ExceptionStore | None,
+        fast_path: bool,
+        shared: tenancy.SharedObjects,
+        owners: ImageOwners,
+        allow_unknown_fields: bool,
+        cluster: ClusterTrust | None,
+        login: LoginService | None,
     ) -> None:
-        """``fast_path=False`` serves every request on the full path (for comparison).
+        """Every choice is the caller's: no default can quietly weaken a gateway.
+        ``fast_path=False`` serves every request on the full path (for comparison).
         ``shared`` names the networks and volumes no team owns that every team may use;
-        ``owners`` keeps who built which image (memory only when not given)."""
+        ``owners`` keeps who built which image. ``exceptions``, ``cluster`` and
+        ``login`` are None for a gateway without those features."""
         self.upstream = upstream
         self.fast_path = fast_path
         self._fast: set[Any] = set()  # FastClient connections still on the fast path
         self._fast_pool: list[Any] = []  # idle FastUpstream connections
         self._sweeper: asyncio.TimerHandle | None = None
-        self.users = users or UserDirectory()
-        self.admission = admission or AllowAll()
-        self.audit = audit
-        self.limits = limits or Limits()
+        self.users = users
+        self.admission = admission
+        self.audit = None if isinstance(audit, UnsafeNoAudit) else audit
+        self.limits = limits
         self.admin_uids = admin_uids
         self.clock = clock
         self._servers: list[asyncio.Server] = []
@@ -122,12 +126,33 @@ class Gateway(_RequestFlow):
         self.certs: CertStore | None = login.certs if login is not None else None
         self.allow_unknown_fields = allow_unknown_fields
         self._api_max: tuple[int, int] | None = None
-        self.shared = shared or tenancy.SharedObjects()
-        self.owners = owners or ImageOwners()
+        self.shared = shared
+        self.owners = owners
         # The engine's identifying headers (Api-Version, Ostype, ...), learnt once, so
         # the gateway's own answers carry them as the engine's do.
         self.engine_headers: tuple[tuple[str, str], ...] | None = None
         self.request_ids = RequestIds()
+
+    @classmethod
+    def from_config(
+        cls,
+        config: GatewayConfig,
+        upstream: Upstream,
+        users: UserDirectory,
+        admission: Admission,
+        audit: AuditSink,
+        exceptions: ExceptionStore,
+        cluster: ClusterTrust | None,
+        login: LoginService | None,
+    ) -> Gateway:
+        """The gateway ``moorage up`` runs: audited, image owners kept in the data
+        folder, shared objects only as the policy declares them."""
+        return cls(upstream, users=users, admission=admission, audit=audit, limits=config.limits,
+                   admin_uids=config.admin_uids, clock=time.time, exceptions=exceptions,
+                   fast_path=config.fast_path, shared=tenancy.SharedObjects(),
+                   owners=ImageOwners(config.data / "image-owners.json"),
+                   allow_unknown_fields=config.allow_unknown_fields, cluster=cluster,
+                   login=login)  # fmt: skip
 
     async def listen_unix(self, path: str, mode: int = 0o666, sock: socket.socket | None = None) -> None:
         """Listen on a unix socket. Anyone may connect; the uid decides what they may do.
