@@ -81,6 +81,15 @@ class Kind:
     names_container: bool = False  # the body's Container field names a container to check
     summary: Callable[[dict[str, Any]], dict[str, Any]] = _name_summary
     path_ref: str = "id"  # how the checked object goes upstream: "id", "as-sent", "query:container"
+    keeps_owner: bool = False  # an update: the object's existing owner labels are kept
+    tagged_ref: bool = False  # the query's tag is part of the object named (push NAME:TAG)
+    query_names: bool = False  # more objects are named in the query (`docker save A B`)
+    spool: str = ""  # a body read before the engine acts: "archive" (its tags) or "context" (its reads)
+    by_changes: bool = False  # judged by which aspects it changes (swarm update)
+    rollback: bool = False  # may ask the engine to run the previous spec instead of the body
+    answer: str = ""  # a filter the JSON answer goes through (see gateway/forward.py)
+    line_stream: bool = False  # a JSON stream whose lines lose Moorage's labels one by one
+    makes_images: bool = False  # the images it makes are recorded as the caller's team's
 
 
 _DEFAULT = Kind()
@@ -90,29 +99,34 @@ _CONTAINER_CREATE = Kind(
     owner_labels=True, label_mounts="container", warnings=True, summary=_container_summary
 )
 _SERVICE_CREATE = Kind(owner_labels=True, label_mounts="service", warnings=True, summary=_service_summary)
+_SERVICE_UPDATE = Kind(owner_labels=True, label_mounts="service", warnings=True, summary=_service_summary,
+                       keeps_owner=True, rollback=True)  # fmt: skip
 _CONNECT = Kind(shared_use=True, names_container=True, summary=_endpoint_summary)
 
 KINDS: dict[str, Kind] = {
     "container.create": _CONTAINER_CREATE,
     "service.create": _SERVICE_CREATE,
-    "service.update": _SERVICE_CREATE,
+    "service.update": _SERVICE_UPDATE,
     "network.create": Kind(owner_labels=True),
     "volume.create": Kind(owner_labels=True, strips_labels=True),
     "secret.create": Kind(owner_labels=True),
-    "secret.update": Kind(owner_labels=True),
+    "secret.update": Kind(owner_labels=True, keeps_owner=True),
     "config.create": Kind(owner_labels=True),
-    "config.update": Kind(owner_labels=True),
+    "config.update": Kind(owner_labels=True, keeps_owner=True),
     "exec.create": Kind(summary=_exec_summary),
     "network.connect": _CONNECT,
     "network.disconnect": _CONNECT,
     # A committed image's owner is kept in the owner store, not in labels: a commit
     # body sent where the client sent none would replace the container's config.
-    "image.commit": Kind(writes_image_name=True, summary=_container_summary, path_ref="query:container"),
+    "image.commit": Kind(
+        writes_image_name=True, summary=_container_summary, path_ref="query:container", answer="record-commit"
+    ),
     "image.tag": Kind(writes_image_name=True, shared_use=True),
-    "image.push": Kind(shared_use=True),
+    "image.push": Kind(shared_use=True, tagged_ref=True),
+    "image.save": Kind(query_names=True),
     "image.pull": Kind(writes_image_name=True, streamed_body=True),
-    "image.build": Kind(writes_image_name=True, streamed_body=True),
-    "image.load": Kind(streamed_body=True),
+    "image.build": Kind(writes_image_name=True, streamed_body=True, spool="context", makes_images=True),
+    "image.load": Kind(streamed_body=True, spool="archive"),
     "container.archive.put": Kind(streamed_body=True),
     "plugin.create": Kind(streamed_body=True),
     "build.session": Kind(streamed_body=True),
@@ -124,15 +138,17 @@ KINDS: dict[str, Kind] = {
     "service.list": _LIST,
     "secret.list": _LIST,
     "config.list": _LIST,
-    "system.events": _LIST,
+    "system.events": Kind(team_filter=True, strips_labels=True, line_stream=True),
     "image.list": _INSPECT,
-    "task.list": _INSPECT,
-    "system.df": _INSPECT,
+    "task.list": Kind(strips_labels=True, answer="team-tasks"),
+    "system.df": Kind(strips_labels=True, answer="team-usage"),
+    "swarm.inspect": Kind(answer="no-join-tokens"),
+    "swarm.update": Kind(by_changes=True),
     "container.inspect": _INSPECT,
     "image.inspect": _INSPECT,
     # The engine's lookup depends on the reference and `scope` together (by full id
     # it ignores scope): both pass through, and the answer's id is checked instead.
-    "network.inspect": Kind(strips_labels=True, path_ref="as-sent"),
+    "network.inspect": Kind(strips_labels=True, path_ref="as-sent", answer="same-network"),
     "volume.inspect": _INSPECT,
     "service.inspect": _INSPECT,
     "task.inspect": _INSPECT,

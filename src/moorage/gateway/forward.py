@@ -53,9 +53,10 @@ class _Forwarding(_GatewayBase):
     ) -> Callable[[Any], Any] | None:
         """What to do to a JSON answer before it leaves (None: pass it as it is, except
         that Moorage's labels are always taken out of answers that can carry them)."""
-        if op.kind == "task.list" and not p.sees_all:
+        answer = kind(op.kind).answer
+        if answer == "team-tasks" and not p.sees_all:
             return await self._task_filter(p)
-        if op.kind == "system.df" and not p.sees_all:
+        if answer == "team-usage" and not p.sees_all:
             team = p.team
 
             def own_usage(doc: Any) -> Any:
@@ -70,7 +71,7 @@ class _Forwarding(_GatewayBase):
                 return inner(doc) if inner is not None else doc
 
             return own_usage
-        if op.kind == "swarm.inspect" and "admin" not in p.roles:
+        if answer == "no-join-tokens" and "admin" not in p.roles:
             # The join tokens let a node join the swarm past Moorage: admins only.
             def without_tokens(doc: Any) -> Any:
                 if isinstance(doc, dict):
@@ -78,7 +79,7 @@ class _Forwarding(_GatewayBase):
                 return inner(doc) if inner is not None else doc
 
             return without_tokens
-        if op.kind == "network.inspect" and op.object_ref and outcome.object_id:
+        if answer == "same-network" and op.object_ref and outcome.object_id:
             expected, ref = outcome.object_id, op.object_ref
 
             def same_network(doc: Any) -> Any:
@@ -88,7 +89,7 @@ class _Forwarding(_GatewayBase):
                 return doc
 
             return same_network
-        if op.kind == "image.commit":
+        if answer == "record-commit":
             owners, team = self.owners, p.team
 
             def record_commit(doc: Any) -> Any:
@@ -144,7 +145,7 @@ class _Forwarding(_GatewayBase):
         # can send again (no streamed body) may use one.
         # A build's result is its team's only if the build made it: a FROM-only or fully
         # cached build reports an image that already existed (a base, another team's).
-        before = await self._image_ids() if op.kind == "image.build" else None
+        before = await self._image_ids() if kind(op.kind).makes_images else None
         conn = await (self.upstream.connect() if streamed else self.upstream.acquire())
         closed = f"the Docker engine at {self.upstream.url} closed the connection"
         try:
@@ -226,7 +227,7 @@ class _Forwarding(_GatewayBase):
         strip = kind(op.kind).strips_labels
         if head.method == "HEAD" or resp.status in (204, 304) or 100 <= resp.status < 200:
             writer.write(resp.encode())
-        elif watch is not None or (op.kind == "system.events" and resp.status == 200):
+        elif watch is not None or (kind(op.kind).line_stream and resp.status == 200):
             # streams: build progress is watched for the image id, events lose our labels
             feed = watch if watch is not None else Lines(strip_line)
             kept = await relay_stream(resp, conn.reader, writer, feed, self.limits)

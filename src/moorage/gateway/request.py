@@ -68,10 +68,11 @@ class _RequestFlow(_MoorageRoutes):
         if op.kind.startswith("moorage."):
             return await self._moorage_api(head, op, p, reader, writer, outcome)
         target = t.encoded  # never the client's spelling of the path or query
+        row = kind(op.kind)
         owned: Owned | None = None
         if op.object_type and op.object_ref:
             ref = op.object_ref
-            tag = t.first("tag") if op.kind == "image.push" else None
+            tag = t.first("tag") if row.tagged_ref else None
             if tag:  # the engine pushes NAME:TAG (or NAME@DIGEST): that is the image to own
                 ref = f"{ref}@{tag}" if tag.startswith("sha256:") else f"{ref}:{tag}"
             owned = await self._check_owner(op, p, op.object_type, ref)
@@ -83,23 +84,22 @@ class _RequestFlow(_MoorageRoutes):
                 await self._check_owner(op, p, "container", op.object_ref.split("/", 1)[0])
             else:
                 target = self._rewrite_ref(target, op, owned)
-        if op.kind == "image.save" and op.object_ref is None and not p.sees_all:
+        if row.query_names and op.object_ref is None and not p.sees_all:
             # `docker save A B` names its images in the query: each must be readable
             for name in t.query.get("names", []):
                 await self._check_owner(op, p, "image", name)
         body: Any = None
         raw_body: bytes | IO[bytes] | None = None
-        row = kind(op.kind)
         if body_type(op.kind) is not None:
             outcome.body = "reading"
             raw_body = await read_body(reader, head.chunked, head.content_length, self.limits.max_body_bytes)
             outcome.body = "read"
             body = self._decode_body(op, raw_body, outcome)
             outcome.summary = summarise(op.kind, body)
-            if op.kind == "swarm.update":
+            if row.by_changes:
                 await self._check_swarm_update(p, body, t.query, outcome)
             if row.owner_labels:
-                existing = owned.labels if owned and op.kind.endswith(".update") else None
+                existing = owned.labels if owned and row.keeps_owner else None
                 body = tenancy.apply_owner_labels(op.kind, body if body is not None else {},
                                                   p, existing)  # fmt: skip
             if row.names_container and not p.sees_all:
@@ -115,18 +115,18 @@ class _RequestFlow(_MoorageRoutes):
             await read_body(reader, head.chunked, head.content_length, self.limits.max_body_bytes)
             outcome.body = "read"
             raw_body = b""
-        if op.kind == "image.build" and not p.sees_all and t.first("version") == "2":
+        if row.spool == "context" and not p.sees_all and t.first("version") == "2":
             raise PolicyRefusal("moorage: BuildKit builds (version=2) take their Dockerfile over a session "
                                  "Moorage can't read, so the images they read can't be checked. Build with "
                                  "the classic builder: DOCKER_BUILDKIT=0 docker build ...")  # fmt: skip
-        if op.kind in ("image.load", "image.build") and not p.sees_all and head.has_body:
+        if row.spool and not p.sees_all and head.has_body:
             # An archive names the tags it writes, a build context the images its build
             # reads: spool it, read those before the engine acts, send on what was read.
             outcome.body = "reading"
             outcome.spool = spool = await self._spool(head, reader)
             outcome.body = "read"
             raw_body = spool
-            if op.kind == "image.load":
+            if row.spool == "archive":
                 names = await asyncio.to_thread(archive_names, spool)
                 await drive(ownership.check_targets(self._tenancy(p), op, {}, names), self.upstream)
             else:
@@ -143,7 +143,7 @@ class _RequestFlow(_MoorageRoutes):
         if op.reads_only:
             return await self._carry_out(head, target, op, p, reader, writer, body, raw_body, outcome, None)
         judged = body
-        if op.kind == "service.update" and t.first("rollback") == "previous" and owned is not None:
+        if row.rollback and t.first("rollback") == "previous" and owned is not None:
             # The engine runs the service's previous spec and ignores the body: judge that.
             judged = await drive(bodies.previous_spec(owned.full_id), self.upstream)
         request = AdmissionRequest(p, op, head.method, target, t.query, judged)
@@ -185,7 +185,7 @@ class _RequestFlow(_MoorageRoutes):
                 raise for_status(decision.status, f"moorage: {decision.reason}" if decision.status == 403
                                  else decision.reason, engine_words=decision.status == 404)  # fmt: skip
             rollback = (request.query.get("rollback") or [""])[0] == "previous"
-            if decision.mutations and op.kind == "service.update" and rollback:
+            if decision.mutations and kind(op.kind).rollback and rollback:
                 # The engine runs the previous spec as it was: what the decision adds can't reach it.
                 raise PolicyRefusal(
                     "moorage: a rollback runs the service's previous spec as it was, and that spec lacks "

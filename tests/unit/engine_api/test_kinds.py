@@ -50,3 +50,20 @@ def test_summaries_keep_names_and_images_never_data() -> None:
     assert kinds.summarise("service.update", svc) == {"name": "web", "image": "nginx"}
     assert kinds.summarise("network.connect", {"Container": "c"}) == {"container": "c"}
     assert kinds.summarise("volume.create", []) is None
+
+
+def test_each_special_case_of_the_request_phase_is_one_row() -> None:
+    assert _with("keeps_owner") == {"service.update", "secret.update", "config.update"}
+    assert {k: row.spool for k, row in kinds.KINDS.items() if row.spool} == {
+        "image.build": "context",
+        "image.load": "archive",
+    }
+    assert _with("rollback") == {"service.update"} and _with("by_changes") == {"swarm.update"}
+    assert _with("line_stream") == {"system.events"} and _with("makes_images") == {"image.build"}
+    assert {k: row.answer for k, row in kinds.KINDS.items() if row.answer} == {
+        "task.list": "team-tasks",
+        "system.df": "team-usage",
+        "swarm.inspect": "no-join-tokens",
+        "network.inspect": "same-network",
+        "image.commit": "record-commit",
+    }

@@ -1,16 +1,10 @@
-"""The image owner store, build watching, streamed label stripping, engine headers."""
+"""Build watching, streamed label stripping and the engine's headers on our answers."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 
-import pytest
-
-from moorage.admission import ownership
-from moorage.admission.errors import PolicyRefusal
-from moorage.engine_api.endpoints import Operation
 from moorage.gateway import streams
 from moorage.gateway.http import Limits, parse_response_head
 from moorage.gateway.owners import ImageOwners
@@ -19,18 +13,25 @@ ID_A = "sha256:" + "a" * 64
 ID_B = "sha256:" + "b" * 64
 
 
-def test_the_store_keeps_every_team_that_built_an_id_and_survives_a_restart(tmp_path: Path) -> None:
-    store = ImageOwners(tmp_path / "owners.json")
-    store.record(ID_A, "payments")
-    store.record(ID_A, "search")  # the same build by another team: the builder's cache
-    store.record(ID_A, "payments")
-    store.record("not-an-id", "payments")
-    assert store.teams(ID_A) == ("payments", "search")
-    assert ImageOwners(tmp_path / "owners.json").teams(ID_A) == ("payments", "search")
-    assert ImageOwners(tmp_path / "owners.json").teams(ID_B) == ()
-    (tmp_path / "bad.json").write_text("{not json")
-    assert ImageOwners(tmp_path / "bad.json").teams(ID_A) == ()
-    assert ImageOwners().teams(ID_A) == ()
+class _Sink:
+    def __init__(self) -> None:
+        self.data = b""
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    async def drain(self) -> None:
+        return None
+
+
+def _dechunk(body: bytes) -> bytes:
+    out = b""
+    while True:
+        size_line, _, body = body.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0:
+            return out
+        out, body = out + body[:size], body[size + 2 :]
 
 
 def test_a_build_stream_passes_unchanged_and_names_its_images() -> None:
@@ -62,27 +63,6 @@ def test_a_build_never_claims_an_image_that_existed_before_it() -> None:
     )
     watch.end()
     assert store.teams(ID_A) == () and store.teams(ID_B) == ("search",)
-
-
-class _Sink:
-    def __init__(self) -> None:
-        self.data = b""
-
-    def write(self, data: bytes) -> None:
-        self.data += data
-
-    async def drain(self) -> None:
-        return None
-
-
-def _dechunk(body: bytes) -> bytes:
-    out = b""
-    while True:
-        size_line, _, body = body.partition(b"\r\n")
-        size = int(size_line, 16)
-        if size == 0:
-            return out
-        out, body = out + body[:size], body[size + 2 :]
 
 
 def test_events_lose_our_labels_across_chunk_boundaries() -> None:
@@ -122,39 +102,3 @@ def test_gateway_answers_carry_the_engines_headers() -> None:
     assert b"Api-Version: 1.41" in lines and b"Ostype: linux" in lines
     assert b"Server: Docker/20.10.24 (linux)" in lines and b"Server: moorage" not in lines
     assert streams.as_engine(answer, ()) == answer
-
-
-def _op(kind: str, cls: str) -> Operation:
-    return Operation(kind, cls)
-
-
-@pytest.mark.parametrize(
-    ("op", "obj_type", "name", "use", "allowed"),
-    [
-        (_op("container.inspect", "container.read"), "container", "c", False, False),
-        (_op("container.archive.get", "container.read"), "container", "c", False, False),
-        (_op("exec.create", "exec"), "container", "c", False, False),
-        (ownership.USE, "container", "c", True, False),
-        (ownership.USE, "volume", "v", True, False),
-        (_op("volume.inspect", "volume.read"), "volume", "v", False, False),
-        (ownership.USE, "network", "bridge", True, True),
-        (ownership.USE, "network", "none", True, True),
-        (ownership.USE, "network", "ops-net", True, False),
-        (ownership.USE, "network", "host", True, False),
-        (_op("network.connect", "network.write"), "network", "ops-net", True, False),
-        (_op("network.inspect", "network.read"), "network", "ops-net", False, True),
-        (_op("network.delete", "network.write"), "network", "bridge", False, False),
-        (ownership.USE, "image", "busybox", True, True),
-        (_op("image.tag", "image.write"), "image", "busybox", True, True),
-        (_op("image.delete", "image.write"), "image", "busybox", False, False),
-    ],
-)
-def test_what_a_developer_may_do_with_what_nobody_owns(
-    op: Operation, obj_type: str, name: str, use: bool, allowed: bool
-) -> None:
-    if allowed:
-        ownership.check_unowned(op, obj_type, name, name, use)
-        return
-    with pytest.raises(PolicyRefusal) as err:
-        ownership.check_unowned(op, obj_type, name, name, use)
-    assert err.value.status == 403 and "belongs to no team" in err.value.message
