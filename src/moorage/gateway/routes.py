@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from moorage.admission import (
@@ -103,7 +104,7 @@ class _MoorageRoutes(_Forwarding):
         writer: asyncio.StreamWriter,
         outcome: Outcome,
     ) -> bool:
-        """Exceptions and policy status, answered by the gateway itself."""
+        """Moorage's own routes, answered by the gateway itself: one handler per route."""
         started = time.perf_counter()
         body: Any = None
         if head.has_body:
@@ -112,42 +113,12 @@ class _MoorageRoutes(_Forwarding):
             outcome.body = "read"
             body = tenancy.parse_json_strict(raw, op.kind) if raw.strip() else None
         self._require_audit(op)
-        status = 200
-        answer: Any
+        route: _Route
         if op.kind.startswith(cluster_api.CLUSTER_KINDS):
-            status, answer, summary = await cluster_api.answer(self.cluster, self.upstream, op.kind,
-                                                               op.object_ref, body, p)  # fmt: skip
-            outcome.summary = summary
-            outcome.object_id = summary.get("id") or summary.get("node")
-        elif op.kind == "moorage.sa.create":
-            answer = accounts.create_account(self.certs, self.login, p, body)
-            outcome.summary = {k: answer[k] for k in ("name", "team", "roles", "lifetime")}  # never the token
-        elif op.kind in ("moorage.logout", "moorage.whoami", "moorage.cert.revoke"):
-            answer = accounts.session_api(self.certs, op.kind, p, body)
-            outcome.summary = {k: answer[k] for k in ("revoked", "user") if k in answer}
-        elif op.kind == "moorage.policy.status":
-            pset = getattr(self.admission, "policies", None)
-            answer = {"version": getattr(pset, "version", ""), "documents": [
-                {"name": d.name, "version": d.version, "mode": d.mode, "scope": d.scope, "source": d.source}
-                for d in getattr(pset, "documents", ())]}  # fmt: skip
+            route = _MoorageRoutes._route_cluster
         else:
-            store = self.exceptions
-            if store is None:
-                raise NotServed("moorage: this gateway keeps no exceptions (no data folder)")
-            try:
-                if op.kind == "moorage.exception.list":
-                    answer = store.list(None if p.sees_all else p.teams)
-                elif op.kind == "moorage.exception.request":
-                    answer, status = store.request(p.user, p.teams, p.sees_all, body), 201
-                elif op.kind == "moorage.exception.approve":
-                    answer = store.approve(str(op.object_ref), p.user, p.roles)
-                else:
-                    answer = store.revoke(str(op.object_ref), p.user, p.roles)
-            except ExceptionsError as exc:
-                raise for_status(exc.status, f"moorage: {exc.message}") from exc
-            if isinstance(answer, dict):
-                outcome.object_id = answer.get("id")
-                outcome.summary = {k: answer.get(k) for k in ("rule", "team", "image", "status")}
+            route = _ROUTES.get(op.kind, _MoorageRoutes._route_exceptions)
+        status, answer = await route(self, op, p, body, outcome)
         outcome.status = status
         await self._record(head, op, p, p, outcome, started)
         data = dump_json(answer)
@@ -159,3 +130,69 @@ class _MoorageRoutes(_Forwarding):
         )
         await writer.drain()
         return head.keep_alive
+
+    async def _route_cluster(
+        self, op: Operation, p: Principal, body: Any, outcome: Outcome
+    ) -> tuple[int, Any]:
+        status, answer, summary = await cluster_api.answer(self.cluster, self.upstream, op.kind,
+                                                           op.object_ref, body, p)  # fmt: skip
+        outcome.summary = summary
+        outcome.object_id = summary.get("id") or summary.get("node")
+        return status, answer
+
+    async def _route_account(
+        self, op: Operation, p: Principal, body: Any, outcome: Outcome
+    ) -> tuple[int, Any]:
+        answer = accounts.create_account(self.certs, self.login, p, body)
+        outcome.summary = {k: answer[k] for k in ("name", "team", "roles", "lifetime")}  # never the token
+        return 200, answer
+
+    async def _route_session(
+        self, op: Operation, p: Principal, body: Any, outcome: Outcome
+    ) -> tuple[int, Any]:
+        answer = accounts.session_api(self.certs, op.kind, p, body)
+        outcome.summary = {k: answer[k] for k in ("revoked", "user") if k in answer}
+        return 200, answer
+
+    async def _route_policy_status(
+        self, op: Operation, p: Principal, body: Any, outcome: Outcome
+    ) -> tuple[int, Any]:
+        pset = getattr(self.admission, "policies", None)
+        return 200, {"version": getattr(pset, "version", ""), "documents": [
+            {"name": d.name, "version": d.version, "mode": d.mode, "scope": d.scope, "source": d.source}
+            for d in getattr(pset, "documents", ())]}  # fmt: skip
+
+    async def _route_exceptions(
+        self, op: Operation, p: Principal, body: Any, outcome: Outcome
+    ) -> tuple[int, Any]:
+        store = self.exceptions
+        if store is None:
+            raise NotServed("moorage: this gateway keeps no exceptions (no data folder)")
+        status = 200
+        answer: Any
+        try:
+            if op.kind == "moorage.exception.list":
+                answer = store.list(None if p.sees_all else p.teams)
+            elif op.kind == "moorage.exception.request":
+                answer, status = store.request(p.user, p.teams, p.sees_all, body), 201
+            elif op.kind == "moorage.exception.approve":
+                answer = store.approve(str(op.object_ref), p.user, p.roles)
+            else:
+                answer = store.revoke(str(op.object_ref), p.user, p.roles)
+        except ExceptionsError as exc:
+            raise for_status(exc.status, f"moorage: {exc.message}") from exc
+        if isinstance(answer, dict):
+            outcome.object_id = answer.get("id")
+            outcome.summary = {k: answer.get(k) for k in ("rule", "team", "image", "status")}
+        return status, answer
+
+
+# One handler per route, as moby's routers have; the rest of /moorage/v1 is exceptions.
+_Route = Callable[[_MoorageRoutes, Operation, Principal, Any, Outcome], Awaitable[tuple[int, Any]]]
+_ROUTES: dict[str, _Route] = {
+    "moorage.sa.create": _MoorageRoutes._route_account,
+    "moorage.logout": _MoorageRoutes._route_session,
+    "moorage.whoami": _MoorageRoutes._route_session,
+    "moorage.cert.revoke": _MoorageRoutes._route_session,
+    "moorage.policy.status": _MoorageRoutes._route_policy_status,
+}
