@@ -10,9 +10,7 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from moorage.admission.driver import fetch
-from moorage.admission.errors import (
-    Hidden,
-)
+from moorage.admission.errors import Hidden
 from moorage.admission.ownership import Inspect
 from moorage.admission.records import Outcome
 from moorage.engine_api.endpoints import Operation

@@ -14,11 +14,7 @@ from urllib.parse import parse_qs, quote, urlencode
 
 from moorage.admission import AdmissionRequest, bodies, ownership, rbac
 from moorage.admission.driver import drive, fetch
-from moorage.admission.errors import (
-    ClientError,
-    PolicyRefusal,
-    for_status,
-)
+from moorage.admission.errors import ClientError, PolicyRefusal, for_status
 from moorage.admission.ownership import Inspect, Owned
 from moorage.admission.records import Outcome
 from moorage.cluster.swarmops import ca_rotates, classify_update
@@ -29,16 +25,9 @@ from moorage.engine_api.kinds import kind, summarise
 from moorage.engine_api.models import body_type
 from moorage.gateway import tenancy
 from moorage.gateway.archive import archive_names, context_dockerfile
-from moorage.gateway.http import (
-    RequestHead,
-    read_body,
-    spool_body,
-)
+from moorage.gateway.http import RequestHead, read_body, spool_body
 from moorage.gateway.routes import _MoorageRoutes
-from moorage.gateway.streams import (
-    add_warnings,
-    dump_json,
-)
+from moorage.gateway.streams import add_warnings, dump_json
 from moorage.gateway.upstream import UpstreamError
 from moorage.identity import Principal
 
@@ -47,7 +36,7 @@ __all__ = []
 log = logging.getLogger("moorage.gateway")
 
 
-# The operation of a request whose target could not be read.
+# The first segment after the type in a route: where the full id replaces the reference.
 _REF_SEGMENT = re.compile(r"^(/[a-z]+/)([^/]+)")
 
 

@@ -24,12 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from moorage.admission import Admission, AdmissionError, identify
-from moorage.admission.errors import (
-    InternalError,
-    PolicyRefusal,
-    Refusal,
-    for_status,
-)
+from moorage.admission.errors import InternalError, PolicyRefusal, Refusal, for_status
 from moorage.admission.exceptions import ExceptionStore
 from moorage.admission.owners import ImageOwners
 from moorage.admission.records import Outcome, RequestIds
@@ -41,17 +36,9 @@ from moorage.engine_api.kinds import KINDS
 from moorage.gateway import tenancy
 from moorage.gateway.base import refusal
 from moorage.gateway.config import GatewayConfig, UnsafeNoAudit
-from moorage.gateway.http import (
-    HttpError,
-    Limits,
-    RequestHead,
-    error_response,
-    parse_request_head,
-)
+from moorage.gateway.http import HttpError, Limits, RequestHead, error_response, parse_request_head
 from moorage.gateway.request import _RequestFlow
-from moorage.gateway.streams import (
-    as_engine,
-)
+from moorage.gateway.streams import as_engine
 from moorage.gateway.tls import terminate_tls
 from moorage.gateway.upstream import Upstream, UpstreamError
 from moorage.gateway.workers import KeyLocks

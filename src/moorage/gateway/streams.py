@@ -31,6 +31,7 @@ __all__ = [
     "without_length",
 ]
 
+# Answers up to this size go out in one write; Moorage's own small bodies are read whole.
 SMALL_BODY = 64 * 1024
 HIJACK_TYPES = ("application/vnd.docker.raw-stream", "application/vnd.docker.multiplexed-stream")
 # The headers that say which engine answers (the engine sends them on every answer).
