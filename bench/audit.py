@@ -23,11 +23,16 @@ import threading
 import time
 from pathlib import Path
 
+from moorage.admission import UnsafeAllowAll
+from moorage.admission.owners import ImageOwners
+from moorage.admission.tenancy import SharedObjects
 from moorage.audit import AuditRecord
 from moorage.audit.chain import GENESIS, canonical, link
 from moorage.audit.trail import AuditTrail, KeyRing
+from moorage.gateway.http import Limits
 from moorage.gateway.server import Gateway
 from moorage.gateway.upstream import Upstream
+from moorage.identity import UserDirectory
 
 
 def record(i: int) -> AuditRecord:
@@ -97,7 +102,10 @@ def stub_engine(path: Path) -> None:
 
 
 async def gateway_latency(engine: Path, sock: Path, audit: AuditTrail | None, n: int) -> float:
-    gw = Gateway(Upstream(f"unix://{engine}"), audit=audit)
+    gw = Gateway(Upstream(f"unix://{engine}"), users=UserDirectory(), admission=UnsafeAllowAll(), audit=audit,
+                 limits=Limits(), admin_uids=(0,), clock=time.time, exceptions=None, fast_path=True,
+                 shared=SharedObjects(), owners=ImageOwners(), allow_unknown_fields=False, cluster=None,
+                 login=None)  # fmt: skip
     await gw.listen_unix(str(sock))
     reader, writer = await asyncio.open_unix_connection(str(sock))
     times = []

@@ -18,10 +18,10 @@ from typing import Any
 from moorage.admission import Admission
 from moorage.admission.exceptions import ExceptionStore
 from moorage.audit import AuditSink
-from moorage.gateway.server import Gateway
 from moorage.gateway.upstream import Upstream
 from moorage.identity import UserDirectory
 from moorage.lab import Lab
+from tests.gateway_build import build_gateway
 
 DOCKER_CLIS = [p for p in ("/usr/local/bin/docker", "/usr/bin/docker") if Path(p).exists()]
 USERS = {
@@ -50,8 +50,8 @@ class RunningGateway:
     ) -> None:
         self.sock = sock
         self.loop = asyncio.new_event_loop()
-        self.gateway = Gateway(
-            Upstream(upstream), UserDirectory.from_dict(USERS), audit=audit, admission=admission,
+        self.gateway = build_gateway(
+            Upstream(upstream), users=UserDirectory.from_dict(USERS), audit=audit, admission=admission,
             exceptions=exceptions,
         )  # fmt: skip
         ready = threading.Event()

@@ -6,6 +6,7 @@ from moorage.admission.interface import (
     AdmissionRequest,
     AllowAll,
     Decision,
+    UnsafeAllowAll,
 )
 
-__all__ = ["Admission", "AdmissionError", "AdmissionRequest", "AllowAll", "Decision"]
+__all__ = ["Admission", "AdmissionError", "AdmissionRequest", "AllowAll", "Decision", "UnsafeAllowAll"]

@@ -52,6 +52,8 @@ def parse_duration(text: Any) -> int:
 
 
 class ExceptionStore:
+    """Exceptions to policy rules: requested by a team, approved by someone else."""
+
     def __init__(self, path: Path, clock: Any = time.time) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.clock = clock
@@ -69,6 +71,7 @@ class ExceptionStore:
         self._refresh()
 
     def close(self) -> None:
+        """Close the database."""
         self._db.close()
 
     # ----------------------------------------------------------------- read
@@ -92,6 +95,7 @@ class ExceptionStore:
         )
 
     def list(self, teams: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+        """The exceptions of ``teams`` (every team's when None)."""
         cur = self._db.execute("SELECT * FROM exceptions ORDER BY requested_at")
         names = [d[0] for d in cur.description]
         now = self.clock()
@@ -106,6 +110,7 @@ class ExceptionStore:
 
     # ---------------------------------------------------------------- write
     def request(self, requester: str, teams: tuple[str, ...], sees_all: bool, body: Any) -> dict[str, Any]:
+        """File a request for an exception."""
         if not isinstance(body, dict):
             raise ExceptionsError(400, "expected a JSON object with rule, team or image, reason, expires")
         rule = body.get("rule")
@@ -137,12 +142,14 @@ class ExceptionStore:
         return self.get(item_id)
 
     def get(self, item_id: str) -> dict[str, Any]:
+        """One exception by id."""
         hit = [e for e in self.list() if e["id"] == item_id]
         if not hit:
             raise ExceptionsError(404, f"no exception {item_id}")
         return hit[0]
 
     def approve(self, item_id: str, approver: str, roles: tuple[str, ...]) -> dict[str, Any]:
+        """Approve a requested exception (never by its requester)."""
         if "security-officer" not in roles:
             raise ExceptionsError(403, "only a security-officer may approve exceptions")
         item = self.get(item_id)
@@ -162,6 +169,7 @@ class ExceptionStore:
         return self.get(item_id)
 
     def revoke(self, item_id: str, who: str, roles: tuple[str, ...]) -> dict[str, Any]:
+        """Revoke an exception."""
         if "security-officer" not in roles and "admin" not in roles:
             raise ExceptionsError(403, "only a security-officer or admin may revoke exceptions")
         item = self.get(item_id)

@@ -46,12 +46,16 @@ class NotLocal(Exception):
 
 @dataclass(frozen=True)
 class Resolved:
+    """An image reference resolved to its digest, with what trust found about it."""
+
     facts: ImageFacts
     name: str = ""  # registry/repo, for pull rewriting
     digest: str = ""
 
 
 class ImageGate:
+    """Image facts for admission: images resolved to digests, signatures verified, scans."""
+
     def __init__(
         self,
         scanner: Scanner,
@@ -95,6 +99,7 @@ class ImageGate:
     async def gather(
         self, kind: str, refs: list[str], keys: list[tuple[str, bytes]], scan: bool
     ) -> dict[str, Resolved]:
+        """Resolve and judge the images a request names."""
         out = {}
         for ref in refs:
             out[ref] = await asyncio.to_thread(self._one, kind, ref, keys, scan)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,7 +10,9 @@ from typing import Any
 from moorage.engine_api.endpoints import Operation
 from moorage.identity import Principal
 
-__all__ = ["Admission", "AdmissionError", "AdmissionRequest", "AllowAll", "Decision"]
+__all__ = ["Admission", "AdmissionError", "AdmissionRequest", "AllowAll", "Decision", "UnsafeAllowAll"]
+
+log = logging.getLogger("moorage.admission")
 
 
 class AdmissionError(Exception):
@@ -18,6 +21,8 @@ class AdmissionError(Exception):
 
 @dataclass(frozen=True)
 class AdmissionRequest:
+    """One request as admission sees it: who, what, and the body that matters."""
+
     principal: Principal
     operation: Operation
     method: str
@@ -28,6 +33,8 @@ class AdmissionRequest:
 
 @dataclass(frozen=True)
 class Decision:
+    """What admission decided about one request, and what it changes in it."""
+
     allowed: bool
     reason: str = ""
     warnings: tuple[str, ...] = ()
@@ -45,7 +52,8 @@ class Admission(ABC):
     """Decides one request. Implementations must not block the event loop for long."""
 
     @abstractmethod
-    def admit(self, request: AdmissionRequest) -> Decision: ...
+    def admit(self, request: AdmissionRequest) -> Decision:
+        """Decide ``request`` from what it carries (no engine facts)."""
 
     async def admit_async(self, request: AdmissionRequest, engine: Any) -> Decision:
         """Gather facts from ``engine`` (an object with ``call_json``), then decide.
@@ -58,8 +66,18 @@ class Admission(ABC):
         return None
 
 
-class AllowAll(Admission):
-    """The built-in stand-in until policies are configured: allows, changes nothing."""
+class UnsafeAllowAll(Admission):
+    """Allows every request and changes nothing: no policy at all. For tests and
+    comparisons only; building one logs a warning."""
+
+    def __init__(self) -> None:
+        """Warn: a gateway with this admits whatever RBAC and tenancy let through."""
+        log.warning("UnsafeAllowAll: no policy judges requests (tests and comparisons only)")
 
     def admit(self, request: AdmissionRequest) -> Decision:
+        """Allow, unchanged."""
         return Decision(True)
+
+
+# The old name, for callers that predate the Unsafe prefix.
+AllowAll = UnsafeAllowAll

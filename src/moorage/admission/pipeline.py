@@ -45,6 +45,7 @@ TEAM_LABEL = "io.moorage.team"
 
 
 def to_request(r: AdmissionRequest) -> Request:
+    """The policy request for an admission request."""
     p = r.principal
     return Request(
         kind=r.operation.kind, body=r.body, method=r.method, path=r.path.partition("?")[0],
@@ -111,13 +112,16 @@ class PolicyAdmission(Admission):
 
     # ----------------------------------------------------------- decide
     def serial_key(self, request: AdmissionRequest) -> str | None:
+        """Quota-counted creates of one team are decided one at a time."""
         req = to_request(request)
         return f"quota:{req.team}" if needs_usage(self.policies, req) else None
 
     def admit(self, request: AdmissionRequest) -> Decision:
+        """Decide from the request alone (no facts gathered)."""
         return self._decide(to_request(request), Facts(now=self.clock(), exceptions=self._grants()))
 
     async def admit_async(self, request: AdmissionRequest, engine: Any) -> Decision:
+        """Gather the facts the policy needs from ``engine``, then decide."""
         req = to_request(request)
         usage, replaced = None, 0
         if needs_usage(self.policies, req):

@@ -29,7 +29,7 @@ from moorage.cluster.reconciler import Reconciler
 from moorage.cluster.store import ClusterStore
 from moorage.cluster.trust import ClusterTrust
 from moorage.engine import EngineClient
-from moorage.gateway.owners import ImageOwners
+from moorage.gateway.config import GatewayConfig
 from moorage.gateway.server import Gateway
 from moorage.gateway.upstream import Upstream
 from moorage.gateway.workers import KeyLocks, Supervisor, bind_unix, default_workers, reserve_port
@@ -198,10 +198,9 @@ def _up(args: argparse.Namespace) -> int:
             )
         login = load_identity(args.identity, CertStore(data / "certs.db", Pki(data / "pki")))
         login.providers["users"] = UsersFileProvider(users)
-    gateway = Gateway(upstream, users, admission=admission, audit=trail, admin_uids=tuple({0, os.geteuid()}),
-                      exceptions=exceptions, allow_unknown_fields=args.allow_unknown_fields,
-                      owners=ImageOwners(data / "image-owners.json"), cluster=cluster,
-                      login=login, fast_path=args.fast_path == "on")  # fmt: skip
+    config = GatewayConfig(data=data, admin_uids=tuple({0, os.geteuid()}), fast_path=args.fast_path == "on",
+                           allow_unknown_fields=args.allow_unknown_fields)  # fmt: skip
+    gateway = Gateway.from_config(config, upstream, users, admission, trail, exceptions, cluster, login)
     if args.worker_index is not None:
         gateway.key_locks = KeyLocks(data / "locks")  # quotas hold across workers
 

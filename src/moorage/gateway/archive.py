@@ -14,7 +14,7 @@ import posixpath
 import tarfile
 from typing import IO, Any
 
-from moorage.gateway.http import HttpError
+from moorage.admission.errors import ClientError
 
 __all__ = ["archive_names", "context_dockerfile"]
 
@@ -28,11 +28,11 @@ def _member(tar: tarfile.TarFile, name: str) -> Any:
         return None
     f = tar.extractfile(info)
     if f is None or info.size > 16 << 20:
-        raise HttpError(400, f"moorage: the image archive's {name} is not a readable file")
+        raise ClientError(f"moorage: the image archive's {name} is not a readable file")
     try:
         return json.loads(f.read())
     except ValueError as exc:
-        raise HttpError(400, f"moorage: the image archive's {name} is not valid JSON: {exc}") from exc
+        raise ClientError(f"moorage: the image archive's {name} is not valid JSON: {exc}") from exc
 
 
 def archive_names(f: IO[bytes]) -> list[str]:
@@ -57,11 +57,11 @@ def archive_names(f: IO[bytes]) -> list[str]:
                     if isinstance(annotations, dict) and isinstance(annotations.get(key), str):
                         names.append(annotations[key])
             if manifest is None and repos is None and index is None:
-                raise HttpError(400, "moorage: the body is not an image archive (no manifest.json, "
+                raise ClientError("moorage: the body is not an image archive (no manifest.json, "
                                      "repositories or index.json)")  # fmt: skip
             return list(dict.fromkeys(names))
     except tarfile.TarError as exc:
-        raise HttpError(400, f"moorage: the image archive can't be read as a tar file: {exc}") from exc
+        raise ClientError(f"moorage: the image archive can't be read as a tar file: {exc}") from exc
     finally:
         f.seek(0)
 
@@ -82,18 +82,20 @@ def context_dockerfile(f: IO[bytes], name: str) -> bytes:
                 if info is None:
                     continue
                 if not info.isfile():
-                    raise HttpError(400, f"moorage: the build's Dockerfile {candidate} is not a regular file "
+                    raise ClientError(f"moorage: the build's Dockerfile {candidate} is not a regular file "
                                          "in the context (a link Moorage would have to follow)")  # fmt: skip
                 if info.size > _MAX_DOCKERFILE:
-                    raise HttpError(413, f"moorage: the build's Dockerfile is over {_MAX_DOCKERFILE} bytes")
+                    raise ClientError(
+                        status=413, message=f"moorage: the build's Dockerfile is over {_MAX_DOCKERFILE} bytes"
+                    )
                 data = tar.extractfile(info)
                 assert data is not None  # a regular file
                 return data.read()
     except tarfile.TarError as exc:
-        raise HttpError(400, f"moorage: the build context can't be read as a tar archive: {exc}") from exc
+        raise ClientError(f"moorage: the build context can't be read as a tar archive: {exc}") from exc
     finally:
         f.seek(0)
-    raise HttpError(400, f"moorage: the build context holds no Dockerfile at {candidates[0]!r}")
+    raise ClientError(f"moorage: the build context holds no Dockerfile at {candidates[0]!r}")
 
 
 _MAX_DOCKERFILE = 4 << 20

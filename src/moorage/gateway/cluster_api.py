@@ -4,11 +4,12 @@ carries out (CA and token rotation, autolock)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from moorage.admission.errors import NotServed, for_status
 from moorage.cluster import swarmops
 from moorage.cluster.trust import ClusterError, ClusterTrust, Engine
-from moorage.gateway.http import HttpError
 from moorage.identity import Principal
 
 __all__ = ["CLUSTER_KINDS", "answer"]
@@ -46,40 +47,90 @@ async def answer(
 ) -> tuple[int, Any, dict[str, Any]]:
     """(status, answer, audit summary) for one cluster API request."""
     if trust is None:
-        raise HttpError(501, "moorage: this gateway does not govern a cluster (moorage up --cluster on)")
+        raise NotServed("moorage: this gateway does not govern a cluster (moorage up --cluster on)")
     try:
         status, out = await _dispatch(trust, engine, kind, ref or "", body, p)
     except ClusterError as exc:
-        raise HttpError(exc.status, f"moorage: {exc.message}") from exc
+        raise for_status(exc.status, f"moorage: {exc.message}") from exc
     return status, out, _summary(kind, out)
+
+
+_Handler = Callable[[ClusterTrust, Engine, str, dict[str, Any], Any, Principal], Awaitable[tuple[int, Any]]]
+
+
+async def _status(trust: ClusterTrust, engine: Engine, ref: str, args: dict[str, Any], body: Any,
+                  p: Principal) -> tuple[int, Any]:  # fmt: skip
+    return 200, await swarmops.status(engine, trust)
+
+
+async def _rotate_ca(trust: ClusterTrust, engine: Engine, ref: str, args: dict[str, Any], body: Any,
+                     p: Principal) -> tuple[int, Any]:  # fmt: skip
+    return 200, await swarmops.rotate_ca(engine, trust, p.user)
+
+
+async def _rotate_tokens(trust: ClusterTrust, engine: Engine, ref: str, args: dict[str, Any], body: Any,
+                         p: Principal) -> tuple[int, Any]:  # fmt: skip
+    return 200, await swarmops.rotate_tokens(engine, str(args.get("which", "both")))
+
+
+async def _autolock(trust: ClusterTrust, engine: Engine, ref: str, args: dict[str, Any], body: Any,
+                    p: Principal) -> tuple[int, Any]:  # fmt: skip
+    if not isinstance(args.get("enabled"), bool):
+        raise ClusterError(400, 'the body must be {"enabled": true|false}')
+    return 200, await swarmops.set_autolock(engine, bool(args["enabled"]))
+
+
+async def _enrol(trust: ClusterTrust, engine: Engine, ref: str, args: dict[str, Any], body: Any,
+                 p: Principal) -> tuple[int, Any]:  # fmt: skip
+    return 200, await trust.enrol(engine, ref, p.user)
+
+
+async def _list(trust: ClusterTrust, engine: Engine, ref: str, args: dict[str, Any], body: Any,
+                p: Principal) -> tuple[int, Any]:  # fmt: skip
+    return 200, trust.list()
+
+
+async def _request(trust: ClusterTrust, engine: Engine, ref: str, args: dict[str, Any], body: Any,
+                   p: Principal) -> tuple[int, Any]:  # fmt: skip
+    return 201, await trust.request(engine, body, p.user)
+
+
+async def _statement(trust: ClusterTrust, engine: Engine, ref: str, args: dict[str, Any], body: Any,
+                     p: Principal) -> tuple[int, Any]:  # fmt: skip
+    return 200, await trust.statement(engine, ref)
+
+
+async def _approve(trust: ClusterTrust, engine: Engine, ref: str, args: dict[str, Any], body: Any,
+                   p: Principal) -> tuple[int, Any]:  # fmt: skip
+    return 200, await trust.approve(engine, ref, body, p.user)
+
+
+async def _revoke(trust: ClusterTrust, engine: Engine, ref: str, args: dict[str, Any], body: Any,
+                  p: Principal) -> tuple[int, Any]:  # fmt: skip
+    classes = args.get("classes")
+    wanted = [str(c) for c in classes] if isinstance(classes, list) else None
+    return 200, await trust.revoke(engine, ref, p.user, wanted)
+
+
+# One handler per route, as moby's routers have.
+_ROUTES: dict[str, _Handler] = {
+    "moorage.cluster.status": _status,
+    "moorage.cluster.rotate-ca": _rotate_ca,
+    "moorage.cluster.rotate-tokens": _rotate_tokens,
+    "moorage.cluster.autolock": _autolock,
+    "moorage.node.enrol": _enrol,
+    "moorage.attestation.list": _list,
+    "moorage.attestation.request": _request,
+    "moorage.attestation.statement": _statement,
+    "moorage.attestation.approve": _approve,
+    "moorage.attestation.revoke": _revoke,
+}
 
 
 async def _dispatch(
     trust: ClusterTrust, engine: Engine, kind: str, ref: str, body: Any, p: Principal
 ) -> tuple[int, Any]:
-    args = body if isinstance(body, dict) else {}
-    if kind == "moorage.cluster.status":
-        return 200, await swarmops.status(engine, trust)
-    if kind == "moorage.cluster.rotate-ca":
-        return 200, await swarmops.rotate_ca(engine, trust, p.user)
-    if kind == "moorage.cluster.rotate-tokens":
-        return 200, await swarmops.rotate_tokens(engine, str(args.get("which", "both")))
-    if kind == "moorage.cluster.autolock":
-        if not isinstance(args.get("enabled"), bool):
-            raise ClusterError(400, 'the body must be {"enabled": true|false}')
-        return 200, await swarmops.set_autolock(engine, bool(args["enabled"]))
-    if kind == "moorage.node.enrol":
-        return 200, await trust.enrol(engine, ref, p.user)
-    if kind == "moorage.attestation.list":
-        return 200, trust.list()
-    if kind == "moorage.attestation.request":
-        return 201, await trust.request(engine, body, p.user)
-    if kind == "moorage.attestation.statement":
-        return 200, await trust.statement(engine, ref)
-    if kind == "moorage.attestation.approve":
-        return 200, await trust.approve(engine, ref, body, p.user)
-    if kind == "moorage.attestation.revoke":
-        classes = args.get("classes")
-        wanted = [str(c) for c in classes] if isinstance(classes, list) else None
-        return 200, await trust.revoke(engine, ref, p.user, wanted)
-    raise ClusterError(404, f"no such cluster operation: {kind}")
+    handler = _ROUTES.get(kind)
+    if handler is None:
+        raise ClusterError(404, f"no such cluster operation: {kind}")
+    return await handler(trust, engine, ref, body if isinstance(body, dict) else {}, body, p)

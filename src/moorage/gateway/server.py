@@ -4,181 +4,96 @@ One asyncio task per client connection. For each request: parse the head
 (limits), name the operation, identify the caller, check the role, check the
 object belongs to the caller's team, parse the body only where a decision needs
 it, ask admission, forward, record. Everything else streams through.
-"""
+
+This module holds the listeners and the connection loop; the request phase is in
+``request.py``, Moorage's own routes in ``routes.py``, forwarding and the response
+phase in ``forward.py`` and ``streams.py``."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
-import json
 import logging
 import os
-import pwd
-import re
-import secrets
 import socket
 import ssl
 import struct
-import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
-from urllib.parse import parse_qs, quote, urlencode
+from typing import Any
 
-from moorage.admission import Admission, AdmissionError, AdmissionRequest, AllowAll
-from moorage.admission.exceptions import ExceptionsError, ExceptionStore
-from moorage.audit import AuditError, AuditRecord, AuditSink
-from moorage.cluster.swarmops import SECURITY_ASPECTS, ca_rotates, classify_update
+from moorage.admission import Admission, AdmissionError, identify
+from moorage.admission.errors import InternalError, PolicyRefusal, Refusal, for_status
+from moorage.admission.exceptions import ExceptionStore
+from moorage.admission.owners import ImageOwners
+from moorage.admission.records import Outcome, RequestIds
+from moorage.audit import AuditError, AuditSink
 from moorage.cluster.trust import ClusterTrust
-from moorage.engine_api.canonical import (
-    MAX_KNOWN_VERSION,
-    RequestError,
-    Target,
-    parse_version,
-    read_target,
-)
-from moorage.engine_api.canonical import read_body as read_json_body
-from moorage.engine_api.dockerfile import DockerfileError, image_references
+from moorage.engine_api.canonical import RequestError, read_target
 from moorage.engine_api.endpoints import Operation
-from moorage.engine_api.models import body_type
-from moorage.gateway import cluster_api, tenancy
-from moorage.gateway.archive import archive_names, context_dockerfile
+from moorage.engine_api.kinds import KINDS
+from moorage.gateway import tenancy
+from moorage.gateway.base import refusal
+from moorage.gateway.config import GatewayConfig, UnsafeNoAudit
 from moorage.gateway.fastpool import FastPool
-from moorage.gateway.http import (
-    HttpError,
-    Limits,
-    RequestHead,
-    ResponseHead,
-    error_response,
-    iter_chunks,
-    parse_request_head,
-    parse_response_head,
-    read_body,
-    relay_chunked,
-    relay_fixed,
-    spool_body,
-)
-from moorage.gateway.owners import ImageOwners
+from moorage.gateway.http import HttpError, Limits, RequestHead, error_response, parse_request_head
+from moorage.gateway.request import _RequestFlow
+from moorage.gateway.streams import as_engine
 from moorage.gateway.tls import terminate_tls
-from moorage.gateway.upstream import Conn, Upstream, UpstreamError
+from moorage.gateway.upstream import Upstream, UpstreamError
 from moorage.gateway.workers import KeyLocks
-from moorage.identity import GLOBAL_ROLES, ROLES, IdentityError, Principal, UserDirectory
-from moorage.identity.certs import CertStore, certificate_expired, certificate_identity
-from moorage.identity.login import LoginError, LoginService
-from moorage.identity.mapping import parse_lifetime
+from moorage.identity import Principal, UserDirectory
+from moorage.identity.certs import CertStore
+from moorage.identity.login import LoginService
 
-__all__ = ["Gateway"]
+__all__ = ["FILTERED_LISTS", "Gateway"]
 
 log = logging.getLogger("moorage.gateway")
 
-# Creates whose object carries owner labels. Not commits: a committed image's owner is
-# kept in the owner store, and a commit body sent where the client sent none would
-# replace the container's config in the image.
-LABELLED_CREATES = frozenset({
-    "container.create", "service.create", "service.update", "network.create",
-    "volume.create", "secret.create", "secret.update", "config.create", "config.update",
-})  # fmt: skip
-FILTERED_LISTS = frozenset({"container.list", "network.list", "volume.list", "service.list",
-                            "secret.list", "config.list", "system.events"})  # fmt: skip
-_SMALL_BODY = 64 * 1024
-# A body a refusal leaves unread is taken in (and dropped) up to this much, this long.
-_DRAIN_LIMIT = 1 << 20
-_DRAIN_SECONDS = 2.0
-# Bodies the engine reads as a stream (archives, build contexts, image tarballs):
-# they pass through with bounded memory, their meaning set by the canonical query.
-STREAMED_BODIES = frozenset({"image.build", "image.load", "image.pull", "container.archive.put",
-                             "plugin.create", "build.session", "build.grpc", "container.attach"})  # fmt: skip
+
+# The lists the fast path filters to the team (prunes are filtered too, on the full path).
+FILTERED_LISTS = frozenset(k for k, row in KINDS.items() if row.team_filter and not k.endswith(".prune"))
 # The operation of a request whose target could not be read.
 _UNREAD = Operation("malformed", "unknown")
-HIJACK_TYPES = ("application/vnd.docker.raw-stream", "application/vnd.docker.multiplexed-stream")
-# type -> (inspect path, field with the full id)
-_INSPECT = {
-    "container": ("/containers/{}/json", "Id"),
-    "exec": ("/exec/{}/json", "ID"),
-    "image": ("/images/{}/json", "Id"),
-    "network": ("/networks/{}", "Id"),
-    "volume": ("/volumes/{}", "Name"),
-    "service": ("/services/{}", "ID"),
-    "task": ("/tasks/{}", "ID"),
-    "secret": ("/secrets/{}", "ID"),
-    "config": ("/configs/{}", "ID"),
-}
-# How a reference in a create body is checked: like a read, so shared objects are usable.
-_USE = Operation("reference.use", "container.read")
-_REF_SEGMENT = re.compile(r"^(/[a-z]+/)([^/]+)")
+# The names the fast path (fastpath.py) imports from here.
+_Outcome = Outcome
+_as_engine = as_engine
+_refusal = refusal  # tests and callers of the old name
 
 
-class RequestIds:
-    """Request ids, unique per request: 8 random hex digits per gateway (so workers
-    and restarts never collide), then a counter. A correlation id, not a secret, so
-    no random bytes per request."""
-
-    def __init__(self) -> None:
-        self._prefix = secrets.token_hex(4)
-        self._counter = itertools.count(1)
-
-    def next(self) -> str:
-        return f"{self._prefix}{next(self._counter):08x}"
-
-
-@dataclass
-class _Outcome:
-    """What happened to one request, for its audit record."""
-
-    decision: str = "allow"
-    reason: str = ""
-    status: int = 0
-    request_id: str = ""  # from the gateway's RequestIds
-    object_id: str | None = None
-    summary: dict[str, Any] | None = None
-    rules: tuple[str, ...] = ()
-    mutations: tuple[str, ...] = ()
-    policy_version: str = ""
-    image_digest: str | None = None
-    body: str = "unread"  # the request body: unread, reading (a failed read: unusable), or read
-    spool: IO[bytes] | None = None  # a body spooled to a temporary file, closed with the request
-
-
-@dataclass
-class _Owned:
-    """The object a request names, as the engine knows it."""
-
-    full_id: str
-    labels: dict[str, str] = field(default_factory=dict)
-
-
-class Gateway:
+class Gateway(_RequestFlow):
     """Serve the Engine API on listeners, in front of one upstream engine."""
 
     def __init__(
         self,
         upstream: Upstream,
-        users: UserDirectory | None = None,
-        admission: Admission | None = None,
-        audit: AuditSink | None = None,
-        limits: Limits | None = None,
-        admin_uids: tuple[int, ...] = (0,),
-        clock: Callable[[], float] = time.time,
-        exceptions: ExceptionStore | None = None,
-        fast_path: bool = True,
-        shared: tenancy.SharedObjects | None = None,
-        owners: ImageOwners | None = None,
-        allow_unknown_fields: bool = False,
-        cluster: ClusterTrust | None = None,
-        login: LoginService | None = None,
+        *,
+        users: UserDirectory,
+        admission: Admission,
+        audit: AuditSink | UnsafeNoAudit,
+        limits: Limits,
+        admin_uids: tuple[int, ...],
+        clock: Callable[[], float],
+        exceptions: ExceptionStore | None,
+        fast_path: bool,
+        shared: tenancy.SharedObjects,
+        owners: ImageOwners,
+        allow_unknown_fields: bool,
+        cluster: ClusterTrust | None,
+        login: LoginService | None,
     ) -> None:
-        """``fast_path=False`` serves every request on the full path (for comparison).
+        """Every choice is the caller's: no default can quietly weaken a gateway.
+        ``fast_path=False`` serves every request on the full path (for comparison).
         ``shared`` names the networks and volumes no team owns that every team may use;
-        ``owners`` keeps who built which image (memory only when not given)."""
+        ``owners`` keeps who built which image. ``exceptions``, ``cluster`` and
+        ``login`` are None for a gateway without those features."""
         self.upstream = upstream
         self.fast_path = fast_path
-        self.users = users or UserDirectory()
-        self.admission = admission or AllowAll()
-        self.audit = audit
-        self.limits = limits or Limits()
+        self.users = users
+        self.admission = admission
+        self.audit = None if isinstance(audit, UnsafeNoAudit) else audit
+        self.limits = limits
         self.fast_pool = FastPool(upstream, self.limits)  # the fast path's connections
         self.admin_uids = admin_uids
         self.clock = clock
@@ -197,14 +112,34 @@ class Gateway:
         self.certs: CertStore | None = login.certs if login is not None else None
         self.allow_unknown_fields = allow_unknown_fields
         self._api_max: tuple[int, int] | None = None
-        self.shared = shared or tenancy.SharedObjects()
-        self.owners = owners or ImageOwners()
+        self.shared = shared
+        self.owners = owners
         # The engine's identifying headers (Api-Version, Ostype, ...), learnt once, so
         # the gateway's own answers carry them as the engine's do.
         self.engine_headers: tuple[tuple[str, str], ...] | None = None
         self.request_ids = RequestIds()
 
-    # ------------------------------------------------------------ listeners
+    @classmethod
+    def from_config(
+        cls,
+        config: GatewayConfig,
+        upstream: Upstream,
+        users: UserDirectory,
+        admission: Admission,
+        audit: AuditSink,
+        exceptions: ExceptionStore,
+        cluster: ClusterTrust | None,
+        login: LoginService | None,
+    ) -> Gateway:
+        """The gateway ``moorage up`` runs: audited, image owners kept in the data
+        folder, shared objects only as the policy declares them."""
+        return cls(upstream, users=users, admission=admission, audit=audit, limits=config.limits,
+                   admin_uids=config.admin_uids, clock=time.time, exceptions=exceptions,
+                   fast_path=config.fast_path, shared=tenancy.SharedObjects(),
+                   owners=ImageOwners(config.data / "image-owners.json"),
+                   allow_unknown_fields=config.allow_unknown_fields, cluster=cluster,
+                   login=login)  # fmt: skip
+
     async def listen_unix(self, path: str, mode: int = 0o666, sock: socket.socket | None = None) -> None:
         """Listen on a unix socket. Anyone may connect; the uid decides what they may do.
         ``sock``: a listening socket already bound to ``path`` (shared by workers)."""
@@ -244,6 +179,7 @@ class Gateway:
         return int(server.sockets[0].getsockname()[1])
 
     async def close(self) -> None:
+        """Stop listening, end every connection, and close the upstream pool."""
         for server in self._servers:
             server.close()
         self.fast_pool.close()
@@ -255,7 +191,6 @@ class Gateway:
             await server.wait_closed()
         self.upstream.close()
 
-    # ------------------------------------------------------------- identity
     def _identify(self, extra: Callable[[str], Any], how: str, tls_info: dict[str, Any]) -> Principal | str:
         """The principal behind a connection (``extra`` is its transport's
         ``get_extra_info``), or the reason there is none."""
@@ -263,40 +198,9 @@ class Gateway:
             sock: socket.socket = extra("socket")
             creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
             pid, uid, _ = struct.unpack("3i", creds)
-            source = f"unix:uid={uid},pid={pid}"
-            user = self.users.by_uid(uid)
-            if user is not None:
-                return Principal(user.name, user.teams, user.roles, "peercred", source)
-            if uid in self.admin_uids:
-                return Principal(_uid_name(uid), (), ("admin",), "peercred", source)
-            return (
-                f"uid {uid} is not a Moorage user. Ask an administrator to add it to the "
-                "users file (users.NAME.uid)"
-            )
-        cert = tls_info.get("peercert") or {}
-        peer = tls_info.get("peername") or ("?", 0)
-        source = f"tcp:{peer[0]}:{peer[1]}"
-        if not cert:
-            return "no client certificate: run moorage login (or use one from moorage cert issue)"
-        if self.certs is not None:
-            serial, digest = certificate_identity(tls_info.get("peercert_der") or b"")
-            record, why = self.certs.live(serial, digest)
-            if record is not None:
-                return Principal(record.user, record.teams, record.roles, f"login:{record.provider}", source,
-                                 cert=(serial, digest))  # fmt: skip
-            if self.certs.get(serial) is not None:
-                return why  # ours, and no longer live: revoked or expired
-            if certificate_expired(tls_info.get("peercert_der") or b"", self.clock()):
-                return "the client certificate has expired: run moorage login, or ask for a new one"
-        cn = next((v for rdn in cert.get("subject", ()) for k, v in rdn if k == "commonName"), None)
-        if cn is None:
-            return "the client certificate has no common name"
-        user = self.users.by_cert(cn)
-        if user is None:
-            return f"certificate CN={cn!r} is not a Moorage user"
-        return Principal(user.name, user.teams, user.roles, "tls", source)
+            return identify.by_uid(self.users, self.admin_uids, uid, pid)
+        return identify.by_certificate(self.users, self.certs, self.clock(), tls_info)
 
-    # ----------------------------------------------------------- connection
     def _hold(self) -> None:
         task = asyncio.current_task()
         if task is not None:
@@ -360,7 +264,7 @@ class Gateway:
                     continue
                 # Bad input: answered, recorded, and the end of the connection.
                 message = f"moorage: {error.message}"
-                outcome = _Outcome(decision="deny", reason=message, status=error.status,
+                outcome = Outcome(decision="deny", reason=message, status=error.status,
                                    request_id=self.request_ids.next())  # fmt: skip
                 if self.audit is not None:
                     p = who if isinstance(who, Principal) else None
@@ -371,7 +275,7 @@ class Gateway:
                     except AuditError as exc:
                         log.error("audit write failed for a malformed request (%s): %s", message, exc)
                 answer = error_response(error.status, message, False, outcome.request_id)
-                writer.write(_as_engine(answer, self.engine_headers or ()))
+                writer.write(as_engine(answer, self.engine_headers or ()))
                 return
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
@@ -384,7 +288,6 @@ class Gateway:
                 await writer.drain()
             writer.close()
 
-    # -------------------------------------------------------------- request
     async def _request(
         self,
         head: RequestHead,
@@ -393,7 +296,7 @@ class Gateway:
         who: Principal | str,
     ) -> bool:
         """Handle one request; return whether the client connection may be reused."""
-        outcome = _Outcome(request_id=self.request_ids.next())
+        outcome = Outcome(request_id=self.request_ids.next())
         try:
             return await self._answer(head, reader, writer, who, outcome)
         finally:
@@ -406,7 +309,7 @@ class Gateway:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         who: Principal | str,
-        outcome: _Outcome,
+        outcome: Outcome,
     ) -> bool:
         started = time.perf_counter()
         principal = who if isinstance(who, Principal) else None
@@ -423,12 +326,12 @@ class Gateway:
             if op.kind in ("moorage.login", "moorage.login.oidc"):
                 return await self._login_request(head, op, reader, writer, who, outcome)
             if principal is None:
-                raise HttpError(403, f"moorage: {who}")
+                raise PolicyRefusal(f"moorage: {who}")
             return await self._authorised(head, op, principal, reader, writer, outcome, t)
         except RequestError as exc:
             return await self._refuse(head, op, principal, who, outcome, started, reader, writer,
-                                      HttpError(exc.status, exc.message))  # fmt: skip
-        except (HttpError, UpstreamError, AdmissionError, AuditError) as exc:
+                                      for_status(exc.status, exc.message))  # fmt: skip
+        except (Refusal, HttpError, UpstreamError, AdmissionError, AuditError) as exc:
             return await self._refuse(head, op, principal, who, outcome, started, reader, writer, exc)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             raise
@@ -439,1274 +342,6 @@ class Gateway:
             # and recorded; the traceback goes to the log, not to the client.
             log.exception("gateway error on %s %s", head.method, head.path)
             what = type(exc).__name__
-            internal = HttpError(500, f"moorage: an internal error ({what}) refused the request; it was not "
+            internal = InternalError(f"moorage: an internal error ({what}) refused the request; it was not "
                                       "forwarded. The gateway's log has the details.")  # fmt: skip
             return await self._refuse(head, op, principal, who, outcome, started, reader, writer, internal)
-
-    async def _refuse(
-        self,
-        head: RequestHead,
-        op: Operation,
-        principal: Principal | None,
-        who: Principal | str,
-        outcome: _Outcome,
-        started: float,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        exc: Exception,
-    ) -> bool:
-        """Answer a refusal in Docker's error shape, after its audit record."""
-        status, message = _refusal(exc)
-        outcome.decision = "deny" if status in (401, 403, 404) or isinstance(
-            exc, AdmissionError | AuditError) else "error"  # fmt: skip
-        outcome.reason, outcome.status = message, status
-        keep = head.keep_alive and (not head.has_body or outcome.body == "read")
-        if head.has_body and outcome.body == "unread":
-            # A refusal before the body was read: take in what the client is still
-            # sending (bounded), so it reads this answer instead of a broken pipe.
-            try:
-                await asyncio.wait_for(read_body(reader, head.chunked, head.content_length, _DRAIN_LIMIT,
-                                                 self.limits), _DRAIN_SECONDS)  # fmt: skip
-                keep = head.keep_alive
-            except (HttpError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                    ConnectionError):  # fmt: skip
-                keep = False
-        with contextlib.suppress(AuditError):  # already a refusal; the log has the failure
-            await self._record(head, op, principal, who, outcome, started)
-        answer = error_response(status, message, keep, outcome.request_id)
-        writer.write(_as_engine(answer, await self._learn_engine_headers()))
-        return keep
-
-    async def _authorised(
-        self,
-        head: RequestHead,
-        op: Operation,
-        p: Principal,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        outcome: _Outcome,
-        t: Target,
-    ) -> bool:
-        if op.kind == "unknown":
-            # Fail closed for every role: an endpoint Moorage can't classify can't be judged.
-            raise HttpError(
-                403,
-                f"moorage: {head.method} {op.route} is not an Engine API endpoint Moorage knows, so it "
-                "is refused for every role. If a newer engine added it, upgrade Moorage.",
-            )
-        security_update = op.kind == "swarm.update" and p.may("swarm.security")
-        if not p.may(op.action_class) and not security_update:
-            what = "an endpoint Moorage does not know" if op.kind == "unknown" else op.kind
-            if op.reads_only and op.object_ref:
-                # A lookup the role may not make answers like a missing object: it tells
-                # nothing about what exists, and `docker inspect NAME`, which tries each
-                # object type in turn, goes on to the next type.
-                raise HttpError(404, f"moorage: {op.object_ref} not found ({what} is not granted to "
-                                     f"roles {', '.join(p.roles) or 'none'})")  # fmt: skip
-            raise HttpError(
-                403,
-                f"moorage: {p.user} (roles: {', '.join(p.roles) or 'none'}) may not call "
-                f"{head.method} {op.route} ({what}, class {op.action_class}). Ask an "
-                "administrator for a role that grants it.",
-            )
-        if op.kind.startswith("moorage."):
-            return await self._moorage_api(head, op, p, reader, writer, outcome)
-        target = t.encoded  # never the client's spelling of the path or query
-        owned: _Owned | None = None
-        if op.object_type and op.object_ref:
-            ref = op.object_ref
-            tag = t.first("tag") if op.kind == "image.push" else None
-            if tag:  # the engine pushes NAME:TAG (or NAME@DIGEST): that is the image to own
-                ref = f"{ref}@{tag}" if tag.startswith("sha256:") else f"{ref}:{tag}"
-            owned = await self._check_owner(op, p, op.object_type, ref)
-            outcome.object_id = owned.full_id
-            if op.object_type == "container" and "/" in op.object_ref:
-                # PARENT/ALIAS: the engine resolves the link name (the container it points
-                # at, checked above) and, with link=1, changes PARENT: check that too. The
-                # name is forwarded as it is: the engine resolves links by name only.
-                await self._check_owner(op, p, "container", op.object_ref.split("/", 1)[0])
-            else:
-                target = self._rewrite_ref(target, op, owned)
-        if op.kind == "image.save" and op.object_ref is None and not p.sees_all:
-            # `docker save A B` names its images in the query: each must be readable
-            for name in t.query.get("names", []):
-                await self._check_owner(op, p, "image", name)
-        body: Any = None
-        raw_body: bytes | IO[bytes] | None = None
-        if body_type(op.kind) is not None:
-            outcome.body = "reading"
-            raw_body = await read_body(reader, head.chunked, head.content_length, self.limits.max_body_bytes)
-            outcome.body = "read"
-            body = self._decode_body(op, raw_body, outcome)
-            outcome.summary = summarise(op.kind, body)
-            if op.kind == "swarm.update":
-                await self._check_swarm_update(p, body, t.query, outcome)
-            if op.kind in LABELLED_CREATES:
-                existing = owned.labels if owned and op.kind.endswith(".update") else None
-                body = tenancy.apply_owner_labels(op.kind, body if body is not None else {},
-                                                  p, existing)  # fmt: skip
-            if op.kind in ("network.connect", "network.disconnect") and not p.sees_all:
-                ref = tenancy.get_ci(body, "Container")
-                if isinstance(ref, str):
-                    await self._check_owner(op, p, "container", ref)
-            if not p.sees_all:
-                inline = tenancy.inline_volumes(body) if op.kind == "container.create" else set()
-                for obj_type, ref, where in tenancy.references(op.kind, body):
-                    try:
-                        await self._check_use(p, obj_type, ref, create=ref not in inline)
-                    except HttpError as exc:
-                        if exc.status != 404:
-                            raise
-                        # 400, not 404: the CLI takes a 404 on create for a missing image
-                        # and would try to pull it. Same answer for absent and foreign.
-                        raise HttpError(400, f"{exc.message} (named in {where})") from exc
-        if raw_body is None and head.has_body and op.kind not in STREAMED_BODIES:
-            # The engine doesn't read this endpoint's body (API >= 1.24): drop it, so no
-            # client bytes reach the engine unread by Moorage.
-            outcome.body = "reading"
-            await read_body(reader, head.chunked, head.content_length, self.limits.max_body_bytes)
-            outcome.body = "read"
-            raw_body = b""
-        if op.kind == "image.build" and not p.sees_all and t.first("version") == "2":
-            raise HttpError(403, "moorage: BuildKit builds (version=2) take their Dockerfile over a session "
-                                 "Moorage can't read, so the images they read can't be checked. Build with "
-                                 "the classic builder: DOCKER_BUILDKIT=0 docker build ...")  # fmt: skip
-        if op.kind in ("image.load", "image.build") and not p.sees_all and head.has_body:
-            # An archive names the tags it writes, a build context the images its build
-            # reads: spool it, read those before the engine acts, send on what was read.
-            outcome.body = "reading"
-            outcome.spool = spool = await self._spool(head, reader)
-            outcome.body = "read"
-            raw_body = spool
-            if op.kind == "image.load":
-                await self._check_targets(op, p, "", await asyncio.to_thread(archive_names, spool))
-            else:
-                await self._check_build_reads(p, t, spool)
-        if op.kind in ("image.build", "image.tag", "image.commit", "image.pull") and not p.sees_all:
-            await self._check_targets(op, p, target)
-        if not p.sees_all and op.kind in FILTERED_LISTS:
-            target = tenancy.inject_team_filter(target, p.team)
-        if not p.sees_all and op.kind in ("container.prune", "volume.prune", "network.prune"):
-            target = tenancy.inject_team_filter(target, p.team)  # only the team's own objects
-        elif not p.sees_all and op.kind in ("image.prune", "build.prune"):
-            raise HttpError(403, f"moorage: {op.kind} removes every team's unused images or build cache, "
-                                 "so only an admin may run it")  # fmt: skip
-        self._require_audit(op)
-        if op.reads_only:
-            return await self._carry_out(head, target, op, p, reader, writer, body, raw_body, outcome, None)
-        judged = body
-        if op.kind == "service.update" and t.first("rollback") == "previous" and owned is not None:
-            # The engine runs the service's previous spec and ignores the body: judge that.
-            judged = await self._previous_spec(owned.full_id)
-        request = AdmissionRequest(p, op, head.method, target, t.query, judged)
-        key = self.admission.serial_key(request)
-        if key is None:
-            return await self._carry_out(
-                head, target, op, p, reader, writer, body, raw_body, outcome, request
-            )
-        # Decide and carry out one at a time per key: a quota counted from the
-        # engine's live state can't be overshot by creates racing each other.
-        async with self.key_locks.hold(key):
-            return await self._carry_out(
-                head, target, op, p, reader, writer, body, raw_body, outcome, request
-            )
-
-    async def _carry_out(
-        self,
-        head: RequestHead,
-        target: str,
-        op: Operation,
-        p: Principal,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        body: Any,
-        raw_body: bytes | IO[bytes] | None,
-        outcome: _Outcome,
-        request: AdmissionRequest | None,
-    ) -> bool:
-        post_filter: Callable[[Any], Any] | None = None
-        after: tuple[tuple[str, str], ...] = ()
-        if request is not None:
-            decision = await self.admission.admit_async(request, self.upstream)
-            outcome.rules = decision.rules
-            outcome.mutations = decision.mutations
-            outcome.policy_version = decision.policy_version
-            outcome.image_digest = decision.image_digest
-            if not decision.allowed:
-                # a 404 ("No such image": the CLI then pulls it) is worded as the engine words it
-                raise HttpError(decision.status, f"moorage: {decision.reason}" if decision.status == 403
-                                else decision.reason, engine_words=decision.status == 404)  # fmt: skip
-            rollback = (request.query.get("rollback") or [""])[0] == "previous"
-            if decision.mutations and op.kind == "service.update" and rollback:
-                # The engine runs the previous spec as it was: what the decision adds can't reach it.
-                raise HttpError(
-                    403,
-                    "moorage: a rollback runs the service's previous spec as it was, and that spec lacks "
-                    f"what Moorage requires now ({'; '.join(decision.mutations)}). Update the service "
-                    "instead (docker service update), so Moorage can add it.",
-                )
-            if decision.body is not None:
-                body = decision.body
-            if decision.target is not None:
-                target = decision.target
-            after = decision.after
-            if decision.warnings and op.kind in _WARNS:
-                post_filter = _add_warnings(list(decision.warnings))
-        if isinstance(raw_body, bytes):
-            raw_body = b"" if body is None else _dump(body)
-        out_head = head.with_target(target)
-        if isinstance(raw_body, bytes):
-            # Moorage's encoding of what was judged, typed as what it is
-            out_head = out_head.with_json_body(len(raw_body)) if raw_body else out_head.with_body_length(0)
-        elif raw_body is not None:  # a spooled archive, sent on as it was checked
-            out_head = out_head.with_body_length(raw_body.seek(0, os.SEEK_END))
-            raw_body.seek(0)
-        post_filter = await self._answer_filter(op, p, outcome, post_filter)
-        result = await self._forward(out_head, op, p, reader, writer, raw_body, outcome, post_filter)
-        for method, path in after:
-            try:
-                status, answer = await self.upstream.call_json(method, path)
-            except Exception as exc:
-                status, answer = 0, str(exc)
-            if status >= 300 or status == 0:
-                log.warning("follow-up %s %s answered %s: %s", method, path, status, answer)
-        return result
-
-    def _decode_body(self, op: Operation, raw: bytes, outcome: _Outcome) -> Any:
-        """The body as the engine reads it (Go's decoder, the engine's types). A field
-        Moorage doesn't know is refused on a change, unless an admin setting lets it
-        through; then it is forwarded as sent and named in the audit record."""
-        try:
-            decoded = read_json_body(op.kind, raw, keep_unknown=self.allow_unknown_fields)
-        except RequestError as exc:
-            raise HttpError(exc.status, f"moorage: {exc.message}") from exc
-        if decoded.unknown and not op.reads_only:
-            if not self.allow_unknown_fields:
-                raise HttpError(
-                    400,
-                    f"moorage: the {op.kind} body has fields the Docker Engine API (as Moorage knows it) "
-                    f"does not define: {', '.join(decoded.unknown[:10])}. Moorage can't judge what it "
-                    "doesn't know: remove them, or ask an administrator (moorage up "
-                    "--allow-unknown-fields).",
-                )
-            outcome.reason = f"unknown fields passed by setting: {', '.join(decoded.unknown[:10])}"
-        return decoded.value
-
-    async def _max_version(self) -> tuple[int, int]:
-        """The newest API version the engine serves (asked once, from /version)."""
-        if self._api_max is None:
-            try:
-                status, doc = await self.upstream.call_json("GET", "/version")
-            except UpstreamError:
-                return MAX_KNOWN_VERSION  # the engine is down: ask again next time
-            text = str(doc.get("ApiVersion", "")) if status == 200 and isinstance(doc, dict) else ""
-            try:
-                self._api_max = min(parse_version(text), MAX_KNOWN_VERSION)
-            except RequestError:
-                self._api_max = MAX_KNOWN_VERSION  # an engine that doesn't say: refuse what it refuses
-        return self._api_max
-
-    async def _check_swarm_update(self, p: Principal, body: Any, query: dict[str, list[str]],
-                                  outcome: _Outcome) -> None:  # fmt: skip
-        """A swarm update is judged by what it changes: the CA, autolock, join tokens
-        and the unlock key are security officers' (and admins'); other settings are
-        admins'. A CA rotation let through is expected by the reconciler, which then
-        accepts the new trust root."""
-        status, current = await self.upstream.call_json("GET", "/swarm")
-        if status != 200 or not isinstance(current, dict):
-            raise HttpError(
-                503 if status >= 500 else status, "moorage: the swarm's settings can't be read to judge this"
-            )
-        aspects = classify_update(current.get("Spec") or {}, body, query)
-        outcome.summary = {"changes": sorted(aspects)}
-        security = aspects & SECURITY_ASPECTS
-        if aspects - SECURITY_ASPECTS and not p.may("swarm.write"):
-            raise HttpError(403, f"moorage: {p.user} may change the swarm's {', '.join(sorted(security))} "
-                                 f"but not its {', '.join(sorted(aspects - SECURITY_ASPECTS))}: that is an "
-                                 "administrator's (swarm.write)")  # fmt: skip
-        if security and not p.may("swarm.security"):
-            raise HttpError(
-                403,
-                f"moorage: changing the swarm's {', '.join(sorted(security))} is for security officers "
-                "(moorage cluster rotate-ca | rotate-tokens | autolock)",
-            )
-        if self.cluster is not None and ca_rotates(current.get("Spec") or {}, body):
-            # only a new root (ForceRotate, or a root the caller supplies): not an expiry change
-            self.cluster.rotation_expected = (self.clock(), p.user)
-
-    async def _login_request(
-        self,
-        head: RequestHead,
-        op: Operation,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        who: Principal | str,
-        outcome: _Outcome,
-    ) -> bool:
-        """``POST /moorage/v1/login``: needs no client certificate. Each login, refused or
-        not, is a record of its own."""
-        started = time.perf_counter()
-        if self.login is None:
-            raise HttpError(501, "moorage: this gateway has no identity providers (moorage up --identity)")
-        outcome.body = "reading"
-        raw = await read_body(reader, head.chunked, head.content_length, _SMALL_BODY)
-        outcome.body = "read"
-        body = tenancy.parse_json_strict(raw, op.kind) if raw.strip() else None
-        self._require_audit(op)
-        if op.kind == "moorage.login.oidc":  # what `moorage login --oidc` needs for the device flow
-            try:
-                settings: Any = self.login.oidc_settings()
-            except LoginError as exc:
-                raise HttpError(exc.status, f"moorage: {exc.message}") from exc
-            outcome.status = 200
-            await self._record(head, op, None, who, outcome, started)
-            return await self._write_json(head, writer, outcome, settings)
-        if isinstance(body, dict):
-            # who the gateway knows on its unix socket: never the client's word
-            body.pop("peer_user", None)
-            if isinstance(who, Principal) and who.auth == "peercred":
-                body["peer_user"] = who.user
-        try:
-            answer = await self.login.login(body)
-        except LoginError as exc:
-            outcome.summary = exc.summary
-            raise HttpError(exc.status, f"moorage: {exc.message}") from exc
-        outcome.summary = answer.pop("summary")
-        outcome.object_id = answer["serial"]
-        outcome.status = 200
-        source = who.source if isinstance(who, Principal) else ""
-        user = Principal(answer["user"], tuple(answer["teams"]), tuple(answer["roles"]),
-                         f"login:{answer['provider']}", source)  # fmt: skip
-        await self._record(head, op, user, who, outcome, started)
-        return await self._write_json(head, writer, outcome, answer)
-
-    async def _write_json(self, head: RequestHead, writer: asyncio.StreamWriter, outcome: _Outcome,
-                          answer: Any) -> bool:  # fmt: skip
-        data = _dump(answer)
-        writer.write(
-            f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
-            f"X-Moorage-Request-Id: {outcome.request_id}\r\n"
-            f"{'' if head.keep_alive else 'Connection: close' + chr(13) + chr(10)}\r\n".encode()
-            + data
-        )
-        await writer.drain()
-        return head.keep_alive
-
-    def _create_account(self, p: Principal, body: Any) -> dict[str, Any]:
-        """A service account for a CI runner and its one-time enrolment token."""
-        if self.certs is None or self.login is None:
-            raise HttpError(501, "moorage: this gateway issues no login certificates (moorage up --identity)")
-        args = body if isinstance(body, dict) else {}
-        name, team = str(args.get("name") or ""), str(args.get("team") or "")
-        if not re.match(r"^[a-z0-9][a-z0-9._-]{0,62}$", name) or not team:
-            raise HttpError(
-                400, 'moorage: give {"name": "ci-payments", "team": "payments"} (a lowercase name)'
-            )
-        roles = tuple(str(r) for r in args.get("roles") or ["developer"])
-        bad = [r for r in roles if r not in ROLES or r in GLOBAL_ROLES]
-        if bad:
-            raise HttpError(400, f"moorage: a service account can't have role {bad[0]!r} (team roles only)")
-        try:
-            lifetime = min(
-                parse_lifetime(args.get("lifetime", "1h"), "lifetime"), self.login.mapping.max_lifetime
-            )
-        except IdentityError as exc:
-            raise HttpError(400, f"moorage: {exc}") from exc
-        lifetime = min(lifetime, self.login.mapping.max_lifetime)
-        token = self.certs.create_account(name, team, roles, lifetime, p.user)
-        return {"name": name, "team": team, "roles": list(roles), "lifetime": lifetime, "token": token}
-
-    def _session_api(self, kind: str, p: Principal, body: Any) -> dict[str, Any]:
-        """logout, whoami and certificate revocation."""
-        if kind == "moorage.whoami":
-            out: dict[str, Any] = {"user": p.user, "teams": list(p.teams), "roles": list(p.roles),
-                                   "auth": p.auth, "source": p.source}  # fmt: skip
-            if p.cert is not None and self.certs is not None:
-                record = self.certs.get(p.cert[0])
-                if record is not None:
-                    out.update(serial=record.serial, expires_at=record.expires_at, provider=record.provider,
-                               subject=record.subject, groups=list(record.groups))  # fmt: skip
-            return out
-        if self.certs is None:
-            raise HttpError(501, "moorage: this gateway issues no login certificates (moorage up --identity)")
-        if kind == "moorage.logout":
-            if p.cert is None:
-                raise HttpError(400, "moorage: this connection has no login certificate to log out of")
-            return {"user": p.user, "revoked": self.certs.revoke(p.cert[0], p.user, "logout")}
-        args = body if isinstance(body, dict) else {}
-        if not args.get("serial") and not args.get("user"):
-            raise HttpError(400, 'moorage: give {"serial": HEX} or {"user": NAME}')
-        serial = str(args["serial"]) if args.get("serial") else None
-        user = str(args["user"]) if args.get("user") else None
-        revoked = self.certs.revoke(serial, p.user, f"revoked by {p.user}", user=user)
-        if not revoked:
-            raise HttpError(404, "moorage: no live certificate matches")
-        return {"revoked": revoked, "user": user or ""}
-
-    async def record_event(self, kind: str, obj: str, reason: str, summary: dict[str, Any]) -> None:
-        """An audit record for something Moorage did by itself (the reconciler)."""
-        if self.audit is None:
-            return
-        record = AuditRecord(
-            time=self.clock(), request_id=secrets.token_hex(8), user="moorage", teams=(), roles=(),
-            auth="moorage", source="moorage", method="EVENT", path=f"/moorage/{kind}/{obj}", kind=kind,
-            object_ref=obj, decision="allow", reason=reason, status=200, duration_ms=0.0, object_id=obj,
-            summary=summary,
-        )  # fmt: skip
-        await self.audit.record_async(record, durable=True)
-
-    def _require_audit(self, op: Operation) -> None:
-        """Fail closed before anything acts: a change must not happen unrecorded."""
-        if not op.reads_only and self.audit is not None and not self.audit.healthy:
-            raise AuditError("the last audit write failed (disk full or read-only store?)")
-
-    # ---------------------------------------------------- Moorage's own API
-    async def _moorage_api(
-        self,
-        head: RequestHead,
-        op: Operation,
-        p: Principal,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        outcome: _Outcome,
-    ) -> bool:
-        """Exceptions and policy status, answered by the gateway itself."""
-        started = time.perf_counter()
-        body: Any = None
-        if head.has_body:
-            outcome.body = "reading"
-            raw = await read_body(reader, head.chunked, head.content_length, _SMALL_BODY)
-            outcome.body = "read"
-            body = tenancy.parse_json_strict(raw, op.kind) if raw.strip() else None
-        self._require_audit(op)
-        status = 200
-        answer: Any
-        if op.kind.startswith(cluster_api.CLUSTER_KINDS):
-            status, answer, summary = await cluster_api.answer(self.cluster, self.upstream, op.kind,
-                                                               op.object_ref, body, p)  # fmt: skip
-            outcome.summary = summary
-            outcome.object_id = summary.get("id") or summary.get("node")
-        elif op.kind == "moorage.sa.create":
-            answer = self._create_account(p, body)
-            outcome.summary = {k: answer[k] for k in ("name", "team", "roles", "lifetime")}  # never the token
-        elif op.kind in ("moorage.logout", "moorage.whoami", "moorage.cert.revoke"):
-            answer = self._session_api(op.kind, p, body)
-            outcome.summary = {k: answer[k] for k in ("revoked", "user") if k in answer}
-        elif op.kind == "moorage.policy.status":
-            pset = getattr(self.admission, "policies", None)
-            answer = {"version": getattr(pset, "version", ""), "documents": [
-                {"name": d.name, "version": d.version, "mode": d.mode, "scope": d.scope, "source": d.source}
-                for d in getattr(pset, "documents", ())]}  # fmt: skip
-        else:
-            store = self.exceptions
-            if store is None:
-                raise HttpError(501, "moorage: this gateway keeps no exceptions (no data folder)")
-            try:
-                if op.kind == "moorage.exception.list":
-                    answer = store.list(None if p.sees_all else p.teams)
-                elif op.kind == "moorage.exception.request":
-                    answer, status = store.request(p.user, p.teams, p.sees_all, body), 201
-                elif op.kind == "moorage.exception.approve":
-                    answer = store.approve(str(op.object_ref), p.user, p.roles)
-                else:
-                    answer = store.revoke(str(op.object_ref), p.user, p.roles)
-            except ExceptionsError as exc:
-                raise HttpError(exc.status, f"moorage: {exc.message}") from exc
-            if isinstance(answer, dict):
-                outcome.object_id = answer.get("id")
-                outcome.summary = {k: answer.get(k) for k in ("rule", "team", "image", "status")}
-        outcome.status = status
-        await self._record(head, op, p, p, outcome, started)
-        data = _dump(answer)
-        writer.write(
-            f"HTTP/1.1 {status} {'Created' if status == 201 else 'OK'}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(data)}\r\nX-Moorage-Request-Id: {outcome.request_id}\r\n"
-            f"{'' if head.keep_alive else 'Connection: close' + chr(13) + chr(10)}\r\n".encode()
-            + data
-        )
-        await writer.drain()
-        return head.keep_alive
-
-    # ------------------------------------------------------------- tenancy
-    async def _inspect(self, obj_type: str, ref: str) -> tuple[int, Any]:
-        path, _ = _INSPECT[obj_type]
-        return await self.upstream.call_json("GET", path.format(quote(ref, safe="")))
-
-    async def _check_owner(self, op: Operation, p: Principal, obj_type: str, ref: str) -> _Owned:
-        """Resolve the object; answer 404 for another team's, as if it did not exist,
-        and refuse what nobody owns unless it is usable by every team."""
-        status, doc = await self._inspect(obj_type, ref)
-        if status == 404 or not isinstance(doc, dict):
-            raise HttpError(404, tenancy.not_found(obj_type, ref), engine_words=True)
-        if status >= 400:
-            message = doc.get("message", "") if isinstance(doc, dict) else ""
-            raise HttpError(status, message or f"inspecting {obj_type} {ref} failed")
-        full_id = str(doc.get(_INSPECT[obj_type][1], ref))
-        # exec and task belong to their container and service
-        if obj_type == "exec":
-            parent = await self._check_owner(op, p, "container", str(doc.get("ContainerID", "")))
-            return _Owned(full_id, parent.labels)
-        if obj_type == "task":
-            parent = await self._check_owner(op, p, "service", str(doc.get("ServiceID", "")))
-            return _Owned(full_id, parent.labels)
-        labels = tenancy.object_labels(obj_type, doc)
-        if p.sees_all:
-            return _Owned(full_id, labels)
-        use = op.kind == _USE.kind or op.kind in _SHARED_USE
-        name = str(doc.get("Name") or ref)
-        if self._shared().shares(obj_type, name, labels) and (op.reads_only or use):
-            return _Owned(full_id, labels)
-        teams = self._teams(obj_type, full_id, labels)
-        if not teams:
-            _check_unowned(op, obj_type, ref, name, use)
-            return _Owned(full_id, labels)
-        if not set(teams) & {*p.teams, p.team}:
-            raise HttpError(404, tenancy.not_found(obj_type, ref), engine_words=True)
-        return _Owned(full_id, labels)
-
-    def _shared(self) -> tenancy.SharedObjects:
-        """The shared objects: the gateway's setting plus what the policy in force
-        declares (``spec.shared``), so a reload changes them too."""
-        pset = getattr(self.admission, "policies", None)
-        shared = getattr(pset, "shared", None)
-        if shared is None:
-            return self.shared
-        return tenancy.SharedObjects(
-            networks=(*self.shared.networks, *shared("networks")),
-            volumes=(*self.shared.volumes, *shared("volumes")),
-            labels=(*self.shared.labels, *shared("labels")),
-        )
-
-    def _teams(self, obj_type: str, full_id: str, labels: dict[str, str]) -> tuple[str, ...]:
-        """The teams an object belongs to: for images, only the gateway's owner store
-        (builds and commits it carried out). An image's labels are its author's words:
-        an image loaded, imported or pulled with ``io.moorage.team`` in its config
-        claims nothing, it is nobody's."""
-        if obj_type == "image":
-            return self.owners.teams(full_id)
-        team = labels.get(tenancy.TEAM)
-        return (team,) if team else ()
-
-    async def _check_use(self, p: Principal, obj_type: str, ref: str, create: bool = True) -> None:
-        """A create that reaches another object (joins, mounts, links, attaches, runs
-        an image) may reach the caller's own or shared ones; another team's answers
-        404. A volume that does not exist yet is created by the engine, as it would be
-        directly; a missing image is the engine's to report (the CLI then pulls)."""
-        status, _ = await self._inspect(obj_type, ref)
-        if status == 404 and obj_type == "image":
-            return
-        if status == 404 and obj_type == "volume" and not create:
-            return  # the engine creates it with its options and the stamped owner labels
-        if status == 404 and obj_type == "volume":
-            # The engine would create it unlabelled, and so shared with every team:
-            # create it here first, owned by the caller.
-            labels = tenancy.stamp_labels(None, p, None, "volume labels")
-            created, doc = await self.upstream.call_json(
-                "POST", "/volumes/create", body={"Name": ref, "Labels": labels}
-            )
-            if created >= 400:
-                message = doc.get("message", "") if isinstance(doc, dict) else ""
-                raise HttpError(created, message or f"creating volume {ref} failed")
-            return
-        await self._check_owner(_USE, p, obj_type, ref)
-
-    async def _check_targets(
-        self, op: Operation, p: Principal, target: str, archive: list[str] | None = None
-    ) -> None:
-        """A tag, build or commit writes an image name, and what a build's RUN steps
-        join. A name may be written over only when it is free or the caller's team's:
-        never onto another team's image, nor onto one nobody owns (a base image)."""
-        query = parse_qs(target.partition("?")[2], keep_blank_values=True)
-        names: list[str] = []
-        # A pull writes the name it fetches; an image nobody owns (a base image) may be
-        # refreshed by anyone, another team's may not. An import writes its repo:tag.
-        unowned_ok = op.kind == "image.pull" and not (query.get("fromSrc") or [""])[0]
-        if op.kind == "image.pull" and unowned_ok:
-            image = (query.get("fromImage") or [""])[0].removesuffix(":")  # as the engine trims it
-            tag = (query.get("tag") or [""])[0]
-            if image and (tag or tenancy.has_tag_or_digest(image)):
-                if not tag.startswith("sha256:"):  # a pull by digest writes no tag
-                    names = [tenancy.image_name(image, tag)]
-            elif image:
-                # a name alone pulls every tag of the repository: each local one is written
-                names = await self._local_tags(image)
-        elif archive is not None:
-            names = archive
-        elif op.kind == "image.build":
-            names = [tenancy.image_name(t) for t in query.get("t", []) if t]
-            for obj_type, ref, where in tenancy.build_references(query):
-                try:
-                    await self._check_use(p, obj_type, ref)
-                except HttpError as exc:
-                    if exc.status != 404:
-                        raise
-                    raise HttpError(400, f"{exc.message} (named in the build's {where})") from exc
-        else:
-            repo = (query.get("repo") or [""])[0]
-            if repo:
-                names = [tenancy.image_name(repo, (query.get("tag") or [""])[0])]
-        for name in names:
-            status, doc = await self._inspect("image", name)
-            if status == 404 or not isinstance(doc, dict):
-                continue  # a new name: free to take
-            if status >= 400:
-                raise HttpError(status, str(doc.get("message") or f"inspecting image {name} failed"))
-            teams = self._teams("image", str(doc.get("Id", "")), tenancy.object_labels("image", doc))
-            if not teams and unowned_ok:
-                continue
-            if not teams:
-                raise HttpError(403, f"moorage: the image name {name} is taken by an image no team owns "
-                                     "(loaded or pulled by an operator), so only an admin may write "
-                                     "over it. Choose a name of your own.")  # fmt: skip
-            if not set(teams) & {*p.teams, p.team}:
-                raise HttpError(403, f"moorage: the image name {name} belongs to another team's image, "
-                                     "so you may not write over it. Choose a name of your own.")  # fmt: skip
-
-    async def _previous_spec(self, service_id: str) -> Any:
-        """A service's previous spec, read as a request body would be."""
-        status, doc = await self._inspect("service", service_id)
-        prev = doc.get("PreviousSpec") if status == 200 and isinstance(doc, dict) else None
-        if not isinstance(prev, dict):
-            raise HttpError(400, f"moorage: service {service_id} has no previous spec to roll back to")
-        return read_json_body("service.update", _dump(prev), keep_unknown=True).value
-
-    async def _local_tags(self, repo: str) -> list[str]:
-        """The local tags of ``repo`` (what pulling all its tags writes over)."""
-        flt = quote(json.dumps({"reference": [repo]}))
-        status, images = await self.upstream.call_json("GET", f"/images/json?filters={flt}")
-        if status != 200 or not isinstance(images, list):
-            raise UpstreamError(f"listing the tags of {repo} answered {status}")
-        tags = [t for i in images if isinstance(i, dict) for t in i.get("RepoTags") or []]
-        return [str(t) for t in tags if t != "<none>:<none>"]
-
-    async def _spool(self, head: RequestHead, reader: asyncio.StreamReader) -> IO[bytes]:
-        """The request body in a temporary file (bounded memory); closed with the request."""
-        spool = tempfile.TemporaryFile(prefix="moorage-")  # noqa: SIM115 - _request closes it
-        try:
-            await spool_body(reader, head.chunked, head.content_length, spool, self.limits.max_archive_bytes,
-                             self.limits)  # fmt: skip
-        except BaseException:
-            spool.close()
-            raise
-        return spool
-
-    async def _check_build_reads(self, p: Principal, t: Target, context: IO[bytes]) -> None:
-        """Read a spooled build context's Dockerfile the engine's way and check every
-        image it reads (FROM, COPY --from, and ONBUILD triggers of its bases) as an image
-        a container would run: the team's own or one nobody owns."""
-        dockerfile = await asyncio.to_thread(context_dockerfile, context, t.first("dockerfile") or "")
-        try:
-            args = json.loads(t.first("buildargs") or "{}")
-            strings = isinstance(args, dict) and all(isinstance(v, str | None) for v in args.values())
-            if not strings:
-                raise ValueError("buildargs is not an object of strings")
-            refs = image_references(dockerfile, args, target=t.first("target") or "")
-        except (ValueError, DockerfileError) as exc:
-            why = f"moorage: the build can't be read as the engine reads it: {exc}"
-            raise HttpError(400, why) from exc
-        for ref in refs:
-            try:
-                await self._check_use(p, "image", ref.ref)
-                await self._check_onbuild(ref.ref)
-            except HttpError as exc:
-                raise HttpError(exc.status if exc.status != 404 else 400,
-                                f"{exc.message} (named by the Dockerfile's {ref.instruction}, line "
-                                f"{ref.line})") from exc  # fmt: skip
-
-    async def _check_onbuild(self, ref: str) -> None:
-        """A base image's ONBUILD triggers run in the build: one that copies from another
-        image reads an image this check never saw, so it is refused."""
-        status, doc = await self._inspect("image", ref)
-        if status != 200 or not isinstance(doc, dict):
-            return  # not local: the engine pulls it (pulled images are nobody's)
-        triggers = (doc.get("Config") or {}).get("OnBuild") or []
-        if any("--from" in str(trigger).lower() for trigger in triggers):
-            raise HttpError(403, f"moorage: base image {ref} has an ONBUILD trigger that copies from another "
-                                 "image, which Moorage can't check")  # fmt: skip
-
-    def _rewrite_ref(self, target: str, op: Operation, owned: _Owned) -> str:
-        """Name the object by full id upstream, so a name or prefix can't be re-pointed
-        between the ownership check and the action."""
-        if op.object_type == "image":
-            return target  # push and tag need the name the client gave
-        if op.kind == "network.inspect":
-            # The engine's lookup depends on the reference and `scope` together (by full
-            # id it ignores scope): pass both through; the answer's id is checked instead.
-            return target
-        path, sep, query = target.partition("?")
-        if op.kind == "image.commit":
-            params = parse_qs(query, keep_blank_values=True)
-            params["container"] = [owned.full_id]
-            return f"{path}?{urlencode(params, doseq=True)}"
-        prefix = f"/v{op.version}" if op.version else ""
-        route = _REF_SEGMENT.sub(lambda m: m.group(1) + quote(owned.full_id, safe=""), op.route, 1)
-        return prefix + quote(route, safe="/:@%") + sep + query
-
-    async def _answer_filter(
-        self, op: Operation, p: Principal, outcome: _Outcome, inner: Callable[[Any], Any] | None
-    ) -> Callable[[Any], Any] | None:
-        """What to do to a JSON answer before it leaves (None: pass it as it is, except
-        that Moorage's labels are always taken out of answers that can carry them)."""
-        if op.kind == "task.list" and not p.sees_all:
-            return await self._task_filter(p)
-        if op.kind == "system.df" and not p.sees_all:
-            team = p.team
-
-            def own_usage(doc: Any) -> Any:
-                # disk use of the team's containers and volumes only (names and sizes of
-                # other teams' objects are theirs); images and build cache are shared
-                if isinstance(doc, dict):
-                    for key in ("Containers", "Volumes"):
-                        items = doc.get(key)
-                        if isinstance(items, list):
-                            doc[key] = [i for i in items if isinstance(i, dict)
-                                        and (i.get("Labels") or {}).get(tenancy.TEAM) == team]  # fmt: skip
-                return inner(doc) if inner is not None else doc
-
-            return own_usage
-        if op.kind == "swarm.inspect" and "admin" not in p.roles:
-            # The join tokens let a node join the swarm past Moorage: admins only.
-            def without_tokens(doc: Any) -> Any:
-                if isinstance(doc, dict):
-                    doc.pop("JoinTokens", None)
-                return inner(doc) if inner is not None else doc
-
-            return without_tokens
-        if op.kind == "network.inspect" and op.object_ref and outcome.object_id:
-            expected, ref = outcome.object_id, op.object_ref
-
-            def same_network(doc: Any) -> Any:
-                # the reference was passed through: it must still name the checked network
-                if isinstance(doc, dict) and doc.get("Id") != expected:
-                    raise HttpError(404, tenancy.not_found("network", ref), engine_words=True)
-                return doc
-
-            return same_network
-        if op.kind == "image.commit":
-            owners, team = self.owners, p.team
-
-            def record_commit(doc: Any) -> Any:
-                # a committed image is its committer's team's, kept where no client writes
-                if isinstance(doc, dict) and isinstance(doc.get("Id"), str):
-                    owners.record(doc["Id"], team)
-                return inner(doc) if inner is not None else doc
-
-            return record_commit
-        return inner
-
-    async def _task_filter(self, p: Principal) -> Callable[[Any], Any]:
-        target = tenancy.inject_team_filter("/services", p.team)
-        status, services = await self.upstream.call_json("GET", target)
-        mine = {s.get("ID") for s in services} if status == 200 and services else set()
-
-        def keep(tasks: Any) -> Any:
-            return [t for t in tasks if t.get("ServiceID") in mine] if isinstance(tasks, list) else []
-
-        return keep
-
-    async def _record_short_ids(self, watch: _BuildIds) -> None:
-        """Builds on API versions before 1.30 name their image only as ``Successfully
-        built <12 hex digits>``: resolve those to full ids for the owner store."""
-        for short in watch.short_ids:
-            status, doc = await self._inspect("image", short)
-            if status == 200 and isinstance(doc, dict):
-                watch.record(str(doc.get("Id", "")))
-
-    async def _image_ids(self) -> frozenset[str]:
-        """Every image id the engine holds now (intermediate images included)."""
-        status, images = await self.upstream.call_json("GET", "/images/json?all=1", limit=256 << 20)
-        if status != 200 or not isinstance(images, list):
-            raise UpstreamError(f"listing images before a build answered {status}")
-        return frozenset(str(i.get("Id", "")) for i in images if isinstance(i, dict))
-
-    async def _learn_engine_headers(self) -> tuple[tuple[str, str], ...]:
-        """The engine's identifying headers, from its ``/_ping`` answer, asked once."""
-        if self.engine_headers is None:
-            try:
-                conn = await self.upstream.connect()
-                try:
-                    conn.writer.write(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
-                    await conn.writer.drain()
-                    raw = await asyncio.wait_for(conn.reader.readuntil(b"\r\n\r\n"), 5)
-                finally:
-                    conn.close()
-                self.engine_headers = _engine_headers(parse_response_head(raw, self.limits))
-            except (OSError, UpstreamError, HttpError, TimeoutError, asyncio.IncompleteReadError,
-                    asyncio.LimitOverrunError) as exc:  # fmt: skip
-                log.debug("could not learn the engine's headers: %s", exc)
-                return ()
-        return self.engine_headers
-
-    # ------------------------------------------------------------- forward
-    async def _forward(
-        self,
-        head: RequestHead,
-        op: Operation,
-        p: Principal,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        body: bytes | IO[bytes] | None,
-        outcome: _Outcome,
-        post_filter: Callable[[Any], Any] | None,
-    ) -> bool:
-        started = time.perf_counter()
-        streamed = (body is None and head.has_body) or op.hijack or not isinstance(body, bytes | None)
-        if body is None and head.has_body:
-            outcome.body = "reading"  # it streams to the engine from here
-        # A pooled connection may have been closed by the engine; only a request we
-        # can send again (no streamed body) may use one.
-        # A build's result is its team's only if the build made it: a FROM-only or fully
-        # cached build reports an image that already existed (a base, another team's).
-        before = await self._image_ids() if op.kind == "image.build" else None
-        conn = await (self.upstream.connect() if streamed else self.upstream.acquire())
-        closed = f"the Docker engine at {self.upstream.url} closed the connection"
-        try:
-            resp_raw = await self._send(conn, head, reader, body)
-        except (asyncio.IncompleteReadError, ConnectionError) as exc:
-            conn.close()
-            if streamed or conn.fresh:
-                raise UpstreamError(closed) from exc
-            conn = await self.upstream.connect()
-            try:
-                resp_raw = await self._send(conn, head, reader, body)
-            except (asyncio.IncompleteReadError, ConnectionError) as again:
-                conn.close()
-                raise UpstreamError(closed) from again
-            except BaseException:
-                conn.close()
-                raise
-        except BaseException:
-            conn.close()  # a half-sent request must not stay on a connection
-            raise
-        resp = parse_response_head(resp_raw, self.limits)
-        outcome.status = resp.status
-        if self.engine_headers is None:
-            self.engine_headers = _engine_headers(resp) or None
-        # The record is durable before the first byte of the answer leaves.
-        await self._record(head, op, p, p, outcome, started)
-        resp = resp.with_header("X-Moorage-Request-Id", outcome.request_id)
-        watch = None
-        if before is not None and resp.status == 200:
-            watch = _BuildIds(self.owners, p.team, before)
-        try:
-            result = await self._relay(head, op, resp, conn, reader, writer, post_filter, watch)
-        except BaseException:
-            conn.close()
-            raise
-        if watch is not None:
-            await self._record_short_ids(watch)
-        return result
-
-    async def _send(
-        self, conn: Conn, head: RequestHead, reader: asyncio.StreamReader, body: bytes | IO[bytes] | None
-    ) -> bytes:
-        conn.writer.write(head.encode())
-        if isinstance(body, bytes):
-            conn.writer.write(body)
-        elif body is not None:
-            body.seek(0)
-            while data := await asyncio.to_thread(body.read, 1 << 20):
-                conn.writer.write(data)
-                await conn.writer.drain()
-        elif head.chunked:
-            await relay_chunked(reader, conn.writer)
-        elif head.content_length:
-            await relay_fixed(reader, conn.writer, head.content_length)
-        await conn.writer.drain()
-        try:
-            return await conn.reader.readuntil(b"\r\n\r\n")
-        except asyncio.LimitOverrunError as exc:
-            raise UpstreamError("the Docker engine sent an oversized response head") from exc
-
-    async def _relay(
-        self,
-        head: RequestHead,
-        op: Operation,
-        resp: ResponseHead,
-        conn: Conn,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        post_filter: Callable[[Any], Any] | None,
-        watch: _BuildIds | None = None,
-    ) -> bool:
-        ctype = (resp.get("content-type") or "").lower()
-        if resp.status == 101 or (op.hijack and resp.status == 200 and ctype.startswith(HIJACK_TYPES)):
-            writer.write(resp.encode())
-            await writer.drain()
-            await _splice(reader, writer, conn)
-            return False
-        upstream_keep = "close" not in (resp.get("connection") or "").lower()
-        strip = op.kind in tenancy.STRIPPED_ANSWERS
-        if head.method == "HEAD" or resp.status in (204, 304) or 100 <= resp.status < 200:
-            writer.write(resp.encode())
-        elif watch is not None or (op.kind == "system.events" and resp.status == 200):
-            # streams: build progress is watched for the image id, events lose our labels
-            feed = watch if watch is not None else _Lines(_strip_line)
-            kept = await _relay_stream(resp, conn.reader, writer, feed, self.limits)
-            upstream_keep = kept and upstream_keep
-        elif (post_filter is not None or strip) and resp.status in (200, 201):
-            raw = await read_body(conn.reader, resp.chunked, int(resp.get("content-length") or 0),
-                                  64 << 20, self.limits, 502)  # fmt: skip
-            if post_filter is not None:
-                # the engine's own JSON: no duplicate-key check (label keys may differ in case)
-                doc = post_filter(json.loads(raw) if raw.strip() else None)
-                data = _dump(tenancy.strip_labels(doc) if strip else doc)
-            else:
-                data = tenancy.strip_answer(raw)
-            if data is raw and not resp.chunked:
-                writer.write(resp.encode() + data)
-            else:
-                writer.write(resp.encode((*_without_length(resp), ("Content-Length", str(len(data))))) + data)
-        elif resp.chunked:
-            writer.write(resp.encode())
-            await relay_chunked(conn.reader, writer, self.limits, 502)
-        elif (length := resp.get("content-length")) is not None:
-            size = int(length)
-            if size <= _SMALL_BODY:  # one write, one syscall, for the common small answer
-                writer.write(resp.encode() + await conn.reader.readexactly(size))
-            else:
-                writer.write(resp.encode())
-                await relay_fixed(conn.reader, writer, size)
-        else:  # delimited by close
-            writer.write(resp.encode())
-            while data := await conn.reader.read(1 << 16):
-                writer.write(data)
-                await writer.drain()
-            conn.close()
-            return False
-        await writer.drain()
-        if upstream_keep:
-            self.upstream.release(conn)
-        else:
-            conn.close()
-        return head.keep_alive
-
-    # --------------------------------------------------------------- audit
-    async def _record(
-        self,
-        head: RequestHead,
-        op: Operation,
-        p: Principal | None,
-        who: Principal | str,
-        outcome: _Outcome,
-        started: float,
-    ) -> None:
-        if self.audit is None:
-            return
-        record = self._make_record(head, op, p, who, outcome, started)
-        try:
-            await self.audit.record_async(record, durable=not op.reads_only)
-        except AuditError:
-            if not op.reads_only:
-                raise
-            log.error("audit write failed for a read-only request %s %s", head.method, head.path)
-
-    def _make_record(
-        self,
-        head: RequestHead,
-        op: Operation,
-        p: Principal | None,
-        who: Principal | str,
-        outcome: _Outcome,
-        started: float,
-    ) -> AuditRecord:
-        return AuditRecord(
-            time=self.clock(),
-            request_id=outcome.request_id,
-            user=p.user if p else "?",
-            teams=p.teams if p else (),
-            roles=p.roles if p else (),
-            auth=p.auth if p else "none",
-            source=p.source if p else str(who),
-            method=head.method,
-            path=head.path,
-            kind=op.kind,
-            object_ref=op.object_ref,
-            decision=outcome.decision,
-            reason=outcome.reason,
-            status=outcome.status,
-            duration_ms=round((time.perf_counter() - started) * 1000, 3),
-            object_id=outcome.object_id,
-            summary=outcome.summary,
-            rules=outcome.rules,
-            mutations=outcome.mutations,
-            policy_version=outcome.policy_version,
-            image_digest=outcome.image_digest,
-            login=self._login_facts(p),
-        )
-
-    def _login_facts(self, p: Principal | None) -> dict[str, Any] | None:
-        if p is None or p.cert is None or self.certs is None:
-            return None
-        record = self.certs.get(p.cert[0])
-        if record is None:
-            return None
-        return {"provider": record.provider, "subject": record.subject, "groups": list(record.groups),
-                "serial": record.serial}  # fmt: skip
-
-
-# Changing operations that still count as using (not altering) an object: tagging or
-# pushing an image nobody owns (a base image), attaching to a shared network.
-# Deleting or altering a shared object is not among them; nor is exec, which runs a
-# process inside a container.
-_SHARED_USE = frozenset({"image.tag", "image.push", "network.connect", "network.disconnect"})
-# Networks that no team owns and every team may join: the engine's defaults.
-_JOINABLE = frozenset({"bridge", "none"})
-
-
-def _check_unowned(op: Operation, obj_type: str, ref: str, name: str, use: bool) -> None:
-    """Refuse what a developer may not do to an object no team owns (one made on the
-    engine directly by an operator). Containers and volumes: nothing, not even read
-    them (their files, logs and environment are the operator's). Networks: read them,
-    join only the default ones. Images and the rest: read and use, never change."""
-    if obj_type in ("secret", "config") and use:
-        raise HttpError(403, f"moorage: {obj_type} {ref} belongs to no team (it was made on the engine "
-                             "directly), so only an admin may give it to a service.")  # fmt: skip
-    if obj_type in ("container", "volume"):
-        hint = (" An admin can declare a volume shared (label io.moorage.shared=true, or the "
-                "gateway's shared volumes)." if obj_type == "volume" else "")  # fmt: skip
-        raise HttpError(403, f"moorage: {obj_type} {ref} belongs to no team (it was made on the engine "
-                             f"directly), so only an admin may use or read it.{hint}")  # fmt: skip
-    if obj_type == "network":
-        if use and name in _JOINABLE:
-            return
-        if op.reads_only and not use:
-            return
-        if use:
-            raise HttpError(403, f"moorage: network {ref} belongs to no team and is not declared "
-                                 "shared, so only an admin may attach to it. Use a network of your "
-                                 "team's (docker network create) or ask an admin to share it "
-                                 "(label io.moorage.shared=true).")  # fmt: skip
-    elif op.reads_only or use:
-        return
-    raise HttpError(403, f"moorage: {obj_type} {ref} belongs to no team, so only an admin may "
-                         f"{op.kind.split('.', 1)[1]} it")  # fmt: skip
-
-
-# The headers that say which engine answers (the engine sends them on every answer).
-_ENGINE_HEADERS = ("api-version", "docker-experimental", "ostype", "server")
-
-
-def _engine_headers(resp: ResponseHead) -> tuple[tuple[str, str], ...]:
-    return tuple((k, v) for k, v in resp.headers if k.lower() in _ENGINE_HEADERS)
-
-
-def _as_engine(answer: bytes, headers: tuple[tuple[str, str], ...]) -> bytes:
-    """A gateway answer with the engine's identifying headers (its ``Server`` replacing
-    the gateway's), so a client sees the same headers whoever answered."""
-    if not headers:
-        return answer
-    head, sep, body = answer.partition(b"\r\n\r\n")
-    first, *lines = head.split(b"\r\n")
-    names = {k.lower().encode() for k, _ in headers}
-    kept = [ln for ln in lines if ln.split(b":", 1)[0].strip().lower() not in names]
-    ours = [f"{k}: {v}".encode("latin-1", "replace") for k, v in headers]
-    return b"\r\n".join([first, *ours, *kept]) + sep + body
-
-
-def _without_length(resp: ResponseHead) -> tuple[tuple[str, str], ...]:
-    return tuple((k, v) for k, v in resp.headers if k.lower() not in ("content-length", "transfer-encoding"))
-
-
-class _Lines:
-    """Cut a stream into lines and pass each through ``each`` (JSON streams: one
-    document a line). A line past 1 MiB passes through untouched."""
-
-    def __init__(self, each: Callable[[bytes], bytes]) -> None:
-        self.each = each
-        self.buf = b""
-
-    def __call__(self, data: bytes) -> bytes:
-        self.buf += data
-        if b"\n" not in data:
-            if len(self.buf) > 1 << 20:
-                out, self.buf = self.buf, b""
-                return out
-            return b""
-        *lines, self.buf = self.buf.split(b"\n")
-        return b"".join(self.each(line) + b"\n" for line in lines)
-
-    def end(self) -> bytes:
-        rest, self.buf = self.buf, b""
-        return self.each(rest) if rest else b""
-
-
-def _strip_line(line: bytes) -> bytes:
-    out = tenancy.strip_answer(line)
-    return out if out is line else out.rstrip(b"\n")
-
-
-_IMAGE_ID = re.compile(r"^sha256:[0-9a-f]{64}$")
-_BUILT = re.compile(r"^Successfully built ([0-9a-f]{12,64})$")
-
-
-class _BuildIds(_Lines):
-    """Watch a build's progress stream, passing it on unchanged, and record the image
-    ids it produces as the caller's team's: from the aux ``{"ID": ...}`` messages, a
-    quiet build's final ``sha256:...`` line, or (API < 1.30) ``Successfully built``."""
-
-    def __init__(self, owners: ImageOwners, team: str, before: frozenset[str]) -> None:
-        super().__init__(self._see)
-        self.owners = owners
-        self.team = team
-        self.before = before  # image ids that existed before the build: never claimed by it
-        self.short_ids: list[str] = []
-
-    def record(self, image_id: str) -> None:
-        if image_id and image_id not in self.before:
-            self.owners.record(image_id, self.team)
-
-    def __call__(self, data: bytes) -> bytes:
-        super().__call__(data)  # the lines are only looked at
-        return data
-
-    def end(self) -> bytes:
-        super().end()
-        return b""
-
-    def _see(self, line: bytes) -> bytes:
-        if b"sha256:" not in line and b"Successfully built" not in line:
-            return line
-        try:
-            msg = json.loads(line)
-        except ValueError:
-            return line
-        if not isinstance(msg, dict):
-            return line
-        aux = msg.get("aux")
-        stream = msg.get("stream")
-        if isinstance(aux, dict) and isinstance(aux.get("ID"), str) and _IMAGE_ID.match(aux["ID"]):
-            self.record(aux["ID"])
-        elif isinstance(stream, str):
-            text = stream.strip()
-            if _IMAGE_ID.match(text):
-                self.record(text)
-            elif m := _BUILT.match(text):
-                self.short_ids.append(m.group(1))
-        return line
-
-
-def _chunk(data: bytes) -> bytes:
-    return b"%x\r\n%s\r\n" % (len(data), data)
-
-
-async def _relay_stream(
-    resp: ResponseHead, src: asyncio.StreamReader, dst: asyncio.StreamWriter, feed: _Lines, limits: Limits
-) -> bool:
-    """Relay a streamed answer through ``feed`` (bytes in, bytes out, as they come).
-    Returns whether the upstream connection can be used again."""
-    if resp.chunked:
-        dst.write(resp.encode())
-        # the framing core's chunk rules (502: the engine's fault), not a second parser
-        async for data in iter_chunks(src, limits, 502):
-            out = feed(data)
-            if out:
-                dst.write(_chunk(out))
-                await dst.drain()
-        tail = feed.end()
-        dst.write((_chunk(tail) if tail else b"") + b"0\r\n\r\n")
-        await dst.drain()
-        return True
-    length = resp.get("content-length")
-    if length is not None:
-        body = await read_body(src, False, int(length), 64 << 20, limits, 502)
-        data = feed(body) + feed.end()
-        dst.write(resp.encode((*_without_length(resp), ("Content-Length", str(len(data))))) + data)
-        return True
-    dst.write(resp.encode())
-    while data := await src.read(1 << 16):
-        dst.write(feed(data))
-        await dst.drain()
-    dst.write(feed.end())
-    return False
-
-
-async def _splice(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: Conn) -> None:
-    """Join a hijacked client connection to its upstream until both sides are done."""
-
-    async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-        try:
-            while data := await src.read(1 << 16):
-                dst.write(data)
-                await dst.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            # half-close: the other side sees EOF (stdin closed) and can still answer
-            with contextlib.suppress(OSError, RuntimeError, NotImplementedError, AttributeError):
-                if dst.can_write_eof():
-                    dst.write_eof()
-
-    up = asyncio.ensure_future(pipe(conn.reader, writer))
-    down = asyncio.ensure_future(pipe(reader, conn.writer))
-    await up
-    # The engine is done (the process exited); give the client a moment to finish.
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(asyncio.shield(down), 2.0)
-    down.cancel()
-    conn.close()
-
-
-def _refusal(exc: Exception) -> tuple[int, str]:
-    if isinstance(exc, HttpError):
-        msg = (
-            exc.message
-            if exc.engine_words or exc.message.startswith("moorage:")
-            else f"moorage: {exc.message}"
-        )
-        return exc.status, msg
-    if isinstance(exc, UpstreamError):
-        return 502, f"moorage: {exc}"
-    if isinstance(exc, AuditError):
-        return 503, f"moorage: refused because the audit trail can't be written ({exc})"
-    return 503, f"moorage: admission could not decide, so the request was refused: {exc}"
-
-
-def summarise(kind: str, body: Any) -> dict[str, Any] | None:
-    """What an auditor needs of a body: names and images, never environment values,
-    secret data or whole specs."""
-    if not isinstance(body, dict):
-        return None
-    get = tenancy.get_ci
-    out: dict[str, Any] = {}
-    if kind in ("container.create", "image.commit"):
-        out["image"] = get(body, "Image")
-        host = get(body, "HostConfig")
-        if isinstance(host, dict) and get(host, "Privileged"):
-            out["privileged"] = True
-    elif kind in ("service.create", "service.update"):
-        out["name"] = get(body, "Name")
-        task = get(body, "TaskTemplate")
-        out["image"] = get(get(task, "ContainerSpec"), "Image") if isinstance(task, dict) else None
-    elif kind in ("exec.create",):
-        out["user"] = get(body, "User") or ""
-        out["privileged"] = bool(get(body, "Privileged"))
-    elif kind in ("network.connect", "network.disconnect"):
-        out["container"] = get(body, "Container")
-    else:  # networks, volumes, secrets, configs: the name is enough (never Data)
-        out["name"] = get(body, "Name")
-    return {k: v for k, v in out.items() if v is not None}
-
-
-# Answers that carry a Warnings list the Docker CLI prints.
-_WARNS = frozenset({"container.create", "service.create", "service.update"})
-
-
-def _add_warnings(lines: list[str]) -> Callable[[Any], Any]:
-    def add(doc: Any) -> Any:
-        if isinstance(doc, dict):
-            doc["Warnings"] = [*(doc.get("Warnings") or []), *lines]
-        return doc
-
-    return add
-
-
-def _dump(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()
-
-
-def _uid_name(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return f"uid{uid}"

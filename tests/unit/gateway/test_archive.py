@@ -8,8 +8,8 @@ import tarfile
 
 import pytest
 
+from moorage.admission.errors import ClientError
 from moorage.gateway.archive import archive_names
-from moorage.gateway.http import HttpError
 
 
 def archive(files: dict[str, bytes]) -> io.BytesIO:
@@ -41,7 +41,7 @@ def test_an_archive_without_names_writes_none() -> None:
 @pytest.mark.parametrize("data", [b"not a tar at all" * 100, archive({"other.txt": b"x"}).getvalue(),
                                   archive({"manifest.json": b"{nope"}).getvalue()])  # fmt: skip
 def test_what_is_not_an_image_archive_is_refused(data: bytes) -> None:
-    with pytest.raises(HttpError) as err:
+    with pytest.raises(ClientError) as err:
         archive_names(io.BytesIO(data))
     assert err.value.status == 400
 
@@ -55,5 +55,5 @@ def test_the_dockerfile_of_a_build_context() -> None:
     assert (
         context_dockerfile(archive({"dockerfile": b"FROM c\n"}), "") == b"FROM c\n"
     )  # the engine's fallback
-    with pytest.raises(HttpError):
+    with pytest.raises(ClientError):
         context_dockerfile(ctx, "missing")

@@ -18,6 +18,7 @@ from moorage.audit.trail import AuditTrail, KeyRing
 from moorage.gateway.server import Gateway
 from moorage.gateway.upstream import Upstream
 from moorage.identity import UserDirectory
+from tests.gateway_build import build_gateway
 
 LOOPS = ["asyncio"]
 try:
@@ -94,7 +95,7 @@ def run(
         engine = FakeEngine(reply)
         engine_sock = str(tmp_path / "engine.sock")
         server = await asyncio.start_unix_server(engine.serve, engine_sock)
-        gw = Gateway(Upstream(gw_args.pop("upstream", f"unix://{engine_sock}")), **gw_args)
+        gw = build_gateway(Upstream(gw_args.pop("upstream", f"unix://{engine_sock}")), **gw_args)
         gw_sock = str(tmp_path / "gw.sock")
         await gw.listen_unix(gw_sock)
         try:

@@ -19,8 +19,8 @@ import pytest
 
 from moorage.audit import AuditRecord, AuditSink
 from moorage.gateway.http import Limits
-from moorage.gateway.server import Gateway
 from moorage.gateway.upstream import Upstream
+from tests.gateway_build import build_gateway
 
 FLOOD = 6000
 HALF = b"GET /_ping HTTP/1.1\r\nHost: x\r\n"  # never finished: no blank line
@@ -106,7 +106,7 @@ def test_half_sent_heads_are_answered_408_and_closed_while_requests_are_served(
         loop = asyncio.get_running_loop()
         engine_sock, gw_sock = str(tmp_path / "engine.sock"), str(tmp_path / "gw.sock")
         engine = await asyncio.start_unix_server(fake_engine, engine_sock)
-        gw = Gateway(Upstream(f"unix://{engine_sock}"), audit=sink, fast_path=fast_path,
+        gw = build_gateway(Upstream(f"unix://{engine_sock}"), audit=sink, fast_path=fast_path,
                      limits=Limits(head_timeout=1.0))  # idle_timeout stays 600 s  # fmt: skip
         await gw.listen_unix(gw_sock)
         clients: list[HalfHead] = []
