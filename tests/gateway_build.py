@@ -6,9 +6,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from moorage.admission import UnsafeAllowAll
+from moorage.admission import UnsafeAllowAll, tenancy
 from moorage.admission.owners import ImageOwners
-from moorage.gateway import tenancy
 from moorage.gateway.config import UnsafeNoAudit
 from moorage.gateway.http import Limits
 from moorage.gateway.server import Gateway

@@ -18,8 +18,8 @@ from urllib.parse import quote
 
 import pytest
 
+from moorage.admission.tenancy import OWNER, SHARED, TEAM, SharedObjects
 from moorage.engine import EngineError
-from moorage.gateway.tenancy import OWNER, SHARED, TEAM, SharedObjects
 from moorage.lab import Lab, build_busybox, load_into
 from moorage.lab.images import BUSYBOX_REF
 from tests.conftest import needs_root, unique_name

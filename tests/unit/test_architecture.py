@@ -34,7 +34,6 @@ FORBIDDEN: dict[str, frozenset[str]] = {"policy": frozenset({"admission", "image
 
 MAX_LINES = 400
 MAX_ANY_IN_POLICY = 10
-IN_PROGRESS = "issue 18 in progress"
 
 
 @dataclass(frozen=True)
@@ -314,7 +313,6 @@ def test_the_scan_sees_the_source() -> None:
     assert any(GRAPH.values())
 
 
-@pytest.mark.xfail(strict=False, reason=IN_PROGRESS)
 def test_no_import_cycles() -> None:
     cycles = _cycles(GRAPH)
     assert not cycles, "import cycles (lazy imports included):\n" + "\n".join(
@@ -322,7 +320,6 @@ def test_no_import_cycles() -> None:
     )
 
 
-@pytest.mark.xfail(strict=False, reason=IN_PROGRESS)
 def test_imports_follow_the_layer_order() -> None:
     problems = _layer_violations()
     assert not problems, "imports against the layer order (docs/development.md, The packages):\n" + "\n".join(
@@ -330,23 +327,12 @@ def test_imports_follow_the_layer_order() -> None:
     )
 
 
-def _by_package(in_progress: frozenset[str]) -> list[object]:
-    """One test case per package, so a finished package stays guarded while others are
-    mid-refactor; the packages still in progress are expected to fail for now."""
-    packages = sorted({m.package for m in MODULES.values()})
-    return [
-        pytest.param(
-            p,
-            id=p or ROOT_PACKAGE,
-            marks=[pytest.mark.xfail(strict=False, reason=IN_PROGRESS)] if p in in_progress else [],
-        )
-        for p in packages
-    ]
+def _packages() -> list[object]:
+    """One test case per package, so a failure names the package it is in."""
+    return [pytest.param(p, id=p or ROOT_PACKAGE) for p in sorted({m.package for m in MODULES.values()})]
 
 
-@pytest.mark.parametrize(
-    "package", _by_package(frozenset({"cli", "engine_api", "gateway", "images", "policy"}))
-)
+@pytest.mark.parametrize("package", _packages())
 def test_no_module_over_400_lines(package: str) -> None:
     large = sorted(
         f"{_rel(m)}: {m.lines} lines"
@@ -356,9 +342,7 @@ def test_no_module_over_400_lines(package: str) -> None:
     assert not large, f"modules over {MAX_LINES} lines:\n" + "\n".join("  " + x for x in large)
 
 
-@pytest.mark.parametrize(
-    "package", _by_package(frozenset({"admission", "cli", "engine_api", "gateway", "images", "policy"}))
-)
+@pytest.mark.parametrize("package", _packages())
 def test_every_public_name_has_a_docstring(package: str) -> None:
     missing = [
         entry for module in MODULES.values() if module.package == package for entry in _undocumented(module)
@@ -368,7 +352,6 @@ def test_every_public_name_has_a_docstring(package: str) -> None:
     )
 
 
-@pytest.mark.xfail(strict=False, reason=IN_PROGRESS)
 def test_policy_uses_any_sparingly() -> None:
     counts = {_rel(m): n for m in MODULES.values() if m.package == "policy" and (n := _any_uses(m))}
     total = sum(counts.values())

@@ -4,9 +4,8 @@ from moorage.admission.interface import (
     Admission,
     AdmissionError,
     AdmissionRequest,
-    AllowAll,
     Decision,
     UnsafeAllowAll,
 )
 
-__all__ = ["Admission", "AdmissionError", "AdmissionRequest", "AllowAll", "Decision", "UnsafeAllowAll"]
+__all__ = ["Admission", "AdmissionError", "AdmissionRequest", "Decision", "UnsafeAllowAll"]

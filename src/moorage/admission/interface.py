@@ -10,7 +10,7 @@ from typing import Any
 from moorage.engine_api.endpoints import Operation
 from moorage.identity import Principal
 
-__all__ = ["Admission", "AdmissionError", "AdmissionRequest", "AllowAll", "Decision", "UnsafeAllowAll"]
+__all__ = ["Admission", "AdmissionError", "AdmissionRequest", "Decision", "UnsafeAllowAll"]
 
 log = logging.getLogger("moorage.admission")
 
@@ -77,7 +77,3 @@ class UnsafeAllowAll(Admission):
     def admit(self, request: AdmissionRequest) -> Decision:
         """Allow, unchanged."""
         return Decision(True)
-
-
-# The old name, for callers that predate the Unsafe prefix.
-AllowAll = UnsafeAllowAll

@@ -46,6 +46,7 @@ log = logging.getLogger("moorage.up")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``moorage up`` (run the gateway) to the command line."""
     p = sub.add_parser("up", help="run the gateway in front of a Docker engine")
     p.add_argument(
         "--lab", metavar="NAME", help="in front of lab NAME's manager (node 1), governing its swarm"

@@ -10,7 +10,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
-from moorage.admission import Admission, AdmissionError
+from moorage.admission import Admission, AdmissionError, tenancy
 from moorage.admission.errors import Refusal
 from moorage.admission.exceptions import ExceptionStore
 from moorage.admission.owners import ImageOwners
@@ -18,7 +18,6 @@ from moorage.admission.records import Outcome, RequestIds, make_record
 from moorage.audit import AuditError, AuditRecord, AuditSink
 from moorage.cluster.trust import ClusterTrust
 from moorage.engine_api.endpoints import Operation
-from moorage.gateway import tenancy
 from moorage.gateway.http import (
     HttpError,
     Limits,

@@ -35,20 +35,28 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
+from moorage.admission.records import Outcome
 from moorage.audit import AuditRecord
 from moorage.engine_api.canonical import MAX_KNOWN_VERSION, RequestError, read_target
 from moorage.engine_api.endpoints import Operation
-from moorage.gateway import tenancy
+from moorage.engine_api.kinds import KINDS
+from moorage.gateway import answers
 from moorage.gateway.fastpool import COLLECTED, FastUpstream
 from moorage.gateway.http import HttpError, RequestHead, error_response, head_length, parse_request_head
-from moorage.gateway.server import FILTERED_LISTS, Gateway, _as_engine, _Outcome
+from moorage.gateway.streams import as_engine
 from moorage.identity import Principal
+
+if TYPE_CHECKING:  # the gateway owns its fast path; only its type is needed here
+    from moorage.gateway.server import Gateway
 
 __all__ = ["FastClient", "plan"]
 
 log = logging.getLogger("moorage.gateway")
+
+# The lists the fast path filters to the team (prunes are filtered too, on the full path).
+FILTERED_LISTS = frozenset(k for k, row in KINDS.items() if row.team_filter and not k.endswith(".prune"))
 
 
 def plan(gw: Gateway, who: Principal | str, head: RequestHead) -> tuple[Operation, str] | None:
@@ -73,7 +81,7 @@ def plan(gw: Gateway, who: Principal | str, head: RequestHead) -> tuple[Operatio
         return None
     if not who.may(op.action_class):
         return None
-    if (op.kind in tenancy.STRIPPED_ANSWERS and op.kind not in COLLECTED) or op.kind == "swarm.inspect":
+    if (op.kind in answers.STRIPPED_ANSWERS and op.kind not in COLLECTED) or op.kind == "swarm.inspect":
         return None  # a streamed or filtered answer: the full path takes Moorage's labels out
     target = t.encoded
     if not who.sees_all:
@@ -81,7 +89,7 @@ def plan(gw: Gateway, who: Principal | str, head: RequestHead) -> tuple[Operatio
             return None  # filtered after the answer: the full path does that
         if op.kind in FILTERED_LISTS:
             try:
-                target = tenancy.inject_team_filter(target, who.team)
+                target = answers.inject_team_filter(target, who.team)
             except HttpError:
                 return None
     return op, target
@@ -236,7 +244,7 @@ class FastClient(asyncio.Protocol):
         def answer() -> None:
             if not self.closed and self.transport is not None:
                 answer = error_response(status, message, head.keep_alive, rid)
-                self.transport.write(_as_engine(answer, self.gw.engine_headers or ()))
+                self.transport.write(as_engine(answer, self.gw.engine_headers or ()))
                 self.done(head.keep_alive)
 
         self.write_record(record, answer)
@@ -244,7 +252,7 @@ class FastClient(asyncio.Protocol):
     def record(self, status: int, decision: str, reason: str) -> tuple[str, AuditRecord | None]:
         """The request id and audit record of the request in flight."""
         assert self.head is not None and self.op is not None
-        outcome = _Outcome(
+        outcome = Outcome(
             decision=decision, reason=reason, status=status, request_id=self.gw.request_ids.next()
         )
         if self.gw.audit is None:

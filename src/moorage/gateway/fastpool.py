@@ -22,7 +22,7 @@ from typing import Protocol, cast
 
 from moorage.audit import AuditRecord
 from moorage.engine_api.endpoints import Operation
-from moorage.gateway import tenancy
+from moorage.gateway import answers
 from moorage.gateway.http import ChunkedScanner, HttpError, Limits, RequestHead, scan_response_head
 from moorage.gateway.upstream import Upstream
 
@@ -361,7 +361,7 @@ class FastUpstream(asyncio.Protocol):
             body = bytes(self.collect)
             if self.mode == "chunked":
                 body = _dechunk(body)
-            body = tenancy.strip_answer(body)
+            body = answers.strip_answer(body)
             self.collect = None
             self._emit(_with_length(self.collect_head, len(body)) + body)
         self.complete = True

@@ -9,13 +9,14 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
+from moorage.admission import tenancy
 from moorage.admission.driver import fetch
 from moorage.admission.errors import Hidden
 from moorage.admission.ownership import Inspect
 from moorage.admission.records import Outcome
 from moorage.engine_api.endpoints import Operation
 from moorage.engine_api.kinds import kind
-from moorage.gateway import tenancy
+from moorage.gateway import answers
 from moorage.gateway.base import _GatewayBase
 from moorage.gateway.http import (
     RequestHead,
@@ -100,7 +101,7 @@ class _Forwarding(_GatewayBase):
         return inner
 
     async def _task_filter(self, p: Principal) -> Callable[[Any], Any]:
-        target = tenancy.inject_team_filter("/services", p.team)
+        target = answers.inject_team_filter("/services", p.team)
         status, services = await self.upstream.call_json("GET", target)
         mine = {s.get("ID") for s in services} if status == 200 and services else set()
 
@@ -236,9 +237,9 @@ class _Forwarding(_GatewayBase):
             if post_filter is not None:
                 # the engine's own JSON: no duplicate-key check (label keys may differ in case)
                 doc = post_filter(json.loads(raw) if raw.strip() else None)
-                data = dump_json(tenancy.strip_labels(doc) if strip else doc)
+                data = dump_json(answers.strip_labels(doc) if strip else doc)
             else:
-                data = tenancy.strip_answer(raw)
+                data = answers.strip_answer(raw)
             if data is raw and not resp.chunked:
                 writer.write(resp.encode() + data)
             else:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import IO, Any
 from urllib.parse import parse_qs, quote, urlencode
 
-from moorage.admission import AdmissionRequest, bodies, ownership, rbac
+from moorage.admission import AdmissionRequest, bodies, ownership, rbac, tenancy
 from moorage.admission.driver import drive, fetch
 from moorage.admission.errors import ClientError, PolicyRefusal, for_status
 from moorage.admission.ownership import Inspect, Owned
@@ -23,7 +23,7 @@ from moorage.engine_api.canonical import read_body as read_json_body
 from moorage.engine_api.endpoints import Operation
 from moorage.engine_api.kinds import kind, summarise
 from moorage.engine_api.models import body_type
-from moorage.gateway import tenancy
+from moorage.gateway import answers
 from moorage.gateway.archive import archive_names, context_dockerfile
 from moorage.gateway.http import RequestHead, read_body, spool_body
 from moorage.gateway.routes import _MoorageRoutes
@@ -124,7 +124,7 @@ class _RequestFlow(_MoorageRoutes):
             query = parse_qs(target.partition("?")[2], keep_blank_values=True)
             await drive(ownership.check_targets(self._tenancy(p), op, query), self.upstream)
         if not p.sees_all and row.team_filter:
-            target = tenancy.inject_team_filter(target, p.team)  # only the team's own objects
+            target = answers.inject_team_filter(target, p.team)  # only the team's own objects
         elif not p.sees_all and row.admin_only:
             raise PolicyRefusal(f"moorage: {op.kind} removes every team's unused images or build cache, "
                                  "so only an admin may run it")  # fmt: skip

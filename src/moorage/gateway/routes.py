@@ -8,12 +8,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from moorage.admission import accounts
+from moorage.admission import accounts, tenancy
 from moorage.admission.errors import NotServed, for_status
 from moorage.admission.exceptions import ExceptionsError
 from moorage.admission.records import Outcome
 from moorage.engine_api.endpoints import Operation
-from moorage.gateway import cluster_api, tenancy
+from moorage.gateway import cluster_api
 from moorage.gateway.forward import _Forwarding
 from moorage.gateway.http import RequestHead, read_body
 from moorage.gateway.streams import SMALL_BODY, dump_json

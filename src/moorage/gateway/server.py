@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from moorage.admission import Admission, AdmissionError, identify
+from moorage.admission import Admission, AdmissionError, identify, tenancy
 from moorage.admission.errors import InternalError, PolicyRefusal, Refusal, for_status
 from moorage.admission.exceptions import ExceptionStore
 from moorage.admission.owners import ImageOwners
@@ -32,10 +32,8 @@ from moorage.audit import AuditError, AuditSink
 from moorage.cluster.trust import ClusterTrust
 from moorage.engine_api.canonical import RequestError, read_target
 from moorage.engine_api.endpoints import Operation
-from moorage.engine_api.kinds import KINDS
-from moorage.gateway import tenancy
-from moorage.gateway.base import refusal
 from moorage.gateway.config import GatewayConfig, UnsafeNoAudit
+from moorage.gateway.fastpath import FastClient
 from moorage.gateway.fastpool import FastPool
 from moorage.gateway.http import HttpError, Limits, RequestHead, error_response, parse_request_head
 from moorage.gateway.request import _RequestFlow
@@ -47,19 +45,13 @@ from moorage.identity import Principal, UserDirectory
 from moorage.identity.certs import CertStore
 from moorage.identity.login import LoginService
 
-__all__ = ["FILTERED_LISTS", "Gateway"]
+__all__ = ["Gateway"]
 
 log = logging.getLogger("moorage.gateway")
 
 
-# The lists the fast path filters to the team (prunes are filtered too, on the full path).
-FILTERED_LISTS = frozenset(k for k, row in KINDS.items() if row.team_filter and not k.endswith(".prune"))
 # The operation of a request whose target could not be read.
 _UNREAD = Operation("malformed", "unknown")
-# The names the fast path (fastpath.py) imports from here.
-_Outcome = Outcome
-_as_engine = as_engine
-_refusal = refusal  # tests and callers of the old name
 
 
 class Gateway(_RequestFlow):
@@ -149,8 +141,6 @@ class Gateway(_RequestFlow):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         where: dict[str, Any] = {"sock": sock} if sock is not None else {"path": path}
         if self.fast_path:
-            from moorage.gateway.fastpath import FastClient  # it imports this module
-
             server = await asyncio.get_running_loop().create_unix_server(lambda: FastClient(self), **where)
             self.fast_pool.sweep()
         else:

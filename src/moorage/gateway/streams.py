@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from moorage.admission.owners import ImageOwners
-from moorage.gateway import tenancy
+from moorage.gateway import answers
 from moorage.gateway.http import Limits, ResponseHead, iter_chunks, read_body
 from moorage.gateway.upstream import Conn
 
@@ -89,7 +89,7 @@ class Lines:
 
 def strip_line(line: bytes) -> bytes:
     """One line of a JSON stream without Moorage labels (no newline added)."""
-    out = tenancy.strip_answer(line)
+    out = answers.strip_answer(line)
     return out if out is line else out.rstrip(b"\n")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from moorage.gateway.owners import ImageOwners
+from moorage.admission.owners import ImageOwners
 
 ID_A = "sha256:" + "a" * 64
 ID_B = "sha256:" + "b" * 64

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 
+from moorage.admission.owners import ImageOwners
 from moorage.gateway import streams
 from moorage.gateway.http import Limits, parse_response_head
-from moorage.gateway.owners import ImageOwners
 
 ID_A = "sha256:" + "a" * 64
 ID_B = "sha256:" + "b" * 64

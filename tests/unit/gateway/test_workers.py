@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from moorage.admission.exceptions import ExceptionStore
-from moorage.gateway.owners import ImageOwners
+from moorage.admission.owners import ImageOwners
 from moorage.gateway.workers import KeyLocks
 
 ID_A = "sha256:" + "a" * 64

@@ -1,6 +1,5 @@
 """Tenancy on the wire: the team filter a list request gets, and Moorage's labels
-taken out of answers. The rest of tenancy is admission's (``moorage.admission.tenancy``),
-re-exported here for callers of the old place."""
+taken out of answers. Deciding what is whose is admission's (``moorage.admission.tenancy``)."""
 
 from __future__ import annotations
 
@@ -8,51 +7,11 @@ import json
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
-from moorage.admission.tenancy import (
-    OWNER,
-    PREFIX,
-    SHARED,
-    TEAM,
-    SharedObjects,
-    apply_owner_labels,
-    build_references,
-    get_ci,
-    has_tag_or_digest,
-    image_name,
-    inline_volumes,
-    not_found,
-    object_labels,
-    parse_json_strict,
-    references,
-    stamp_labels,
-    trim_reference,
-)
+from moorage.admission.tenancy import PREFIX, TEAM
 from moorage.engine_api import kinds
 from moorage.gateway.http import HttpError
 
-__all__ = [
-    "OWNER",
-    "PREFIX",
-    "SHARED",
-    "STRIPPED_ANSWERS",
-    "TEAM",
-    "SharedObjects",
-    "apply_owner_labels",
-    "build_references",
-    "get_ci",
-    "has_tag_or_digest",
-    "image_name",
-    "inject_team_filter",
-    "inline_volumes",
-    "not_found",
-    "object_labels",
-    "parse_json_strict",
-    "references",
-    "stamp_labels",
-    "strip_answer",
-    "strip_labels",
-    "trim_reference",
-]
+__all__ = ["STRIPPED_ANSWERS", "inject_team_filter", "strip_answer", "strip_labels"]
 
 
 def inject_team_filter(target: str, team: str) -> str:
