@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -20,23 +19,15 @@ from urllib.parse import quote
 
 from moorage.admission.cluster import govern
 from moorage.admission.exceptions import ExceptionStore
+from moorage.admission.facts import gather_facts
 from moorage.admission.images import ImageGate, NotLocal, Resolved
 from moorage.admission.interface import Admission, AdmissionError, AdmissionRequest, Decision
 from moorage.cluster.trust import ClusterTrust
 from moorage.engine_api.reference import parse_image_ref
-from moorage.policy.decision import (
-    Facts,
-    PolicyDecision,
-    Request,
-    evaluate,
-    fact_needs,
-    needs_usage,
-    trust_needs,
-)
+from moorage.policy.decision import Facts, PolicyDecision, Request, evaluate
 from moorage.policy.documents import PolicyError
 from moorage.policy.loader import PolicySet, builtin_set, load_folder
-from moorage.policy.rules.images import view_images
-from moorage.policy.rules.resources import Usage, container_limits
+from moorage.policy.needs import needs, needs_usage
 
 __all__ = ["PolicyAdmission", "to_request"]
 
@@ -121,37 +112,24 @@ class PolicyAdmission(Admission):
         return self._decide(to_request(request), Facts(now=self.clock(), exceptions=self._grants()))
 
     async def admit_async(self, request: AdmissionRequest, engine: Any) -> Decision:
-        """Gather the facts the policy needs from ``engine``, then decide."""
+        """Ask the policy once what the decision needs, gather all of it with one
+        driver, then decide once."""
         req = to_request(request)
-        usage, replaced = None, 0
-        if needs_usage(self.policies, req):
-            try:
-                usage, replaced = await _usage(engine, req)
-            except Exception as exc:  # fail closed: the core denies with quota.unknown
-                log.error("could not count the use of team %s: %s", req.team, exc)
         grants = self._grants()
-        images: tuple[str, ...] = ()
-        if any(g.image for g in grants):
-            images = await _image_ids(engine, req)
-        resolved: dict[str, Resolved] = {}
-        need = trust_needs(self.policies, req)
-        if need is not None and self.images is not None:
-            refs = [t for _, t in view_images(req.kind, req.body, dict(req.query), req.object_ref)]
-            try:
-                resolved = await self.images.gather(req.kind, refs, need[0], need[1])
-            except NotLocal as exc:
-                return Decision(False, reason=f"No such image: {exc}", status=404)
-            images = images + tuple(r.digest for r in resolved.values() if r.digest)
-        extra = await _engine_facts(engine, req, fact_needs(self.policies, req))
-        facts = Facts(now=self.clock(), usage=usage, replaced_replicas=replaced, images=images,
-                      exceptions=grants, image_reports={k: r.facts for k, r in resolved.items()},
-                      **extra)  # fmt: skip
+        try:
+            got = await gather_facts(needs(self.policies, req, grants), req, engine, self.images)
+        except NotLocal as exc:
+            return Decision(False, reason=f"No such image: {exc}", status=404)
+        facts = Facts(now=self.clock(), usage=got.usage, replaced_replicas=got.replaced, images=got.images,
+                      exceptions=grants, image_reports={k: r.facts for k, r in got.resolved.items()},
+                      host_networks=got.host_networks, node_labels=got.node_labels,
+                      plugin_config=got.plugin_config)  # fmt: skip
         decision = self._decide(req, facts)
-        digests = sorted({r.digest for r in resolved.values() if r.digest})
+        digests = sorted({r.digest for r in got.resolved.values() if r.digest})
         if digests:
             decision = dataclasses.replace(decision, image_digest=",".join(digests))
-        if decision.allowed and resolved:
-            decision = _pin(request, req, decision, resolved)
+        if decision.allowed and got.resolved:
+            decision = _pin(request, req, decision, got.resolved)
         if decision.allowed and self.cluster is not None:
             decision = await govern(self.cluster, self.policies, req, decision, engine)
         return decision
@@ -173,118 +151,6 @@ class PolicyAdmission(Admission):
             mutations=tuple(d.mutations),
             policy_version=d.policy_version,
         )
-
-
-async def _usage(engine: Any, req: Request) -> tuple[Usage, int]:
-    flt = quote(json.dumps({"label": [f"{TEAM_LABEL}={req.team}"]}))
-    if req.kind == "container.create":
-        status, items = await engine.call_json("GET", f"/containers/json?all=1&filters={flt}")
-        if status != 200 or not isinstance(items, list):
-            raise RuntimeError(f"listing containers answered {status}")
-        cpus, memory = 0.0, 0
-        # Limits aren't in the list: inspect each (a team's containers, in parallel).
-        docs = await asyncio.gather(*(engine.call_json("GET", f"/containers/{c['Id']}/json") for c in items))
-        for st, doc in docs:
-            if st == 200 and isinstance(doc, dict):
-                limits = container_limits(doc.get("HostConfig") or {})
-                cpus += limits.cpus[1]
-                memory += limits.memory[1]
-        return Usage(containers=len(items), cpus=cpus, memory=memory), 0
-    status, services = await engine.call_json("GET", f"/services?filters={flt}")
-    if status != 200 or not isinstance(services, list):
-        raise RuntimeError(f"listing services answered {status}")
-    nodes = None
-    total, replaced = 0, 0
-    for s in services:
-        mode = (s.get("Spec") or {}).get("Mode") or {}
-        if "Replicated" in mode:
-            n = int((mode["Replicated"] or {}).get("Replicas", 1))
-        else:
-            if nodes is None:
-                st, node_list = await engine.call_json("GET", "/nodes")
-                nodes = len(node_list) if st == 200 and isinstance(node_list, list) else 1
-            n = nodes
-        total += n
-        ref = req.object_ref or ""
-        named = s.get("ID", "").startswith(ref) or (s.get("Spec") or {}).get("Name") == ref
-        if req.kind == "service.update" and ref and named:
-            replaced = n
-    return Usage(replicas=total), replaced
-
-
-async def _engine_facts(engine: Any, req: Request, wanted: frozenset[str]) -> dict[str, Any]:
-    """The engine state the packs compare a request against. A fact that can't be
-    gathered is left out, and the policy core then applies its stricter reading."""
-    out: dict[str, Any] = {}
-    try:
-        if "host_networks" in wanted:
-            out["host_networks"] = await _host_networks(engine, req)
-        if "node_labels" in wanted and req.object_ref:
-            status, node = await engine.call_json("GET", f"/nodes/{quote(req.object_ref, safe='')}")
-            if status == 200 and isinstance(node, dict):
-                labels = (node.get("Spec") or {}).get("Labels") or {}
-                out["node_labels"] = {str(k): str(v) for k, v in labels.items()}
-        if "plugin_config" in wanted and req.object_ref:
-            ref = quote(req.object_ref, safe="/:")
-            status, plugin = await engine.call_json("GET", f"/plugins/{ref}/json")
-            if status == 200 and isinstance(plugin, dict) and isinstance(plugin.get("Config"), dict):
-                out["plugin_config"] = plugin["Config"]
-    except Exception as exc:  # fail closed: a fact that can't be gathered can't be judged
-        log.error("could not gather engine facts %s for %s: %s", sorted(wanted), req.kind, exc)
-        raise AdmissionError(f"the engine's state ({', '.join(sorted(wanted))}) could not be read: {exc}") \
-            from exc  # fmt: skip
-    return out
-
-
-async def _host_networks(engine: Any, req: Request) -> tuple[str, ...]:
-    """Every reference the request makes to a host-driver network, as the engine would
-    resolve it: each network it names is looked up the engine's own way (a service's
-    in the swarm's scope: id, then name, then id prefix; swarm's predefined ``host``
-    network is in no list), and a reference that resolves to one is returned as written,
-    beside the network's id."""
-    out: list[str] = []
-    swarm = req.kind.startswith("service.")
-    for ref in _named_networks(req.body):
-        if not ref or ref.lower() in ("bridge", "none", "default", "host"):
-            continue  # the names the policy core reads itself
-        path = f"/networks/{quote(ref, safe='')}" + ("?scope=swarm" if swarm else "")
-        status, net = await engine.call_json("GET", path)
-        if status == 404:
-            continue  # the engine refuses a network it can't find
-        if status != 200 or not isinstance(net, dict):
-            raise RuntimeError(f"looking up network {ref} answered {status}")
-        if net.get("Driver") == "host":
-            out += [ref, str(net.get("Id", ""))]
-    return tuple(out)
-
-
-def _named_networks(body: Any) -> list[str]:
-    """The networks a request attaches to: a service's task template and deprecated
-    top-level lists, a container's network mode and endpoints."""
-    if not isinstance(body, dict):
-        return []
-    task = body.get("TaskTemplate")
-    lists = [task.get("Networks") if isinstance(task, dict) else None, body.get("Networks")]
-    names = [str(n.get("Target") or "") for nets in lists if isinstance(nets, list) for n in nets
-             if isinstance(n, dict)]  # fmt: skip
-    host = body.get("HostConfig")  # a container: its network mode and its endpoints
-    mode = host.get("NetworkMode") if isinstance(host, dict) else None
-    if isinstance(mode, str) and ":" not in mode:
-        names.append(mode)
-    endpoints = (body.get("NetworkingConfig") or {}).get("EndpointsConfig") \
-        if isinstance(body.get("NetworkingConfig"), dict) else None  # fmt: skip
-    names += [str(k) for k in endpoints] if isinstance(endpoints, dict) else []
-    return names
-
-
-async def _image_ids(engine: Any, req: Request) -> tuple[str, ...]:
-    out: list[str] = []
-    for _, ref in view_images(req.kind, req.body, dict(req.query), req.object_ref):
-        status, doc = await engine.call_json("GET", f"/images/{quote(ref, safe='')}/json")
-        if status == 200 and isinstance(doc, dict):
-            out.append(str(doc.get("Id", "")))
-            out += [str(d).rpartition("@")[2] for d in doc.get("RepoDigests") or []]
-    return tuple(x for x in out if x)
 
 
 def _pin(r: AdmissionRequest, req: Request, d: Decision, resolved: dict[str, Resolved]) -> Decision:

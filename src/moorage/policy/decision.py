@@ -18,10 +18,6 @@ from moorage.policy.mutations import merge_mutations, mutate
 from moorage.policy.pack import BUILT_IN, Subject
 from moorage.policy.request import ExceptionGrant, Facts, Request
 from moorage.policy.rules.base import Finding, _get
-from moorage.policy.rules.images import (
-    TRUST_KINDS,
-    needs_trust,
-)
 from moorage.policy.rules.placement import placement_constraints
 
 __all__ = [
@@ -32,8 +28,6 @@ __all__ = [
     "Violation",
     "WorkloadClass",
     "evaluate",
-    "fact_needs",
-    "needs_usage",
     "request_labels",
     "workload_class",
 ]  # fmt: skip
@@ -149,52 +143,6 @@ def workload_class(pset: PolicySet, req: Request) -> WorkloadClass:
     exclusive = frozenset(str(c) for p in enforcing for c in p.exclusive or ())
     members = frozenset(str(t) for p in enforcing for t, c in (p.teams or {}).items() if c == cls)
     return WorkloadClass(cls, req.team, exclusive, members)
-
-
-def trust_needs(pset: PolicySet, req: Request) -> tuple[list[tuple[str, bytes]], bool] | None:
-    """Whether the decision needs image facts; if so, the trusted keys (id, PEM) of
-    every applicable document and whether a scan is needed."""
-    if req.kind not in TRUST_KINDS:
-        return None
-    keys: list[tuple[str, bytes]] = []
-    scan, any_trust = False, False
-    for d in applicable(pset, req):
-        spec = d.spec.images
-        if spec is None or not needs_trust(spec):
-            continue
-        any_trust = True
-        keys += list(d.compiled.trusted_keys)
-        scan = scan or bool(spec.vulnerabilities or spec.packages or spec.sbom or spec.database)
-    return (keys, scan) if any_trust else None
-
-
-_FACT_NEEDS: dict[str, frozenset[str]] = {
-    "container.create": frozenset({"host_networks"}),
-    "service.create": frozenset({"host_networks"}),
-    "service.update": frozenset({"host_networks"}),
-    "network.connect": frozenset({"host_networks"}),
-    "node.update": frozenset({"node_labels"}),
-    "plugin.set": frozenset({"plugin_config"}),
-    "plugin.enable": frozenset({"plugin_config"}),
-}
-
-
-def fact_needs(pset: PolicySet, req: Request) -> frozenset[str]:
-    """The engine facts (names of :class:`Facts` fields) the packs compare this request
-    against: ``host_networks`` (ids of host-driver networks), ``node_labels`` (the
-    node's current labels), ``plugin_config`` (the plugin's ``Config``). Without them
-    the stricter reading applies (see :mod:`moorage.policy.rules.operations`)."""
-    wanted = _FACT_NEEDS.get(req.kind, frozenset())
-    if not wanted or not any(d.spec.packs for d in applicable(pset, req)):
-        return frozenset()
-    return wanted
-
-
-def needs_usage(pset: PolicySet, req: Request) -> bool:
-    """Whether the decision needs the team's live use (quota facts)."""
-    if req.kind not in ("container.create", "service.create", "service.update"):
-        return False
-    return any(d.spec.quotas for d in applicable(pset, req))
 
 
 # ------------------------------------------------------------------ evaluate

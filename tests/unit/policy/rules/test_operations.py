@@ -444,7 +444,7 @@ def test_swarm_operations() -> None:
 
 
 def test_admission_is_told_which_engine_facts_a_decision_compares_against() -> None:
-    from moorage.policy.decision import fact_needs
+    from moorage.policy.needs import fact_needs
 
     def needs(kind: str) -> frozenset[str]:
         return fact_needs(BASELINE, Request(kind, {}, **DEV))
