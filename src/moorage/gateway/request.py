@@ -13,9 +13,9 @@ from typing import IO, Any
 from urllib.parse import parse_qs, quote, urlencode
 
 from moorage.admission import AdmissionRequest, bodies, ownership, rbac, tenancy
-from moorage.admission.driver import drive, fetch
+from moorage.admission.driver import drive
 from moorage.admission.errors import ClientError, PolicyRefusal, for_status
-from moorage.admission.ownership import Inspect, Owned
+from moorage.admission.ownership import Owned
 from moorage.admission.records import Outcome
 from moorage.cluster.swarmops import ca_rotates, classify_update
 from moorage.engine_api.canonical import MAX_KNOWN_VERSION, RequestError, Target, parse_version
@@ -255,9 +255,6 @@ class _RequestFlow(_MoorageRoutes):
         if self.cluster is not None and ca_rotates(current.get("Spec") or {}, body):
             # only a new root (ForceRotate, or a root the caller supplies): not an expiry change
             self.cluster.rotation_expected = (self.clock(), p.user)
-
-    async def _inspect(self, obj_type: str, ref: str) -> tuple[int, Any]:
-        return await fetch(self.upstream, Inspect(obj_type, ref))
 
     def _tenancy(self, p: Principal) -> ownership.Tenancy:
         return ownership.Tenancy(p, self._shared(), self.owners)

@@ -147,9 +147,8 @@ class _MoorageRoutes(_Forwarding):
         self, op: Operation, p: Principal, body: Any, outcome: Outcome
     ) -> tuple[int, Any]:
         pset = getattr(self.admission, "policies", None)
-        return 200, {"version": getattr(pset, "version", ""), "documents": [
-            {"name": d.name, "version": d.version, "mode": d.mode, "scope": d.scope, "source": d.source}
-            for d in getattr(pset, "documents", ())]}  # fmt: skip
+        return 200, {"version": getattr(pset, "version", ""),
+                     "documents": [d.summary() for d in getattr(pset, "documents", ())]}  # fmt: skip
 
     async def _route_exceptions(
         self, op: Operation, p: Principal, body: Any, outcome: Outcome

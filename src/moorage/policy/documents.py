@@ -72,6 +72,12 @@ class Document:
     folder: Path | None = None
     compiled: Compiled = field(default_factory=Compiled, compare=False, repr=False)
 
+    def summary(self) -> dict[str, object]:
+        """The document as ``GET /moorage/v1/policy`` lists it (JSON-ready: the scope as
+        the mapping it was written as)."""
+        return {"name": self.name, "version": self.version, "mode": self.mode,
+                "scope": msgspec.to_builtins(self.scope), "source": self.source}  # fmt: skip
+
     def applies_to(self, user: str, teams: Iterable[str], labels: dict[str, str]) -> bool:
         """Whether the document's scope takes in this user, these teams and labels."""
         scope = self.scope

@@ -228,3 +228,21 @@ spec:
     )
     with pytest.raises(PolicyError):
         load_folder(tmp_path)
+
+
+def test_a_document_summary_is_json_as_written(tmp_path: Path) -> None:
+    # GET /moorage/v1/policy answers these; a typed scope must still dump as a mapping
+    import json
+
+    from moorage.policy.loader import builtin_set, load_folder
+
+    (tmp_path / "p.yaml").write_text(
+        "apiVersion: moorage.dev/v1\nkind: Policy\nmetadata: {name: p, version: '3'}\n"
+        "spec:\n  scope: {teams: [payments], labels: {tier: prod}}\n  packs: [baseline]\n"
+    )
+    summary = load_folder(tmp_path).documents[0].summary()
+    assert json.loads(json.dumps(summary)) == {
+        "name": "p", "version": "3", "mode": "enforce", "source": str(tmp_path / "p.yaml"),
+        "scope": {"teams": ["payments"], "labels": {"tier": "prod"}},
+    }  # fmt: skip
+    assert all(json.dumps(d.summary()) for d in builtin_set().documents)
