@@ -8,7 +8,7 @@ from collections.abc import Generator
 from typing import Any, Protocol, TypeVar, cast
 from urllib.parse import quote
 
-from moorage.admission.ownership import CreateVolume, Fact, Inspect, ListImages
+from moorage.admission.ownership import CreateVolume, Fact, Inspect, ListImages, ReadSwarm
 from moorage.engine_api.kinds import object_type
 
 __all__ = ["JsonEngine", "drive", "fetch"]
@@ -36,6 +36,8 @@ async def fetch(engine: JsonEngine, fact: Fact) -> tuple[int, Any]:
         return await engine.call_json(
             "POST", "/volumes/create", body={"Name": fact.name, "Labels": fact.labels}
         )
+    if isinstance(fact, ReadSwarm):
+        return await engine.call_json("GET", "/swarm")
     raise TypeError(f"no way to fetch {fact!r}")
 
 

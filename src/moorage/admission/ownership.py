@@ -65,7 +65,12 @@ class CreateVolume:
     labels: dict[str, str]
 
 
-Fact = Inspect | ListImages | CreateVolume
+@dataclass(frozen=True)
+class ReadSwarm:
+    """The swarm's current settings (``GET /swarm``): answered with ``(status, document)``."""
+
+
+Fact = Inspect | ListImages | CreateVolume | ReadSwarm
 Facts = Generator[Fact, Any, T]
 
 # How a reference in a create body is checked: like a read, so shared objects are usable.

@@ -4,12 +4,17 @@ for a lookup the role may not make)."""
 
 from __future__ import annotations
 
-from moorage.admission.errors import Hidden, PolicyRefusal
-from moorage.cluster.swarmops import SECURITY_ASPECTS
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any
+
+from moorage.admission.errors import Hidden, PolicyRefusal, for_status
+from moorage.admission.ownership import Fact, ReadSwarm
+from moorage.cluster.swarmops import SECURITY_ASPECTS, ca_rotates, classify_update
 from moorage.engine_api.endpoints import Operation
 from moorage.identity import Principal
 
-__all__ = ["authorise", "judge_swarm_update"]
+__all__ = ["SwarmUpdate", "authorise", "judge_swarm_update", "read_swarm_update"]
 
 
 def authorise(p: Principal, op: Operation, method: str) -> None:
@@ -36,7 +41,7 @@ def authorise(p: Principal, op: Operation, method: str) -> None:
         )
 
 
-def judge_swarm_update(p: Principal, aspects: set[str]) -> None:
+def judge_swarm_update(p: Principal, aspects: frozenset[str] | set[str]) -> None:
     """A swarm update is judged by what it changes (``aspects``, from
     ``swarmops.classify_update``): the CA, autolock, join tokens and the unlock key
     are security officers' (and admins'); other settings are admins'."""
@@ -50,3 +55,25 @@ def judge_swarm_update(p: Principal, aspects: set[str]) -> None:
             f"moorage: changing the swarm's {', '.join(sorted(security))} is for security officers "
             "(moorage cluster rotate-ca | rotate-tokens | autolock)",
         )
+
+
+@dataclass(frozen=True)
+class SwarmUpdate:
+    """What a swarm update changes (``aspects``), and whether it gives the swarm a new
+    root CA (an expiry change doesn't)."""
+
+    aspects: frozenset[str]
+    rotates_ca: bool
+
+
+def read_swarm_update(body: Any, query: dict[str, list[str]]) -> Generator[Fact, Any, SwarmUpdate]:
+    """Compare a swarm update with the swarm's current settings (it asks for
+    :class:`ReadSwarm`); the caller records the aspects, then judges them with
+    :func:`judge_swarm_update`, so a refused change is recorded too."""
+    status, current = yield ReadSwarm()
+    if status != 200 or not isinstance(current, dict):
+        raise for_status(
+            503 if status >= 500 else status, "moorage: the swarm's settings can't be read to judge this"
+        )
+    spec = current.get("Spec") or {}
+    return SwarmUpdate(frozenset(classify_update(spec, body, query)), ca_rotates(spec, body))

@@ -17,7 +17,6 @@ from moorage.admission.driver import drive
 from moorage.admission.errors import ClientError, PolicyRefusal, for_status
 from moorage.admission.ownership import Owned
 from moorage.admission.records import Outcome
-from moorage.cluster.swarmops import ca_rotates, classify_update
 from moorage.engine_api.canonical import MAX_KNOWN_VERSION, RequestError, Target, parse_version
 from moorage.engine_api.canonical import read_body as read_json_body
 from moorage.engine_api.endpoints import Operation
@@ -244,15 +243,10 @@ class _RequestFlow(_MoorageRoutes):
     async def _check_swarm_update(self, p: Principal, body: Any, query: dict[str, list[str]],
                                   outcome: Outcome) -> None:  # fmt: skip
         """Judge a swarm update by what it changes (``rbac.judge_swarm_update``)."""
-        status, current = await self.upstream.call_json("GET", "/swarm")
-        if status != 200 or not isinstance(current, dict):
-            raise for_status(
-                503 if status >= 500 else status, "moorage: the swarm's settings can't be read to judge this"
-            )
-        aspects = classify_update(current.get("Spec") or {}, body, query)
-        outcome.summary = {"changes": sorted(aspects)}  # recorded whether it is refused or not
-        rbac.judge_swarm_update(p, aspects)
-        if self.cluster is not None and ca_rotates(current.get("Spec") or {}, body):
+        update = await drive(rbac.read_swarm_update(body, query), self.upstream)
+        outcome.summary = {"changes": sorted(update.aspects)}  # recorded whether it is refused or not
+        rbac.judge_swarm_update(p, update.aspects)
+        if self.cluster is not None and update.rotates_ca:
             # only a new root (ForceRotate, or a root the caller supplies): not an expiry change
             self.cluster.rotation_expected = (self.clock(), p.user)
 

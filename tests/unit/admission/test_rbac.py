@@ -62,3 +62,24 @@ def test_a_record_says_who_asked_and_what_happened() -> None:
     assert (record.user, record.decision, record.status, record.time) == ("alice", "deny", 403, 5.0)
     anonymous = make_record(5.0, "GET", "/x", op, None, "uid 7 is not a Moorage user", outcome, 0.0, None)
     assert anonymous.user == "?" and anonymous.source == "uid 7 is not a Moorage user"
+
+
+def test_a_swarm_update_is_read_against_the_current_settings_without_an_engine() -> None:
+    from moorage.admission.errors import Unavailable
+    from moorage.admission.ownership import ReadSwarm
+    from moorage.admission.rbac import read_swarm_update
+
+    current = {"Spec": {"Name": "default", "CAConfig": {"NodeCertExpiry": 7776000000000000},
+                        "EncryptionConfig": {"AutoLockManagers": False}}}  # fmt: skip
+    body = {"Name": "default", "CAConfig": {"NodeCertExpiry": 7776000000000000},
+            "EncryptionConfig": {"AutoLockManagers": True}}  # fmt: skip
+    check = read_swarm_update(body, {})
+    assert next(check) == ReadSwarm()
+    with pytest.raises(StopIteration) as done:
+        check.send((200, current))
+    update = done.value.value
+    assert "autolock" in update.aspects and not update.rotates_ca
+    check = read_swarm_update(body, {})
+    next(check)
+    with pytest.raises(Unavailable):
+        check.send((500, {"message": "engine trouble"}))
