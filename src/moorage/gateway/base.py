@@ -46,13 +46,6 @@ def refusal(exc: Exception) -> tuple[int, str]:
     """The status and message a refusal goes out with."""
     if isinstance(exc, Refusal):
         return exc.status, exc.answer
-    if isinstance(exc, HttpError):
-        msg = (
-            exc.message
-            if exc.engine_words or exc.message.startswith("moorage:")
-            else f"moorage: {exc.message}"
-        )
-        return exc.status, msg
     if isinstance(exc, UpstreamError):
         return 502, f"moorage: {exc}"
     if isinstance(exc, AuditError):
@@ -162,11 +155,10 @@ class _GatewayBase:
     ) -> bool:
         """Answer a refusal in Docker's error shape, after its audit record."""
         status, message = refusal(exc)
-        if isinstance(exc, Refusal):
+        if isinstance(exc, Refusal):  # the framing core's HttpError is one too
             outcome.decision = exc.decision
-        else:  # the framing core's HttpError (client: 4xx; engine: 502) and the other faults
-            outcome.decision = "deny" if status in (401, 403, 404) or isinstance(
-                exc, AdmissionError | AuditError) else "error"  # fmt: skip
+        else:  # admission that can't decide and a trail that can't be written deny
+            outcome.decision = "deny" if isinstance(exc, AdmissionError | AuditError) else "error"
         outcome.reason, outcome.status = message, status
         keep = head.keep_alive and (not head.has_body or outcome.body == "read")
         if head.has_body and outcome.body == "unread":

@@ -10,7 +10,7 @@ Request heads follow RFC 9112 strictly: anything a lenient reader (such as Go's
 net/http in the engine) could take another way is refused with a 4xx that names
 the problem. Limits are fields of :class:`Limits`. Errors say whose fault they
 are: a client's (:class:`ClientFault`, 4xx, never forwarded) or the upstream's
-(:class:`UpstreamFault`, 502).
+(:class:`UpstreamFramingFault`, 502).
 
 The modules, in reading order: ``limits`` and ``errors``; ``grammar`` (RFC 9112's
 tokens and field lines); ``request`` (request heads); ``chunked`` (chunked bodies);
@@ -21,7 +21,7 @@ tokens and field lines); ``request`` (request heads); ``chunked`` (chunked bodie
 from __future__ import annotations
 
 from moorage.gateway.http.chunked import ChunkedScanner, parse_chunk_size, parse_trailer_line
-from moorage.gateway.http.errors import ClientFault, HttpError, UpstreamFault, fault
+from moorage.gateway.http.errors import ClientFault, HttpError, UpstreamFramingFault, fault
 from moorage.gateway.http.limits import Limits
 from moorage.gateway.http.request import RequestHead, head_length, head_too_large, parse_request_head
 from moorage.gateway.http.response import (
@@ -39,7 +39,7 @@ __all__ = [
     "Limits",
     "RequestHead",
     "ResponseHead",
-    "UpstreamFault",
+    "UpstreamFramingFault",
     "error_response",
     "fault",
     "head_length",

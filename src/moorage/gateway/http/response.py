@@ -1,4 +1,4 @@
-"""Response heads: the engine's (checked; an :class:`UpstreamFault` when broken), and
+"""Response heads: the engine's (checked; an :class:`UpstreamFramingFault` when broken), and
 the gateway's own error answers."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from moorage.gateway.http.errors import UpstreamFault
+from moorage.gateway.http.errors import UpstreamFramingFault
 from moorage.gateway.http.limits import DEFAULT as _DEFAULT
 from moorage.gateway.http.limits import Limits
 
@@ -71,15 +71,15 @@ def scan_response_head(raw: bytes, limits: Limits | None = None) -> tuple[int, s
         or not raw[9:12].isdigit()
         or raw[12:13] not in (b" ", b"\r")
     ):
-        raise UpstreamFault(502, f"upstream sent a malformed status line {raw[:80]!r}")
+        raise UpstreamFramingFault(502, f"upstream sent a malformed status line {raw[:80]!r}")
     if raw.count(b"\r\n") - 2 > limits.max_headers:
-        raise UpstreamFault(502, "upstream sent too many headers")
+        raise UpstreamFramingFault(502, "upstream sent too many headers")
     low = raw.lower()
     te = _only(low, b"\r\ntransfer-encoding:")
     cl = _only(low, b"\r\ncontent-length:")
     conn = _only(low, b"\r\nconnection:")
     if cl is not None and (not cl.isdigit() or len(cl) > 18):  # bytes.isdigit: ASCII only
-        raise UpstreamFault(502, f"upstream sent an invalid Content-Length {cl[:20]!r}")
+        raise UpstreamFramingFault(502, f"upstream sent an invalid Content-Length {cl[:20]!r}")
     return (
         int(raw[9:12]),
         (te or b"").decode("latin-1"),
@@ -96,7 +96,7 @@ def _only(low: bytes, name: bytes) -> bytes | None:
     start = at + len(name)
     end = low.find(b"\r\n", start)
     if low.find(name, end) >= 0:
-        raise UpstreamFault(502, f"upstream sent {name[2:-1].decode()} twice")
+        raise UpstreamFramingFault(502, f"upstream sent {name[2:-1].decode()} twice")
     return low[start:end].strip(b" \t")
 
 

@@ -10,7 +10,7 @@ from moorage.gateway.http import (
     ChunkedScanner,
     ClientFault,
     HttpError,
-    UpstreamFault,
+    UpstreamFramingFault,
     fault,
     head_length,
     parse_chunk_size,
@@ -22,9 +22,9 @@ from moorage.gateway.http import (
 
 
 def test_fault_picks_the_side_by_status() -> None:
-    assert fault(502) is UpstreamFault
+    assert fault(502) is UpstreamFramingFault
     assert fault(400) is ClientFault
-    assert issubclass(ClientFault, HttpError) and issubclass(UpstreamFault, HttpError)
+    assert issubclass(ClientFault, HttpError) and issubclass(UpstreamFramingFault, HttpError)
 
 
 @pytest.mark.parametrize(
@@ -58,12 +58,12 @@ def test_an_oversized_head_is_the_clients_fault() -> None:
     ],
 )
 def test_a_bad_response_head_is_the_upstreams_fault(raw: bytes) -> None:
-    with pytest.raises(UpstreamFault) as info:
+    with pytest.raises(UpstreamFramingFault) as info:
         scan_response_head(raw)
     assert info.value.status == 502
 
 
-@pytest.mark.parametrize(("status", "kind"), [(400, ClientFault), (502, UpstreamFault)])
+@pytest.mark.parametrize(("status", "kind"), [(400, ClientFault), (502, UpstreamFramingFault)])
 def test_chunked_errors_follow_the_side_that_sent_the_body(status: int, kind: type[HttpError]) -> None:
     with pytest.raises(kind):
         parse_chunk_size(b"0x1\r\n", status=status)
@@ -73,7 +73,7 @@ def test_chunked_errors_follow_the_side_that_sent_the_body(status: int, kind: ty
         ChunkedScanner(status=status).feed(b"1\r\nab")
 
 
-@pytest.mark.parametrize(("status", "kind"), [(400, ClientFault), (502, UpstreamFault)])
+@pytest.mark.parametrize(("status", "kind"), [(400, ClientFault), (502, UpstreamFramingFault)])
 def test_a_body_over_the_limit_is_typed_by_its_sender(status: int, kind: type[HttpError]) -> None:
     async def read() -> None:
         reader = asyncio.StreamReader()
@@ -84,3 +84,13 @@ def test_a_body_over_the_limit_is_typed_by_its_sender(status: int, kind: type[Ht
     with pytest.raises(kind) as info:
         asyncio.run(read())
     assert info.value.status == 413
+
+
+def test_framing_errors_are_refusals_with_their_audit_decision() -> None:
+    from moorage.admission.errors import ClientError, Refusal, UpstreamFault
+
+    assert issubclass(ClientFault, ClientError) and issubclass(UpstreamFramingFault, UpstreamFault)
+    for exc in (HttpError(408, "slow head"), ClientFault(413, "too big"), UpstreamFramingFault(502, "bad")):
+        assert isinstance(exc, Refusal) and exc.decision == "error"
+    assert ClientFault(400, "bad").answer == "moorage: bad"
+    assert HttpError(404, "No such container: x", engine_words=True).answer == "No such container: x"
