@@ -23,6 +23,7 @@ __all__ = [
     "PLAIN",
     "READS",
     "UPDATE_FIELDS",
+    "Operation",
     "OperationFacts",
 ]
 
@@ -110,6 +111,21 @@ class OperationFacts:
 
 
 _NO_FACTS = OperationFacts()
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One operation as the operation rules read it: its kind, body and query, the
+    object it names, the plugin privileges and IPAM pools the policy allows, and the
+    engine state gathered for it."""
+
+    kind: str
+    body: object
+    query: Mapping[str, list[str]]
+    object_ref: str | None
+    plugin_allow: frozenset[str]
+    facts: OperationFacts
+    subnets: tuple[str, ...]
 
 
 def _f(rule: str, path: str, value: object, message: str, fix: str) -> Finding:

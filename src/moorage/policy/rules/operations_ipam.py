@@ -13,6 +13,7 @@ from moorage.policy.rules.operations_base import (
     IPAM_DRIVERS,
     NETWORK_DRIVERS,
     NETWORK_OPTIONS,
+    Operation,
     OperationFacts,
     _f,
     _items,
@@ -38,9 +39,8 @@ def _is_host_network(ref: str, facts: OperationFacts) -> bool:
     return bool(text) and any(nid == text or nid.startswith(text) for nid in facts.host_networks)
 
 
-def _networks(
-    kind: str, body: object, object_ref: str | None, facts: OperationFacts, subnets: tuple[str, ...]
-) -> list[Finding]:
+def _networks(op: Operation) -> list[Finding]:
+    kind, body, object_ref, facts, subnets = op.kind, op.body, op.object_ref, op.facts, op.subnets
     out: list[Finding] = []
     fix = "use a user-defined network and publish the ports you need"
 
