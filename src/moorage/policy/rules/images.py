@@ -16,8 +16,13 @@ __all__ = [
     "TRUST_KEYS",
     "TRUST_KINDS",
     "ImageFacts",
+    "NamedImage",
     "check_image_trust",
     "check_images",
+    "image_digest",
+    "image_latest",
+    "image_registry",
+    "named_refs",
     "needs_trust",
     "view_images",
 ]
@@ -74,26 +79,60 @@ def _registry_allowed(ref: ImageRef, allowed: list[str]) -> bool:
     return False
 
 
+NamedImage = tuple[str, str, ImageRef]
+"""An image a request names by reference (not by id): its field path, its text and
+the reference parsed."""
+
+
+def named_refs(images: list[tuple[str, str]]) -> list[NamedImage]:
+    """The images of ``images`` named by reference, parsed; an id is a content-addressed
+    local image, pinned, whose pull was checked."""
+    out: list[NamedImage] = []
+    for path, text in images:
+        ref = parse_image_ref(text)
+        if not ref.is_id:
+            out.append((path, text, ref))
+    return out
+
+
+def image_registry(item: NamedImage, spec: ImagesSpec) -> list[Finding]:
+    """``images.registry`` on one image: it comes from an allowed registry."""
+    path, text, ref = item
+    allowed = spec.registries
+    if not allowed or _registry_allowed(ref, allowed):
+        return []
+    return [_finding("images.registry", path, text,
+                     f"registry {ref.registry} ({ref.name}) is not on the allow-list",
+                     f"use an image from {', '.join(allowed)}")]  # fmt: skip
+
+
+def image_latest(item: NamedImage, spec: ImagesSpec) -> list[Finding]:
+    """``images.latest`` on one image: it isn't named by ``latest`` or by no tag."""
+    path, text, ref = item
+    if not (spec.forbid_latest and ref.digest is None and (ref.tag in (None, "latest"))):
+        return []
+    return [_finding("images.latest", path, text, "the latest tag moves under you",
+                     "name a version tag or a digest (name@sha256:...)")]  # fmt: skip
+
+
+def image_digest(kind: str, item: NamedImage, spec: ImagesSpec) -> list[Finding]:
+    """``images.digest`` on one image: it is pinned by digest, unless the request makes
+    it (a tag, build -t or push names what it produces)."""
+    path, text, ref = item
+    if not (spec.require_digest and kind not in _PRODUCES and ref.digest is None):
+        return []
+    fix = "use name@sha256:... (docker inspect --format '{{.RepoDigests}}')"
+    return [_finding("images.digest", path, text, "the image must be pinned by digest", fix)]
+
+
+_PRODUCES = ("image.tag", "image.build", "image.push")
+
+
 def check_images(kind: str, images: list[tuple[str, str]], spec: ImagesSpec) -> list[Finding]:
     """Registries, ``latest`` and digest pins of the images a request names."""
     out: list[Finding] = []
-    # Names the request gives to something it makes (tag, build -t) aren't pins.
-    produces = kind in ("image.tag", "image.build", "image.push")
-    for path, text in images:
-        ref = parse_image_ref(text)
-        if ref.is_id:
-            continue  # a content-addressed local image: pinned, and its pull was checked
-        allowed = spec.registries
-        if allowed and not _registry_allowed(ref, allowed):
-            out.append(_finding("images.registry", path, text,
-                                f"registry {ref.registry} ({ref.name}) is not on the allow-list",
-                                f"use an image from {', '.join(allowed)}"))  # fmt: skip
-        if spec.forbid_latest and ref.digest is None and (ref.tag in (None, "latest")):
-            out.append(_finding("images.latest", path, text, "the latest tag moves under you",
-                                "name a version tag or a digest (name@sha256:...)"))  # fmt: skip
-        if spec.require_digest and not produces and ref.digest is None:
-            fix = "use name@sha256:... (docker inspect --format '{{.RepoDigests}}')"
-            out.append(_finding("images.digest", path, text, "the image must be pinned by digest", fix))
+    for item in named_refs(images):
+        out += image_registry(item, spec) + image_latest(item, spec) + image_digest(kind, item, spec)
     return out
 
 
