@@ -35,6 +35,8 @@ from moorage.policy.rules.runtime_read import RuntimeView, _is_root
 
 __all__ = [
     "BASELINE_CHECKS",
+    "MOUNTS",
+    "READ",
     "RESTRICTED_CHECKS",
     "RuntimeCheck",
     "check",
@@ -244,9 +246,16 @@ def _read_only_rootfs(view: RuntimeView, pack: str, allow: RuntimeAllow) -> list
                "add --read-only, with a tmpfs where needed")]  # fmt: skip
 
 
+MOUNTS = "runtime.docker-socket, runtime.host-path"
+"""The key of the check that reads each host path once and reports it under
+:func:`docker_socket` or :func:`host_path`."""
+
+READ = "(read)"
+"""The key of the allow-list misses the view found while reading, under several runtime ids."""
+
 _SHARED: tuple[tuple[str, RuntimeCheck], ...] = (
     ("runtime.host-namespace", _host_namespace),
-    ("runtime.docker-socket runtime.host-path", _host_paths),
+    (MOUNTS, _host_paths),
     ("runtime.devices", _devices),
     ("runtime.unconfined", _unconfined),
     ("runtime.seccomp-profile", _seccomp),
@@ -255,7 +264,7 @@ _SHARED: tuple[tuple[str, RuntimeCheck], ...] = (
     ("runtime.oci-runtime", _runtimes),
     ("runtime.log-driver", _log_drivers),
     ("runtime.sysctls", _sysctls),
-    ("(read)", _refused),
+    (READ, _refused),
 )
 
 BASELINE_CHECKS: tuple[tuple[str, RuntimeCheck], ...] = (
@@ -263,8 +272,8 @@ BASELINE_CHECKS: tuple[tuple[str, RuntimeCheck], ...] = (
     ("runtime.capabilities", _capabilities),
     *_SHARED,
 )
-"""The checks of ``baseline``, by rule id, in the order their findings are reported
-(``(read)`` is what the view refused while reading, under several runtime ids)."""
+"""The checks of ``baseline``, by rule id (or :data:`MOUNTS`, :data:`READ`), in the
+order their findings are reported."""
 
 RESTRICTED_CHECKS: tuple[tuple[str, RuntimeCheck], ...] = (
     ("runtime.privileged", _privileged),
