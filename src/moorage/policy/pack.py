@@ -9,14 +9,14 @@ views read once) and returns its own findings; its id, documentation and fix are
 
 from __future__ import annotations
 
-from moorage.policy.builtin.configured import IMAGES, NETWORK, PLACEMENT, QUOTAS, RESOURCES
+from moorage.policy.builtin.configured import IMAGES, NETWORK, PLACEMENT, QUOTAS, RESOURCES, Required
 from moorage.policy.builtin.operations import (
     NETWORK_OPERATIONS,
     OPERATION_RULES,
     UNKNOWN_OPERATION,
     Operations,
 )
-from moorage.policy.builtin.runtime import PACKS, Packs
+from moorage.policy.builtin.runtime import PACKS, Packs, RuntimePack
 from moorage.policy.rule import (
     RUNTIME_VIEWS,
     AllOf,
@@ -105,8 +105,10 @@ BUILT_IN = AllOf(
 def _walk(check: Check | Rule) -> list[Rule | ItemRule[object] | Family]:
     if isinstance(check, (Rule, ItemRule, Family)):
         return [check]
-    if isinstance(check, AllOf):
+    if isinstance(check, (AllOf, RuntimePack)):
         return [r for m in check.members for r in _walk(m)]
+    if isinstance(check, Required):
+        return list(check.rules.values())
     if isinstance(check, Each):
         return list(check.rules)
     if isinstance(check, When):
