@@ -21,6 +21,7 @@ from moorage.policy.rule import (
     RUNTIME_VIEWS,
     AllOf,
     Check,
+    Documented,
     Each,
     Family,
     ItemRule,
@@ -102,7 +103,7 @@ BUILT_IN = AllOf(
 """Every rule a document can turn on, in the order findings are reported."""
 
 
-def _walk(check: Check | Rule) -> list[Rule | ItemRule[object] | Family]:
+def _walk(check: Check) -> list[Documented | Family]:
     if isinstance(check, (Rule, ItemRule, Family)):
         return [check]
     if isinstance(check, (AllOf, RuntimePack)):
@@ -118,15 +119,19 @@ def _walk(check: Check | Rule) -> list[Rule | ItemRule[object] | Family]:
     return []
 
 
-def built_in_rules() -> list[Rule | ItemRule[object] | Family]:
+def built_in_rules() -> list[Documented | Family]:
     """Every built-in rule object, pack by pack (a rule both packs enforce is listed
     once per pack), then the operation rules and the configured ones; a
     :class:`Family` stands for rules whose findings can't be told apart by one check
-    (the runtime view's reading, the network operations, custom and rego rules)."""
-    out: list[Rule | ItemRule[object] | Family] = []
+    (the runtime view's reading, custom and rego rules)."""
+    out: list[Documented | Family] = []
     for pack in PACKS.values():
         out += _walk(pack)
-    out += [UNKNOWN_OPERATION, *(r for _, rules in OPERATION_RULES for r in rules), NETWORK_OPERATIONS]
+    out += [
+        UNKNOWN_OPERATION,
+        *(r for _, rules in OPERATION_RULES for r in rules),
+        *_walk(NETWORK_OPERATIONS),
+    ]
     for check in (RESOURCES, QUOTAS, IMAGES, NETWORK, PLACEMENT):
         out += _walk(check)
     return out

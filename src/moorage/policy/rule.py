@@ -33,6 +33,7 @@ __all__ = [
     "RUNTIME_VIEWS",
     "AllOf",
     "Check",
+    "Documented",
     "Each",
     "Family",
     "ItemRule",
@@ -93,6 +94,24 @@ class Subject:
         network = view_network(kind, body, req.object_ref) if spec.network else None
         images = view_images(kind, body, dict(req.query), req.object_ref) if spec.images else None
         return cls(doc, req, body, facts, labels, mutating, limits, runtime, operation, network, images)
+
+
+class Documented(Protocol):
+    """A rule object: its documentation, its id and its findings."""
+
+    @property
+    def doc(self) -> RuleDoc:
+        """The rule's entry in the catalog."""
+        ...
+
+    @property
+    def id(self) -> str:
+        """The rule's id."""
+        ...
+
+    def findings(self, subject: Subject, /) -> list[Finding]:
+        """This rule's findings on ``subject``."""
+        ...
 
 
 class Check(Protocol):

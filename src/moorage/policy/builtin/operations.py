@@ -5,17 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from moorage.policy.rule import AllOf, Check, Family, Rule, Subject
+from moorage.policy.rule import AllOf, Check, Each, ItemRule, Rule, Subject
 from moorage.policy.rules.base import Finding
 from moorage.policy.rules.catalog import RULES
 from moorage.policy.rules.operations import (
     MODELLED,
-    NETWORK_CHECK,
     NETWORK_KINDS,
     ROUTES,
     OperationCheck,
     unknown_operation,
 )
+from moorage.policy.rules.operations_base import Operation
+from moorage.policy.rules.operations_net import NETWORK_FIELD_CHECKS, NetField, network_fields
 
 __all__ = ["NETWORK_OPERATIONS", "OPERATION_RULES", "UNKNOWN_OPERATION", "Operations"]
 
@@ -37,10 +38,27 @@ OPERATION_RULES: tuple[tuple[frozenset[str], tuple[Rule, ...]], ...] = tuple(
 )
 """The kinds each group of operation rules reads, with the rules, in report order."""
 
-NETWORK_OPERATIONS = Family("network operations", _for(NETWORK_KINDS, NETWORK_CHECK))
-"""network.host, network.driver, network.driver-option, network.subnet and
-network.ingress, read in one pass over the request's networks (their findings
-interleave by network, so they stay one check)."""
+
+def _network_fields(s: Subject) -> list[NetField]:
+    op = s.operation
+    return network_fields(op) if op is not None and op.kind in NETWORK_KINDS else []
+
+
+def _on_field(
+    check: Callable[[Operation, NetField], list[Finding]],
+) -> Callable[[Subject, NetField], list[Finding]]:
+    def on(s: Subject, field: NetField) -> list[Finding]:
+        return check(s.operation, field) if s.operation is not None else []
+
+    return on
+
+
+NETWORK_OPERATIONS = Each(
+    *(ItemRule(RULES[rule_id], _network_fields, _on_field(check)) for rule_id, check in NETWORK_FIELD_CHECKS)
+)
+"""The network rules of every other modelled kind, judged field by field over the
+fields that name or configure a network (host network, drivers, options, pools,
+ingress)."""
 
 
 class Operations:

@@ -40,7 +40,7 @@ from moorage.policy.rules.operations_base import (
     _first,
     _zero,
 )
-from moorage.policy.rules.operations_ipam import _networks
+from moorage.policy.rules.operations_net import check_networks
 from moorage.policy.rules.plugins import PLUGIN_CHECKS
 
 __all__ = [
@@ -327,7 +327,7 @@ id, in report order). Every other modelled kind is :data:`NETWORK_KINDS`'."""
 NETWORK_KINDS = MODELLED - frozenset(k for kinds, _ in ROUTES for k in kinds)
 """The modelled kinds read only for their networks (:data:`NETWORK_CHECK`)."""
 
-NETWORK_CHECK: OperationCheck = _networks
+NETWORK_CHECK: OperationCheck = check_networks
 """The network rules of an operation (network.host, network.driver, network.driver-option,
 network.subnet, network.ingress), read in one pass over the request's networks."""
 
