@@ -9,7 +9,7 @@ views read once) and returns its own findings; its id, documentation and fix are
 
 from __future__ import annotations
 
-from moorage.policy.builtin.configured import IMAGES, NETWORK, PLACEMENT, QUOTAS, RESOURCES, Required
+from moorage.policy.builtin.configured import IMAGES, NETWORK, PLACEMENT, QUOTAS, RESOURCES, Required, Section
 from moorage.policy.builtin.operations import (
     NETWORK_OPERATIONS,
     OPERATION_RULES,
@@ -92,10 +92,10 @@ HostConfig.NetworkMode=host or a build's networkmode)."""
 BUILT_IN = AllOf(
     ENFORCED,
     # a section the document doesn't set costs one test, not one per rule
-    When(lambda s: s.resources is not None and bool(s.doc.spec.resources), RESOURCES),
-    When(lambda s: s.resources is not None and bool(s.doc.spec.quotas), QUOTAS),
-    When(lambda s: s.images is not None, IMAGES),
-    When(lambda s: s.network is not None, NETWORK),
+    Section("resources", RESOURCES),
+    Section("quotas", QUOTAS),
+    Section("images", IMAGES),
+    Section("network", NETWORK),
     PLACEMENT,
     Family("custom", _custom),
     Family("rego", _rego),
@@ -112,7 +112,7 @@ def _walk(check: Check) -> list[Documented | Family]:
         return list(check.rules.values())
     if isinstance(check, Each):
         return list(check.rules)
-    if isinstance(check, When):
+    if isinstance(check, (When, Section)):
         return _walk(check.check)
     if isinstance(check, Unseen):
         return _walk(check.first) + _walk(check.then)

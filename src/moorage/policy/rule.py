@@ -235,6 +235,8 @@ class Unseen:
     def findings(self, subject: Subject) -> list[Finding]:
         """``first``'s findings, then ``then``'s on the paths not yet reported."""
         reported = self.first.findings(subject)
+        if not reported:
+            return self.then.findings(subject)
         seen = {f.path for f in reported}
         return reported + [f for f in self.then.findings(subject) if f.path not in seen]
 

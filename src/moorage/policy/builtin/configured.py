@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from moorage.policy.rule import AllOf, Each, ItemRule, Rule, Subject, When
+from moorage.policy.rule import AllOf, Check, Each, ItemRule, Rule, Subject, When
 from moorage.policy.rules.base import Finding
 from moorage.policy.rules.catalog import RULES
 from moorage.policy.rules.image_trust import TRUST_CHECKS, TRUST_KINDS, TrustItem, needs_trust, trust_items
@@ -31,7 +31,21 @@ from moorage.policy.rules.resources import (
 )
 from moorage.policy.schema import ImagesSpec, NetworkSpec, ResourcesSpec
 
-__all__ = ["IMAGES", "NETWORK", "PLACEMENT", "QUOTAS", "RESOURCES", "Required"]
+__all__ = ["IMAGES", "NETWORK", "PLACEMENT", "QUOTAS", "RESOURCES", "Required", "Section"]
+
+
+class Section:
+    """``check``'s findings when the document sets ``name`` (resources, quotas, images,
+    network), else none: a section the document doesn't set costs one test, not one
+    per rule (every rule checks it again, so this only saves time)."""
+
+    def __init__(self, name: str, check: Check) -> None:
+        self.name = name
+        self.check = check
+
+    def findings(self, subject: Subject) -> list[Finding]:
+        """``check``'s findings, when the document sets the section."""
+        return self.check.findings(subject) if getattr(subject.doc.spec, self.name) else []
 
 
 # ------------------------------------------------------------------ resources

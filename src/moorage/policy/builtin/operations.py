@@ -16,7 +16,12 @@ from moorage.policy.rules.operations import (
     unknown_operation,
 )
 from moorage.policy.rules.operations_base import Operation
-from moorage.policy.rules.operations_net import NETWORK_FIELD_CHECKS, NetField, network_fields
+from moorage.policy.rules.operations_net import (
+    NETWORK_FIELD_CHECKS,
+    NetField,
+    NetworkFieldCheck,
+    network_fields,
+)
 
 __all__ = ["NETWORK_OPERATIONS", "OPERATION_RULES", "UNKNOWN_OPERATION", "Operations"]
 
@@ -53,9 +58,36 @@ def _on_field(
     return on
 
 
-NETWORK_OPERATIONS = Each(
-    *(ItemRule(RULES[rule_id], _network_fields, _on_field(check)) for rule_id, check in NETWORK_FIELD_CHECKS)
-)
+class FieldByField(Each[NetField]):
+    """The network rules over an operation's network fields, field by field, as
+    :class:`Each` runs them; a field goes only to the rules that judge its kind of
+    field, with the operation read once."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            *(
+                ItemRule(RULES[rule_id], _network_fields, _on_field(check))
+                for rule_id, _, check in NETWORK_FIELD_CHECKS
+            )
+        )
+        tags = {tag for _, judged, _ in NETWORK_FIELD_CHECKS for tag in judged}
+        self._judges: dict[str, tuple[NetworkFieldCheck, ...]] = {
+            tag: tuple(check for _, judged, check in NETWORK_FIELD_CHECKS if tag in judged) for tag in tags
+        }
+
+    def findings(self, subject: Subject) -> list[Finding]:
+        """Every network rule's findings, field by field."""
+        op = subject.operation
+        if op is None or op.kind not in NETWORK_KINDS:
+            return []
+        out: list[Finding] = []
+        for field in network_fields(op):
+            for check in self._judges.get(field[0], ()):
+                out += check(op, field)
+        return out
+
+
+NETWORK_OPERATIONS = FieldByField()
 """The network rules of every other modelled kind, judged field by field over the
 fields that name or configure a network (host network, drivers, options, pools,
 ingress)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from moorage.policy.rules.base import Finding
 
@@ -113,11 +114,11 @@ class OperationFacts:
 _NO_FACTS = OperationFacts()
 
 
-@dataclass(frozen=True, slots=True)
-class Operation:
+class Operation(NamedTuple):
     """One operation as the operation rules read it: its kind, body and query, the
     object it names, the plugin privileges and IPAM pools the policy allows, and the
-    engine state gathered for it."""
+    engine state gathered for it. (A named tuple: one is made per document and
+    request, and a tuple is the cheapest immutable record to make.)"""
 
     kind: str
     body: object

@@ -27,6 +27,7 @@ from moorage.policy.rules.operations_ipam import ipam_config
 __all__ = [
     "NETWORK_FIELD_CHECKS",
     "NetField",
+    "NetworkFieldCheck",
     "check_networks",
     "network_driver",
     "network_driver_option",
@@ -106,6 +107,8 @@ def network_driver_option(op: Operation, field: NetField) -> list[Finding]:
     a created network's options outside the allow-list."""
     what, path, value = field
     keys = value if isinstance(value, dict) else {}
+    if not keys:
+        return []
     if what == "endpoint-options":
         # An endpoint's driver options go to the network driver (interface sysctls, MAC
         # and VLAN settings on newer engines): none is known safe, so none is allowed.
@@ -152,20 +155,24 @@ def network_ingress(op: Operation, field: NetField) -> list[Finding]:
                "leave the ingress network to operators")]  # fmt: skip
 
 
-NETWORK_FIELD_CHECKS: tuple[tuple[str, Callable[[Operation, NetField], list[Finding]]], ...] = (
-    ("network.host", network_host),
-    ("network.driver-option", network_driver_option),
-    ("network.driver", network_driver),
-    ("network.subnet", network_subnet),
-    ("network.ingress", network_ingress),
+NetworkFieldCheck = Callable[[Operation, NetField], list[Finding]]
+"""One network rule's check of one field."""
+
+NETWORK_FIELD_CHECKS: tuple[tuple[str, frozenset[str], NetworkFieldCheck], ...] = (
+    ("network.host", frozenset({"ref"}), network_host),
+    ("network.driver-option", frozenset({"endpoint-options", "options"}), network_driver_option),
+    ("network.driver", frozenset({"driver", "ipam-driver", "config-from"}), network_driver),
+    ("network.subnet", frozenset({"ipam"}), network_subnet),
+    ("network.ingress", frozenset({"ingress"}), network_ingress),
 )
-"""The network rules of an operation, by rule id, each judging every field."""
+"""The network rules of an operation, by rule id, with the kinds of field each judges
+(it reports nothing on any other)."""
 
 
 def check_networks(op: Operation) -> list[Finding]:
     """The network rules' findings on ``op``, field by field."""
     out: list[Finding] = []
     for field in network_fields(op):
-        for _, rule_check in NETWORK_FIELD_CHECKS:
+        for _, _, rule_check in NETWORK_FIELD_CHECKS:
             out += rule_check(op, field)
     return out

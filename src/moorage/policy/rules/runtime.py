@@ -67,6 +67,8 @@ def _rf(rule: str, path: str, value: object, message: str, fix: str) -> Finding:
 
 
 def _privileged(view: RuntimeView, pack: str, allow: RuntimeAllow) -> list[Finding]:
+    if not view.privileged:
+        return []
     return [
         _rf("privileged", path, True, "privileged mode gives the workload the host",
            "remove --privileged; add only the capability you need")
@@ -75,6 +77,8 @@ def _privileged(view: RuntimeView, pack: str, allow: RuntimeAllow) -> list[Findi
 
 
 def _capabilities(view: RuntimeView, pack: str, allow: RuntimeAllow) -> list[Finding]:
+    if not view.cap_add:
+        return []
     out: list[Finding] = []
     allowed = {"NET_BIND_SERVICE"} if pack == "restricted" else DEFAULT_CAPS
     for path, cap in view.cap_add:
@@ -97,6 +101,8 @@ def _drop_all(view: RuntimeView, pack: str, allow: RuntimeAllow) -> list[Finding
 
 
 def _host_namespace(view: RuntimeView, pack: str, allow: RuntimeAllow) -> list[Finding]:
+    if not view.host_namespaces:
+        return []
     return [
         _rf("host-namespace", path, "host", f"sharing the host's {ns} namespace", f"remove --{ns} host")
         for path, ns in view.host_namespaces
@@ -128,6 +134,8 @@ def host_path(path: str, src: str) -> list[Finding]:
 
 
 def _host_paths(view: RuntimeView, pack: str, allow: RuntimeAllow) -> list[Finding]:
+    if not view.host_paths:
+        return []
     out: list[Finding] = []
     for path, src in view.host_paths:
         out += docker_socket(path, src) + host_path(path, src)
@@ -135,6 +143,8 @@ def _host_paths(view: RuntimeView, pack: str, allow: RuntimeAllow) -> list[Findi
 
 
 def _devices(view: RuntimeView, pack: str, allow: RuntimeAllow) -> list[Finding]:
+    if not view.devices:
+        return []
     return [
         _rf(
             "devices",
@@ -148,6 +158,8 @@ def _devices(view: RuntimeView, pack: str, allow: RuntimeAllow) -> list[Finding]
 
 
 def _unconfined(view: RuntimeView, pack: str, allow: RuntimeAllow) -> list[Finding]:
+    if not view.unconfined:
+        return []
     return [
         _rf("unconfined", path, opt, f"{opt} turns off a kernel confinement", "remove the --security-opt")
         for path, opt in view.unconfined
@@ -155,6 +167,8 @@ def _unconfined(view: RuntimeView, pack: str, allow: RuntimeAllow) -> list[Findi
 
 
 def _seccomp(view: RuntimeView, pack: str, allow: RuntimeAllow) -> list[Finding]:
+    if not view.seccomp:
+        return []
     out: list[Finding] = []
     for path, profile in view.seccomp:
         digest = seccomp_digest(profile)
@@ -166,6 +180,8 @@ def _seccomp(view: RuntimeView, pack: str, allow: RuntimeAllow) -> list[Finding]
 
 
 def _apparmor(view: RuntimeView, pack: str, allow: RuntimeAllow) -> list[Finding]:
+    if not view.apparmor:
+        return []
     return [
         _rf("apparmor-profile", path, name, f"AppArmor profile {name!r} is not on the allow-list",
            "use apparmor=docker-default, or have the policy list it in runtime.appArmorProfiles")
@@ -175,6 +191,8 @@ def _apparmor(view: RuntimeView, pack: str, allow: RuntimeAllow) -> list[Finding
 
 
 def _selinux(view: RuntimeView, pack: str, allow: RuntimeAllow) -> list[Finding]:
+    if not view.selinux:
+        return []
     return [
         _rf("selinux-label", path, name, f"SELinux type {name!r} is not a confined container type",
            "use container_t, or have the policy list it in runtime.selinuxTypes")
@@ -184,6 +202,8 @@ def _selinux(view: RuntimeView, pack: str, allow: RuntimeAllow) -> list[Finding]
 
 
 def _runtimes(view: RuntimeView, pack: str, allow: RuntimeAllow) -> list[Finding]:
+    if not view.runtimes:
+        return []
     return [
         _rf("oci-runtime", path, name, f"runtime {name!r} is not on the allow-list",
            "remove --runtime (runc is the default), or have the policy list it in runtime.runtimes")
@@ -193,6 +213,8 @@ def _runtimes(view: RuntimeView, pack: str, allow: RuntimeAllow) -> list[Finding
 
 
 def _log_drivers(view: RuntimeView, pack: str, allow: RuntimeAllow) -> list[Finding]:
+    if not view.log_drivers:
+        return []
     out: list[Finding] = []
     for path, driver, options in view.log_drivers:
         if driver in allow.log_drivers:
@@ -211,6 +233,8 @@ def _log_drivers(view: RuntimeView, pack: str, allow: RuntimeAllow) -> list[Find
 
 
 def _sysctls(view: RuntimeView, pack: str, allow: RuntimeAllow) -> list[Finding]:
+    if not view.sysctls:
+        return []
     return [
         _rf("sysctls", path, key, f"sysctl {key} is not in the safe set", f"remove --sysctl {key}")
         for path, key in view.sysctls
@@ -220,7 +244,7 @@ def _sysctls(view: RuntimeView, pack: str, allow: RuntimeAllow) -> list[Finding]
 
 def _refused(view: RuntimeView, pack: str, allow: RuntimeAllow) -> list[Finding]:
     # allow-list misses of several runtime rules, found (and ordered) while reading
-    return list(view.refused)
+    return list(view.refused) if view.refused else []
 
 
 def _no_new_privileges(view: RuntimeView, pack: str, allow: RuntimeAllow) -> list[Finding]:

@@ -131,3 +131,12 @@ def test_the_built_in_composition_reports_the_runtime_view_before_the_operations
     assert rules.index("runtime.docker-socket") < rules.index("runtime.host-path")
     # NetworkMode=host is reported once, by the runtime view, not again by the operations
     assert [f.path for f in found].count("HostConfig.NetworkMode") == 1
+
+
+def test_field_by_field_reports_what_each_of_its_rules_does() -> None:
+    from moorage.policy.builtin.operations import NETWORK_OPERATIONS
+    from moorage.policy.rule import Each
+
+    plain = Each(*NETWORK_OPERATIONS.rules)
+    for subject in _subjects("baseline"):
+        assert NETWORK_OPERATIONS.findings(subject) == plain.findings(subject)
