@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, NamedTuple, Protocol, TypeVar
 
 from moorage.policy.documents import Document
 from moorage.policy.request import Facts, Request
@@ -55,8 +55,7 @@ RUNTIME_VIEWS: dict[str, Callable[[object], RuntimeView]] = {
 """The runtime view of each kind whose body a pack reads (builds are read from the query)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Subject:
+class Subject(NamedTuple):
     """What every rule looks at: one document, the request, the body (the mutated
     one on the second pass), the facts, the request's labels, whether mutations may
     add a class's placement constraints, and the views the rules share, read once

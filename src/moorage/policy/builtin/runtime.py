@@ -14,6 +14,7 @@ from moorage.policy.rules.runtime import (
     MOUNTS,
     READ,
     RESTRICTED_CHECKS,
+    VIEW_FIELDS,
     RuntimeCheck,
     docker_socket,
     host_path,
@@ -84,12 +85,15 @@ class RuntimePack:
     """A pack: its rules in report order, run over one reading of the runtime view and
     the policy's allow-list additions."""
 
-    def __init__(self, name: str, *members: Check) -> None:
+    def __init__(self, name: str, *members: tuple[str, Check]) -> None:
         self.name = name
-        self.members = members
-        self._runs: tuple[tuple[RuntimeCheck, Callable[[Subject], list[Finding]]], ...] = tuple(
-            (m.runtime_check, _unused) if isinstance(m, RuntimeRule) else (_nothing, m.findings)
-            for m in members
+        self.members = tuple(m for _, m in members)
+        # (the view's field the member reads, or "", its runtime check, or its findings)
+        self._runs: tuple[tuple[str, RuntimeCheck, Callable[[Subject], list[Finding]]], ...] = tuple(
+            (VIEW_FIELDS.get(key, ""), m.runtime_check, _unused)
+            if isinstance(m, RuntimeRule)
+            else (VIEW_FIELDS.get(key, ""), _nothing, m.findings)
+            for key, m in members
         )
 
     def findings(self, subject: Subject) -> list[Finding]:
@@ -99,18 +103,23 @@ class RuntimePack:
             return []
         allow, pack = subject.doc.compiled.runtime_allow, self.name
         out: list[Finding] = []
-        for runtime_check, other in self._runs:
+        for field_name, runtime_check, other in self._runs:
+            if field_name and not getattr(view, field_name):
+                continue  # nothing to judge: the rule would report nothing
             # a runtime rule is handed the view read once; any other member reads the subject
             out += runtime_check(view, pack, allow) if other is _unused else other(subject)
         return out
 
 
 def _pack(pack: str, checks: tuple[tuple[str, RuntimeCheck], ...]) -> RuntimePack:
-    members: list[Check] = []
+    members: list[tuple[str, Check]] = []
     for key, check in checks:
-        members.append(
-            _MOUNT_RULES if key == MOUNTS else _READ if key == READ else runtime_rule(key, check, pack)
-        )
+        if key == MOUNTS:
+            members.append((key, _MOUNT_RULES))
+        elif key == READ:
+            members.append((key, _READ))
+        else:
+            members.append((key, runtime_rule(key, check, pack)))
     return RuntimePack(pack, *members)
 
 

@@ -38,6 +38,7 @@ __all__ = [
     "MOUNTS",
     "READ",
     "RESTRICTED_CHECKS",
+    "VIEW_FIELDS",
     "RuntimeCheck",
     "check",
     "docker_socket",
@@ -276,6 +277,24 @@ MOUNTS = "runtime.docker-socket, runtime.host-path"
 
 READ = "(read)"
 """The key of the allow-list misses the view found while reading, under several runtime ids."""
+
+VIEW_FIELDS: dict[str, str] = {
+    "runtime.privileged": "privileged",
+    "runtime.capabilities": "cap_add",
+    "runtime.host-namespace": "host_namespaces",
+    MOUNTS: "host_paths",
+    "runtime.devices": "devices",
+    "runtime.unconfined": "unconfined",
+    "runtime.seccomp-profile": "seccomp",
+    "runtime.apparmor-profile": "apparmor",
+    "runtime.selinux-label": "selinux",
+    "runtime.oci-runtime": "runtimes",
+    "runtime.log-driver": "log_drivers",
+    "runtime.sysctls": "sysctls",
+    READ: "refused",
+}
+"""The field of the view each check reads its items from: while it is empty, the check
+reports nothing (a pack may skip it)."""
 
 _SHARED: tuple[tuple[str, RuntimeCheck], ...] = (
     ("runtime.host-namespace", _host_namespace),
