@@ -18,3 +18,21 @@ def test_a_pack_reports_what_the_runtime_check_does(pack: str) -> None:
                 subject.runtime, pack, subject.doc.compiled.runtime_allow
             )
     assert all(r.pack == pack for r in PACKS[pack].members if isinstance(r, RuntimeRule))
+
+
+@pytest.mark.parametrize("pack", ["baseline", "restricted"])
+def test_a_check_reports_nothing_while_its_view_field_is_empty(pack: str) -> None:
+    from dataclasses import replace
+
+    from moorage.policy.rules.runtime import BASELINE_CHECKS, RESTRICTED_CHECKS, VIEW_FIELDS
+    from moorage.policy.rules.runtime_allow import DEFAULT_ALLOW
+    from moorage.policy.rules.runtime_views import view_container
+    from tests.unit.policy.builtin.subjects import HOSTILE
+
+    view = view_container(HOSTILE)
+    for key, rule_check in BASELINE_CHECKS if pack == "baseline" else RESTRICTED_CHECKS:
+        name = VIEW_FIELDS.get(key)
+        if name is None:
+            continue
+        emptied = replace(view, **{name: type(getattr(view, name))()})
+        assert rule_check(emptied, pack, DEFAULT_ALLOW) == [], key
