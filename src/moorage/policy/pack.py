@@ -16,7 +16,7 @@ from moorage.policy.builtin.operations import (
     UNKNOWN_OPERATION,
     Operations,
 )
-from moorage.policy.builtin.runtime import PACKS, Packs, RuntimePack
+from moorage.policy.builtin.runtime import PACKS, AsRead, Packs, RuntimePack
 from moorage.policy.rule import (
     RUNTIME_VIEWS,
     AllOf,
@@ -110,6 +110,8 @@ def _walk(check: Check) -> list[Documented | Family]:
         return [r for m in check.members for r in _walk(m)]
     if isinstance(check, Required):
         return list(check.rules.values())
+    if isinstance(check, AsRead):
+        return list(check.rules)
     if isinstance(check, Each):
         return list(check.rules)
     if isinstance(check, (When, Section)):

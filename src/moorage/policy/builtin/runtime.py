@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from moorage.policy.rule import Check, Each, Family, ItemRule, Rule, Subject
+from moorage.policy.rule import Check, Each, ItemRule, Rule, Subject
 from moorage.policy.rules.base import Finding
 from moorage.policy.rules.catalog import RULES
 from moorage.policy.rules.runtime import (
@@ -20,9 +20,19 @@ from moorage.policy.rules.runtime import (
     host_path,
 )
 from moorage.policy.rules.runtime_allow import RuntimeAllow
-from moorage.policy.rules.runtime_read import RuntimeView
+from moorage.policy.rules.runtime_read import REFUSED_WHILE_READING, RuntimeView
 
-__all__ = ["BASELINE", "PACKS", "RESTRICTED", "Packs", "RuntimePack", "RuntimeRule", "runtime_rule"]
+__all__ = [
+    "BASELINE",
+    "PACKS",
+    "RESTRICTED",
+    "AsRead",
+    "Packs",
+    "RuntimePack",
+    "RuntimeRule",
+    "as_read",
+    "runtime_rule",
+]
 
 
 def _unused(s: Subject) -> list[Finding]:
@@ -72,13 +82,32 @@ _MOUNT_RULES = Each(
 )
 
 
-def _read(s: Subject) -> list[Finding]:
-    return list(s.runtime.refused) if s.runtime is not None else []
+def as_read(rule_id: str) -> Rule:
+    """The part of rule ``rule_id`` the runtime view's reader found: its findings among
+    the view's refusals."""
+
+    def on(s: Subject) -> list[Finding]:
+        view = s.runtime
+        return [f for f in view.refused if f.rule == rule_id] if view is not None else []
+
+    return Rule(RULES[rule_id], on)
 
 
-# Allow-list misses found while reading (volume options, security options, runtimes
-# spelled in ways only the reader sees), under several runtime ids, in reading order.
-_READ = Family("runtime, as read", _read)
+class AsRead:
+    """The rules' findings the runtime view's reader made, in the order it made them
+    (which interleaves the rules). It reports every refusal of the reader, so one under
+    a rule missing from ``rules`` is still refused; a test keeps ``rules`` complete."""
+
+    def __init__(self, *rules: Rule) -> None:
+        self.rules = rules
+
+    def findings(self, subject: Subject) -> list[Finding]:
+        """The reader's refusals, in reading order."""
+        view = subject.runtime
+        return list(view.refused) if view is not None and view.refused else []
+
+
+_READ = AsRead(*(as_read(rule_id) for rule_id in REFUSED_WHILE_READING))
 
 
 class RuntimePack:
