@@ -10,7 +10,13 @@ from moorage.policy.schema import NetworkSpec
 
 __all__ = [
     "NetworkView",
+    "Publish",
     "check_network",
+    "network_create",
+    "network_host",
+    "network_join",
+    "publish_ip",
+    "publish_port",
     "view_network",
 ]
 
@@ -101,35 +107,70 @@ def _port_ok(port: str, ranges: list[str]) -> bool:
     return False
 
 
+def network_host(view: NetworkView, spec: NetworkSpec, team: str) -> list[Finding]:
+    """``network.host``: no host network, when ``network.hostNetwork`` is false."""
+    if spec.host_network is not False:
+        return []
+    return [_finding("network.host", path, "host", "the host network namespace is not allowed",
+                     "use a user-defined network and publish ports") for path in view.host]  # fmt: skip
+
+
+def network_create(view: NetworkView, spec: NetworkSpec, team: str) -> list[Finding]:
+    """``network.create``: the networks a team creates match its patterns."""
+    if spec.create is None:
+        return []
+    out: list[Finding] = []
+    for path, name in view.creates:
+        if not _match_names(name, spec.create, team):
+            shown = ", ".join(p.replace("{team}", team) for p in spec.create)
+            out.append(_finding("network.create", path, name, f"network name {name!r} is not one "
+                                f"team {team} may create", f"name it to match {shown}"))  # fmt: skip
+    return out
+
+
+def network_join(view: NetworkView, spec: NetworkSpec, team: str) -> list[Finding]:
+    """``network.join``: the networks a team joins match its patterns."""
+    if spec.join is None:
+        return []
+    out: list[Finding] = []
+    for path, name in view.joins:
+        if not _match_names(name, spec.join, team):
+            shown = ", ".join(p.replace("{team}", team) for p in spec.join)
+            out.append(_finding("network.join", path, name, f"team {team} may not join network "
+                                f"{name!r}", f"use a network matching {shown}"))  # fmt: skip
+    return out
+
+
+Publish = tuple[str, str, str]
+"""One published port: its field path, host IP and host port."""
+
+
+def publish_ip(item: Publish, spec: NetworkSpec) -> list[Finding]:
+    """``network.publish-ip`` on one published port: it is on an allowed host IP."""
+    path, ip, _ = item
+    publish = spec.publish
+    ips = publish.host_ips if publish else None
+    if not ips or (ip or "0.0.0.0") in ips:
+        return []
+    return [_finding("network.publish-ip", path, ip or "0.0.0.0",
+                     f"ports may be published only on {', '.join(ips)}",
+                     f"publish as -p {ips[0]}:HOSTPORT:PORT")]  # fmt: skip
+
+
+def publish_port(item: Publish, spec: NetworkSpec) -> list[Finding]:
+    """``network.publish-port`` on one published port: its host port is in range."""
+    path, _, port = item
+    publish = spec.publish
+    ports = publish.ports if publish else None
+    if not ports or _port_ok(port, ports):
+        return []
+    return [_finding("network.publish-port", path, port, f"host port {port} is outside {', '.join(ports)}",
+                     f"publish on a port in {ports[0]}")]  # fmt: skip
+
+
 def check_network(view: NetworkView, spec: NetworkSpec, team: str) -> list[Finding]:
     """Host networking, network names for the team, and published host IPs and ports."""
-    out: list[Finding] = []
-    if spec.host_network is False:
-        for path in view.host:
-            out.append(_finding("network.host", path, "host", "the host network namespace is not allowed",
-                                "use a user-defined network and publish ports"))  # fmt: skip
-    if spec.create is not None:
-        for path, name in view.creates:
-            if not _match_names(name, spec.create, team):
-                shown = ", ".join(p.replace("{team}", team) for p in spec.create)
-                out.append(_finding("network.create", path, name, f"network name {name!r} is not one "
-                                    f"team {team} may create", f"name it to match {shown}"))  # fmt: skip
-    if spec.join is not None:
-        for path, name in view.joins:
-            if not _match_names(name, spec.join, team):
-                shown = ", ".join(p.replace("{team}", team) for p in spec.join)
-                out.append(_finding("network.join", path, name, f"team {team} may not join network "
-                                    f"{name!r}", f"use a network matching {shown}"))  # fmt: skip
-    publish = spec.publish
-    for path, ip, port in view.publishes:
-        ips = publish.host_ips if publish else None
-        if ips and (ip or "0.0.0.0") not in ips:
-            out.append(_finding("network.publish-ip", path, ip or "0.0.0.0",
-                                f"ports may be published only on {', '.join(ips)}",
-                                f"publish as -p {ips[0]}:HOSTPORT:PORT"))  # fmt: skip
-        ports = publish.ports if publish else None
-        if ports and not _port_ok(port, ports):
-            out.append(_finding("network.publish-port", path, port,
-                                f"host port {port} is outside {', '.join(ports)}",
-                                f"publish on a port in {ports[0]}"))  # fmt: skip
+    out = network_host(view, spec, team) + network_create(view, spec, team) + network_join(view, spec, team)
+    for item in view.publishes:
+        out += publish_ip(item, spec) + publish_port(item, spec)
     return out

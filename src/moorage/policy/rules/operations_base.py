@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from moorage.policy.rules.base import Finding
 
@@ -23,6 +24,7 @@ __all__ = [
     "PLAIN",
     "READS",
     "UPDATE_FIELDS",
+    "Operation",
     "OperationFacts",
 ]
 
@@ -110,6 +112,21 @@ class OperationFacts:
 
 
 _NO_FACTS = OperationFacts()
+
+
+class Operation(NamedTuple):
+    """One operation as the operation rules read it: its kind, body and query, the
+    object it names, the plugin privileges and IPAM pools the policy allows, and the
+    engine state gathered for it. (A named tuple: one is made per document and
+    request, and a tuple is the cheapest immutable record to make.)"""
+
+    kind: str
+    body: object
+    query: Mapping[str, list[str]]
+    object_ref: str | None
+    plugin_allow: frozenset[str]
+    facts: OperationFacts
+    subnets: tuple[str, ...]
 
 
 def _f(rule: str, path: str, value: object, message: str, fix: str) -> Finding:

@@ -9,143 +9,16 @@ import re
 from functools import lru_cache
 
 from moorage.policy.rules.base import Finding, _get
-from moorage.policy.rules.operations_base import (
-    IPAM_DRIVERS,
-    NETWORK_DRIVERS,
-    NETWORK_OPTIONS,
-    OperationFacts,
-    _f,
-    _items,
-    _zero,
-)
+from moorage.policy.rules.operations_base import _f, _items, _zero
 
 __all__ = [
     "DEFAULT_POOLS",
     "Address",
     "Network",
+    "ipam_config",
     "parse_cidr",
     "parse_ip",
 ]
-
-
-# -------------------------------------------------------------------- networks
-def _is_host_network(ref: str, facts: OperationFacts) -> bool:
-    """``host`` in any case (swarmkit matches names case-insensitively), or the id or
-    an id prefix of a host-driver network (the engine's FindNetwork accepts both)."""
-    text = ref.strip()
-    if text.lower() == "host":
-        return True
-    return bool(text) and any(nid == text or nid.startswith(text) for nid in facts.host_networks)
-
-
-def _networks(
-    kind: str, body: object, object_ref: str | None, facts: OperationFacts, subnets: tuple[str, ...]
-) -> list[Finding]:
-    out: list[Finding] = []
-    fix = "use a user-defined network and publish the ports you need"
-
-    def host(path: str, value: str) -> None:
-        out.append(_f("network.host", path, value, "the host's network namespace is not allowed", fix))
-
-    def endpoint_options(path: str, opts: object) -> None:
-        # An endpoint's driver options go to the network driver (interface sysctls, MAC
-        # and VLAN settings on newer engines): none is known safe, so none is allowed.
-        for key in opts if isinstance(opts, dict) else {}:
-            out.append(_f("network.driver-option", f"{path}.DriverOpts.{key}", key,
-                          f"endpoint driver option {key} is not on the allow-list",
-                          "remove the network's driver-opt"))  # fmt: skip
-
-    if kind == "container.create":
-        hc = _get(body, "HostConfig")
-        mode = str(_get(hc, "NetworkMode") or "")
-        if _is_host_network(mode, facts):
-            host("HostConfig.NetworkMode", mode)
-        endpoints = _get(_get(body, "NetworkingConfig"), "EndpointsConfig")
-        for name, endpoint in (endpoints if isinstance(endpoints, dict) else {}).items():
-            if _is_host_network(str(name), facts):
-                host(f"NetworkingConfig.EndpointsConfig.{name}", str(name))
-            endpoint_options(f"NetworkingConfig.EndpointsConfig.{name}", _get(endpoint, "DriverOpts"))
-    elif kind in ("service.create", "service.update"):
-        # The engine uses TaskTemplate.Networks, or the deprecated top-level Networks
-        # when that is empty; both are checked, whichever wins.
-        for where, nets in (
-            ("TaskTemplate.Networks", _get(_get(body, "TaskTemplate"), "Networks")),
-            ("Networks", _get(body, "Networks")),
-        ):
-            for i, net in enumerate(_items(nets)):
-                target = str(_get(net, "Target") or "")
-                if _is_host_network(target, facts):
-                    host(f"{where}[{i}].Target", target)
-                endpoint_options(f"{where}[{i}]", _get(net, "DriverOpts"))
-    elif kind == "network.connect":
-        if object_ref is not None and _is_host_network(object_ref, facts):
-            host("(network)", object_ref)
-        endpoint_options("EndpointConfig", _get(_get(body, "EndpointConfig"), "DriverOpts"))
-    elif kind == "network.create":
-        out += _network_create(body, subnets)
-    return out
-
-
-def _network_create(body: object, subnets: tuple[str, ...]) -> list[Finding]:
-    out: list[Finding] = []
-    driver = str(_get(body, "Driver") or "")
-    if driver not in NETWORK_DRIVERS:
-        out.append(
-            _f(
-                "network.driver",
-                "Driver",
-                driver,
-                f"network driver {driver!r} reaches outside the engine's own networks",
-                "use the bridge driver (or overlay on a swarm)",
-            )
-        )
-    options = _get(body, "Options")
-    for key in options if isinstance(options, dict) else {}:
-        if str(key) not in NETWORK_OPTIONS:
-            out.append(
-                _f(
-                    "network.driver-option",
-                    f"Options.{key}",
-                    key,
-                    f"network option {key} is not on the allow-list",
-                    f"remove --opt {key}",
-                )
-            )
-    ipam = _get(body, "IPAM")
-    ipam_driver = str(_get(ipam, "Driver") or "")
-    if ipam_driver not in IPAM_DRIVERS:
-        out.append(
-            _f(
-                "network.driver",
-                "IPAM.Driver",
-                ipam_driver,
-                f"IPAM driver {ipam_driver!r} is not the engine's default",
-                "remove --ipam-driver",
-            )
-        )
-    out += _ipam_config(ipam, subnets)
-    if not _zero(_get(body, "ConfigFrom")):
-        out.append(
-            _f(
-                "network.driver",
-                "ConfigFrom",
-                _get(body, "ConfigFrom"),
-                "a network made from a config-only network takes that network's driver "
-                "settings, which this request doesn't show",
-                "create the network directly",
-            )
-        )
-    if _get(body, "Ingress") is True:
-        out.append(
-            _f(
-                "network.ingress",
-                "Ingress",
-                True,
-                "the ingress network carries every published port of the swarm",
-                "leave the ingress network to operators",
-            )
-        )
-    return out
 
 
 # Go's net.ParseIP / net.ParseCIDR, narrowed to what both readers agree on: digits,
@@ -201,7 +74,7 @@ _IPAM_FIELDS = (
 )
 
 
-def _ipam_config(ipam: object, subnets: tuple[str, ...]) -> list[Finding]:
+def ipam_config(ipam: object, subnets: tuple[str, ...]) -> list[Finding]:
     """Explicit IPAM settings only inside the pools a policy declares (network.subnets).
 
     libnetwork checks a pool it picks against the host's routes, but skips that check

@@ -4,12 +4,13 @@ enable, held to the privileges a policy document allows. Pure.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from moorage.policy.rules.base import Finding, _get
-from moorage.policy.rules.operations_base import OperationFacts, _f, _items
+from moorage.policy.rules.operations_base import Operation, _f, _items
 
 __all__ = [
+    "PLUGIN_CHECKS",
     "plugin_privileges",
 ]
 
@@ -82,60 +83,80 @@ def _settable_kind(name: str, field: str, config: Mapping[str, object] | None) -
     return "env"  # the engine refuses a name it doesn't find
 
 
-def _plugins(kind: str, body: object, allowed: frozenset[str], facts: OperationFacts) -> list[Finding]:
+def _plugin_privilege(op: Operation) -> list[Finding]:
+    kind, allowed, facts = op.kind, op.plugin_allow, op.facts
+    if kind not in ("plugin.pull", "plugin.upgrade", "plugin.enable"):
+        return []
     out: list[Finding] = []
     shown = ", ".join(sorted(allowed)) or "(none)"
-    if kind in ("plugin.pull", "plugin.upgrade", "plugin.enable"):
-        grants = (
-            plugin_privileges(body)
-            if kind != "plugin.enable"
-            else (_config_privileges(facts.plugin_config) if facts.plugin_config is not None else [])
-        )
-        for path, name, value in grants:
-            if not _privilege_allowed(name, value, allowed):
-                out.append(
-                    _f(
-                        "plugin.privilege",
-                        path,
-                        f"{name}={value}",
-                        f"the plugin would get {name} {value!r}, which is not on the allow-list ({shown})",
-                        "use a plugin that needs no host access, or ask an operator "
-                        f"to allow '{name}={value}' under plugins.privileges",
-                    )
+    grants = (
+        plugin_privileges(op.body)
+        if kind != "plugin.enable"
+        else (_config_privileges(facts.plugin_config) if facts.plugin_config is not None else [])
+    )
+    for path, name, value in grants:
+        if not _privilege_allowed(name, value, allowed):
+            out.append(
+                _f(
+                    "plugin.privilege",
+                    path,
+                    f"{name}={value}",
+                    f"the plugin would get {name} {value!r}, which is not on the allow-list ({shown})",
+                    "use a plugin that needs no host access, or ask an operator "
+                    f"to allow '{name}={value}' under plugins.privileges",
                 )
-    elif kind == "plugin.create":
-        out.append(
-            _f(
-                "plugin.create",
-                "(body)",
-                None,
-                "a plugin made from an uploaded archive gets whatever host access its "
-                "config.json asks for, and the engine doesn't ask anyone to grant it",
-                "push the plugin to a registry and install it with docker plugin install, "
-                "which grants its privileges explicitly",
             )
-        )
-    elif kind == "plugin.set":
-        for i, arg in enumerate(_items(body)):
-            text = str(arg)
-            key = text.partition("=")[0]
-            dot = key.rfind(".")
-            name, field = (key[:dot], key[dot + 1 :]) if dot > 0 else (key, "")
-            what = _settable_kind(name, field, facts.plugin_config)
-            if what in ("mount", "device", "unknown"):
-                why = (
-                    f"it repoints the plugin's {what} at a host path"
-                    if what != "unknown"
-                    else "Moorage can't tell whether it sets a variable or repoints a host mount or device"
-                )
-                out.append(
-                    _f(
-                        "plugin.set",
-                        f"[{i}]",
-                        text,
-                        f"plugin setting {key!r} is refused: {why}",
-                        "set environment variables as NAME.value=VALUE; plugin mounts and "
-                        "devices can't be changed",
-                    )
-                )
     return out
+
+
+def _plugin_create(op: Operation) -> list[Finding]:
+    if op.kind != "plugin.create":
+        return []
+    return [
+        _f(
+            "plugin.create",
+            "(body)",
+            None,
+            "a plugin made from an uploaded archive gets whatever host access its "
+            "config.json asks for, and the engine doesn't ask anyone to grant it",
+            "push the plugin to a registry and install it with docker plugin install, "
+            "which grants its privileges explicitly",
+        )
+    ]
+
+
+def _plugin_set(op: Operation) -> list[Finding]:
+    if op.kind != "plugin.set":
+        return []
+    out: list[Finding] = []
+    for i, arg in enumerate(_items(op.body)):
+        text = str(arg)
+        key = text.partition("=")[0]
+        dot = key.rfind(".")
+        name, field = (key[:dot], key[dot + 1 :]) if dot > 0 else (key, "")
+        what = _settable_kind(name, field, op.facts.plugin_config)
+        if what in ("mount", "device", "unknown"):
+            why = (
+                f"it repoints the plugin's {what} at a host path"
+                if what != "unknown"
+                else "Moorage can't tell whether it sets a variable or repoints a host mount or device"
+            )
+            out.append(
+                _f(
+                    "plugin.set",
+                    f"[{i}]",
+                    text,
+                    f"plugin setting {key!r} is refused: {why}",
+                    "set environment variables as NAME.value=VALUE; plugin mounts and "
+                    "devices can't be changed",
+                )
+            )
+    return out
+
+
+PLUGIN_CHECKS: tuple[tuple[str, Callable[[Operation], list[Finding]]], ...] = (
+    ("plugin.privilege", _plugin_privilege),
+    ("plugin.create", _plugin_create),
+    ("plugin.set", _plugin_set),
+)
+"""The plugin rules' checks, by rule id, in report order."""

@@ -17,8 +17,27 @@ from moorage.policy.hostopts import (
 from moorage.policy.rules.base import Finding, _dict, _get, _list, _text
 
 __all__ = [
+    "REFUSED_WHILE_READING",
     "RuntimeView",
 ]
+
+REFUSED_WHILE_READING = (
+    "runtime.security-opt",
+    "runtime.selinux-label",
+    "runtime.oom-score",
+    "runtime.volume-driver",
+    "runtime.volume-options",
+    "runtime.mount",
+    "runtime.masked-paths",
+    "runtime.cgroup",
+    "runtime.host-namespace",
+    "runtime.oci-runtime",
+    "runtime.seccomp-profile",
+    "runtime.apparmor-profile",
+)
+"""The rules under which the reader refuses what only it can see (an option spelled
+in a way no view field holds, a mount type, an unknown security option), through
+:meth:`RuntimeView.refuse`."""
 
 
 @dataclass
