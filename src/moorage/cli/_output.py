@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from moorage.images.formats.table import columns
+
 _CODES = {"green": "32", "red": "31", "yellow": "33", "bold": "1", "dim": "2"}
 
 
@@ -23,20 +25,9 @@ def paint(text: str, colour: str, stream: Any = None) -> str:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A plain column-aligned table (colour codes don't count toward width)."""
-    import re
-
-    strip = re.compile(r"\033\[[0-9;]*m")
-    widths = [len(h) for h in headers]
-    for row in rows:
-        for i, cell in enumerate(row):
-            widths[i] = max(widths[i], len(strip.sub("", cell)))
-    lines = []
-    for row in [list(headers), *[list(r) for r in rows]]:
-        cells = [c + " " * (widths[i] - len(strip.sub("", c))) for i, c in enumerate(row)]
-        lines.append("  ".join(cells).rstrip())
-    lines[0] = paint(lines[0], "bold")
-    return "\n".join(lines)
+    """A column-aligned table with a bold header when stdout is a terminal (colour
+    codes don't count toward width): the report formats' ``columns``."""
+    return columns(headers, rows, paint)
 
 
 def emit_json(data: Any) -> None:

@@ -73,11 +73,12 @@ class _MoorageRoutes(_Forwarding):
         return await self._write_json(head, writer, outcome, answer)
 
     async def _write_json(self, head: RequestHead, writer: asyncio.StreamWriter, outcome: Outcome,
-                          answer: Any) -> bool:  # fmt: skip
+                          answer: Any, status: int = 200) -> bool:  # fmt: skip
+        """Answer Moorage's own route with ``answer`` as JSON (200, or 201 Created)."""
         data = dump_json(answer)
         writer.write(
-            f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n"
-            f"X-Moorage-Request-Id: {outcome.request_id}\r\n"
+            f"HTTP/1.1 {status} {'Created' if status == 201 else 'OK'}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\nX-Moorage-Request-Id: {outcome.request_id}\r\n"
             f"{'' if head.keep_alive else 'Connection: close' + chr(13) + chr(10)}\r\n".encode()
             + data
         )
@@ -110,15 +111,7 @@ class _MoorageRoutes(_Forwarding):
         status, answer = await route(self, op, p, body, outcome)
         outcome.status = status
         await self._record(head, op, p, p, outcome, started)
-        data = dump_json(answer)
-        writer.write(
-            f"HTTP/1.1 {status} {'Created' if status == 201 else 'OK'}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(data)}\r\nX-Moorage-Request-Id: {outcome.request_id}\r\n"
-            f"{'' if head.keep_alive else 'Connection: close' + chr(13) + chr(10)}\r\n".encode()
-            + data
-        )
-        await writer.drain()
-        return head.keep_alive
+        return await self._write_json(head, writer, outcome, answer, status)
 
     async def _route_cluster(
         self, op: Operation, p: Principal, body: Any, outcome: Outcome

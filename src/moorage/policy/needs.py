@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from moorage.policy.decision import applicable
+from moorage.policy.documents import Document
 from moorage.policy.loader import PolicySet
 from moorage.policy.request import ExceptionGrant, Request
 from moorage.policy.rules.images import TRUST_KINDS, needs_trust
@@ -41,24 +42,32 @@ class Needs:
 
 
 def needs(pset: PolicySet, req: Request, grants: tuple[ExceptionGrant, ...] = ()) -> Needs:
-    """The facts deciding ``req`` under ``pset`` needs, with the active ``grants``."""
-    trust = trust_needs(pset, req)
+    """The facts deciding ``req`` under ``pset`` needs, with the active ``grants``
+    (the applicable documents are found once, for all of them)."""
+    kind = req.kind
+    # most kinds need no fact at all: don't even look for their documents
+    docs = applicable(pset, req) if kind in TRUST_KINDS or kind in _FACT_NEEDS or kind in _USAGE_KINDS else []
+    trust = _trust(docs, kind)
     return Needs(
-        usage=needs_usage(pset, req),
+        usage=_usage(docs, kind),
         image_ids=any(g.image for g in grants),
         trust=TrustNeeds(tuple(trust[0]), trust[1]) if trust is not None else None,
-        engine=fact_needs(pset, req),
+        engine=_engine(docs, kind),
     )
 
 
 def trust_needs(pset: PolicySet, req: Request) -> tuple[list[tuple[str, bytes]], bool] | None:
     """Whether the decision needs image facts; if so, the trusted keys (id, PEM) of
     every applicable document and whether a scan is needed."""
-    if req.kind not in TRUST_KINDS:
+    return _trust(applicable(pset, req), req.kind) if req.kind in TRUST_KINDS else None
+
+
+def _trust(docs: list[Document], kind: str) -> tuple[list[tuple[str, bytes]], bool] | None:
+    if kind not in TRUST_KINDS:
         return None
     keys: list[tuple[str, bytes]] = []
     scan, any_trust = False, False
-    for d in applicable(pset, req):
+    for d in docs:
         spec = d.spec.images
         if spec is None or not needs_trust(spec):
             continue
@@ -84,14 +93,23 @@ def fact_needs(pset: PolicySet, req: Request) -> frozenset[str]:
     against: ``host_networks`` (ids of host-driver networks), ``node_labels`` (the
     node's current labels), ``plugin_config`` (the plugin's ``Config``). Without them
     the stricter reading applies (see :mod:`moorage.policy.rules.operations`)."""
-    wanted = _FACT_NEEDS.get(req.kind, frozenset())
-    if not wanted or not any(d.spec.packs for d in applicable(pset, req)):
+    return _engine(applicable(pset, req), req.kind) if req.kind in _FACT_NEEDS else frozenset()
+
+
+def _engine(docs: list[Document], kind: str) -> frozenset[str]:
+    wanted = _FACT_NEEDS.get(kind, frozenset())
+    if not wanted or not any(d.spec.packs for d in docs):
         return frozenset()
     return wanted
 
 
+_USAGE_KINDS = frozenset({"container.create", "service.create", "service.update"})
+
+
 def needs_usage(pset: PolicySet, req: Request) -> bool:
     """Whether the decision needs the team's live use (quota facts)."""
-    if req.kind not in ("container.create", "service.create", "service.update"):
-        return False
-    return any(d.spec.quotas for d in applicable(pset, req))
+    return req.kind in _USAGE_KINDS and _usage(applicable(pset, req), req.kind)
+
+
+def _usage(docs: list[Document], kind: str) -> bool:
+    return kind in _USAGE_KINDS and any(d.spec.quotas for d in docs)

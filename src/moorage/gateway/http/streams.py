@@ -85,14 +85,19 @@ async def iter_chunks(
         if size == 0:
             await _trailers(reader, limits, status)
             return
-        remaining = size
-        while remaining:
-            data = await reader.read(min(remaining, 1 << 16))
-            if not data:
-                raise asyncio.IncompleteReadError(b"", remaining)
-            remaining -= len(data)
+        async for data in _pieces(reader, size):
             yield data
         await _chunk_end(reader, status)
+
+
+async def _pieces(reader: asyncio.StreamReader, n: int) -> AsyncIterator[bytes]:
+    """The next ``n`` bytes as they arrive (64 KiB at most at a time)."""
+    while n:
+        data = await reader.read(min(n, 1 << 16))
+        if not data:
+            raise asyncio.IncompleteReadError(b"", n)
+        n -= len(data)
+        yield data
 
 
 async def relay_fixed(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
@@ -118,18 +123,9 @@ async def spool_body(
     Returns its size."""
     total = 0
 
-    async def pieces() -> AsyncIterator[bytes]:
-        remaining = length
-        while remaining:
-            data = await reader.read(min(remaining, 1 << 16))
-            if not data:
-                raise asyncio.IncompleteReadError(b"", remaining)
-            remaining -= len(data)
-            yield data
-
     if not chunked and length > limit:
         raise ClientFault(413, f"request body of {length} bytes is over the limit of {limit}")
-    async for data in iter_chunks(reader, limits) if chunked else pieces():
+    async for data in iter_chunks(reader, limits) if chunked else _pieces(reader, length):
         total += len(data)
         if total > limit:
             raise ClientFault(413, f"request body is over the limit of {limit} bytes")

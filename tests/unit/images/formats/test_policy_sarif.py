@@ -11,7 +11,6 @@ import pytest
 
 from moorage import __version__
 from moorage.cli import policy as cli_policy
-from moorage.images.formats.interface import Level, Location, ReportRun, Result, Rule, Tool
 from moorage.images.formats.sarif import sarif_log
 
 # What the policy check decided: objects, each with denials and warnings.
@@ -43,44 +42,6 @@ def _checked() -> list[SimpleNamespace]:
         _violation("runtime.cap-add", "HostConfig.CapAdd", ["NET_ADMIN"], "adds a capability", "drop it", "restricted"),
     ]))  # fmt: skip
     return [web, ok]
-
-
-def policy_run(checked: list[Any], source: str, policy_version: str) -> ReportRun:
-    """The neutral run of a policy check: what cli/policy.py builds in place of ``_sarif``."""
-    rules: dict[str, Rule] = {}
-    results = []
-    for c in checked:
-        levels: tuple[tuple[Level, Any], ...] = (
-            ("error", c.decision.denials),
-            ("warning", c.decision.warnings),
-        )
-        for level, vs in levels:
-            for v in vs:
-                f = v.finding
-                doc = DOCS.get(f.rule)
-                rules.setdefault(f.rule, Rule(
-                    f.rule,
-                    doc.checks if doc else f.message,
-                    full_description=doc.why if doc else f.message,
-                    help=doc.fix if doc else f.fix,
-                ))  # fmt: skip
-                results.append(Result(
-                    f.rule,
-                    level,
-                    f"{c.name}: {f.message} ({f.path} = {f.value!r}). Fix: {f.fix}",
-                    (Location(
-                        uri="" if source == "(command)" else source,
-                        start_line=None if source == "(command)" else c.line,
-                        qualified_name=f"{c.name}:{f.path}",
-                    ),),
-                    properties={"policy": v.policy, "field": f.path},
-                ))  # fmt: skip
-    return ReportRun(
-        Tool("moorage", semantic_version=__version__, information_uri="https://moorage.dev"),
-        rules=tuple(rules.values()),
-        results=tuple(results),
-        properties={"policyVersion": policy_version},
-    )
 
 
 def _expected(source: str) -> dict[str, Any]:
@@ -128,9 +89,7 @@ def _expected(source: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("source", ["compose.yaml", "(command)"])
 def test_policy_check_sarif_is_reproduced(source: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    log = sarif_log(policy_run(_checked(), source, "v-123"))
-    assert log == _expected(source)
-    # moorage policy check builds that run itself and renders it with the one writer
+    # moorage policy check builds the neutral run and renders it with the one writer
     monkeypatch.setattr(cli_policy, "lookup", DOCS.get)
     run = cli_policy._report_run(_checked(), source, SimpleNamespace(version="v-123"))  # type: ignore[arg-type]
     assert sarif_log(run) == _expected(source)
