@@ -10,12 +10,14 @@ mutation never widens what the caller asked for.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+import msgspec
 
 from moorage.policy.documents import Document
 from moorage.policy.loader import PolicySet
 from moorage.policy.mutations import merge_mutations, mutate
-from moorage.policy.pack import BUILT_IN, Subject
+from moorage.policy.pack import Subject
 from moorage.policy.request import ExceptionGrant, Facts, Request
 from moorage.policy.rules.base import Finding, _get
 from moorage.policy.rules.placement import placement_constraints
@@ -33,8 +35,7 @@ __all__ = [
 ]  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Violation:
+class Violation(msgspec.Struct, frozen=True):
     """One finding of one document, in its mode; ``excepted_by`` names the grant that excused it."""
 
     policy: str
@@ -48,19 +49,18 @@ class Violation:
         return f"{f.rule} at {f.path} ({f.value!r}): {f.message}. Fix: {f.fix}"
 
 
-@dataclass
-class PolicyDecision:
+class PolicyDecision(msgspec.Struct):
     """The outcome for one request: allowed or not, what denied, warned or was fixed, the
     mutations applied and the mutated body."""
 
     allowed: bool
-    denials: list[Violation] = field(default_factory=list)
-    warnings: list[Violation] = field(default_factory=list)  # audit mode and excepted
-    fixed: list[Violation] = field(default_factory=list)  # cured by a declared mutation
-    mutations: list[str] = field(default_factory=list)
+    denials: list[Violation] = msgspec.field(default_factory=list)
+    warnings: list[Violation] = msgspec.field(default_factory=list)  # audit mode and excepted
+    fixed: list[Violation] = msgspec.field(default_factory=list)  # cured by a declared mutation
+    mutations: list[str] = msgspec.field(default_factory=list)
     body: object = None  # the mutated body, or None when unchanged
     policy_version: str = ""
-    policies: list[str] = field(default_factory=list)  # names of the documents that applied
+    policies: list[str] = msgspec.field(default_factory=list)  # names of the documents that applied
 
     @property
     def rules(self) -> tuple[str, ...]:
@@ -146,9 +146,9 @@ def workload_class(pset: PolicySet, req: Request) -> WorkloadClass:
 
 
 # ------------------------------------------------------------------ evaluate
-def _findings(doc: Document, req: Request, body: object, facts: Facts, labels: dict[str, str],
-              mutating: bool) -> list[Finding]:  # fmt: skip
-    return BUILT_IN.findings(Subject.of(doc, req, body, facts, labels, mutating))
+def _findings(pset: PolicySet, doc: Document, req: Request, body: object, facts: Facts,
+              labels: dict[str, str], mutating: bool) -> list[Finding]:  # fmt: skip
+    return pset.plan(doc).findings(Subject.of(doc, req, body, facts, labels, mutating))
 
 
 def evaluate(pset: PolicySet, req: Request, facts: Facts) -> PolicyDecision:
@@ -163,14 +163,14 @@ def evaluate(pset: PolicySet, req: Request, facts: Facts) -> PolicyDecision:
     placement = next((d.spec.placement for d in enforcing if d.spec.placement), None)
     mutating = bool(declared or placement)
     before: list[tuple[Document, Finding]] = [
-        (d, f) for d in docs for f in _findings(d, req, req.body, facts, labels, mutating)
+        (d, f) for d in docs for f in _findings(pset, d, req, req.body, facts, labels, mutating)
     ]
     after = before
     if mutating and isinstance(req.body, dict):
         body, applied = mutate(req.kind, req.body, declared, placement, req.team, labels)
         if applied:
             decision.body, decision.mutations = body, applied
-            after = [(d, f) for d in docs for f in _findings(d, req, body, facts, labels, mutating)]
+            after = [(d, f) for d in docs for f in _findings(pset, d, req, body, facts, labels, mutating)]
             still = {(d.name, f.rule, f.path) for d, f in after}
             decision.fixed = [Violation(d.name, d.mode, f) for d, f in before
                               if (d.name, f.rule, f.path) not in still]  # fmt: skip

@@ -47,7 +47,8 @@ class PolicyError(Exception):
 @dataclass(frozen=True)
 class Compiled:
     """A document's compiled state, typed: its CEL rules, its Rego policies, the
-    image-signing keys it trusts (id, PEM) and what it adds to the runtime allow-lists.
+    image-signing keys it trusts (id, PEM), what it adds to the runtime allow-lists, and
+    the plugin privileges and IPAM pools the operation rules allow.
     ``ready`` is set by :func:`moorage.policy.loader.compile_document` only, so a
     document that was never compiled can't pass for one without rules."""
 
@@ -55,6 +56,8 @@ class Compiled:
     rego: tuple[RegoRule, ...] = ()
     trusted_keys: tuple[tuple[str, bytes], ...] = ()
     runtime_allow: RuntimeAllow = DEFAULT_ALLOW
+    plugin_privileges: frozenset[str] = frozenset()  # spec.plugins.privileges
+    subnets: tuple[str, ...] = ()  # spec.network.subnets: the pools explicit IPAM must lie in
     ready: bool = False
 
 
@@ -80,15 +83,13 @@ class Document:
 
     def applies_to(self, user: str, teams: Iterable[str], labels: dict[str, str]) -> bool:
         """Whether the document's scope takes in this user, these teams and labels."""
-        scope = self.scope
-        if not scope:
-            return True
+        scope = self.scope  # an empty scope takes in everyone: each test below passes
         if scope.teams is not None and not set(scope.teams) & set(teams):
             return False
         if scope.users is not None and user not in scope.users:
             return False
-        wanted = scope.labels or {}
-        return all(labels.get(k) == v for k, v in wanted.items())
+        wanted = scope.labels
+        return not wanted or all(labels.get(k) == v for k, v in wanted.items())
 
 
 def _line_of(node: yaml.Node | None, path: Iterable[str | int]) -> int | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import cast
 
@@ -19,6 +19,7 @@ import msgspec
 from moorage.policy.custom import CelRule, RegoRule, compile_cel
 from moorage.policy.documents import Compiled, Document, PolicyError, parse_document
 from moorage.policy.keys import key_ids
+from moorage.policy.pack import Plan, plan
 from moorage.policy.rules.runtime_allow import RuntimeAllow
 from moorage.policy.schema import Pack, PolicySpec, Scope
 
@@ -33,11 +34,19 @@ class PolicySet:
 
     documents: tuple[Document, ...]
     version: str
+    _plans: dict[int, Plan] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not all(d.compiled.ready for d in self.documents):
             docs = tuple(d if d.compiled.ready else compile_document(d) for d in self.documents)
             object.__setattr__(self, "documents", docs)
+        # each document's checks, compiled once (the set holds the documents, so ids stay theirs)
+        object.__setattr__(self, "_plans", {id(d): plan(d) for d in self.documents})
+
+    def plan(self, doc: Document) -> Plan:
+        """The checks ``doc`` turns on, compiled at load (``doc`` is one of this set's)."""
+        found = self._plans.get(id(doc))
+        return found if found is not None else plan(doc)
 
     def shared(self, kind: str) -> tuple[str, ...]:
         """What the documents declare shared: ``kind`` is networks, volumes or labels."""
@@ -80,7 +89,10 @@ def compile_document(doc: Document) -> Document:
         runtime_allow = RuntimeAllow.from_spec(msgspec.to_builtins(spec.runtime) if spec.runtime else None)
     except ValueError as exc:
         raise PolicyError(f"{doc.source}: spec.{exc}") from exc
-    return replace(doc, compiled=Compiled(cel, tuple(rego), keys, runtime_allow, ready=True))
+    privileges = frozenset((spec.plugins.privileges if spec.plugins else None) or ())
+    subnets = tuple((spec.network.subnets if spec.network else None) or ())
+    compiled = Compiled(cel, tuple(rego), keys, runtime_allow, privileges, subnets, ready=True)
+    return replace(doc, compiled=compiled)
 
 
 def load_folder(folder: Path) -> PolicySet:

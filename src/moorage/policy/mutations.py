@@ -31,7 +31,7 @@ class Declared:
     cap_drop: tuple[str, ...] = ()  # upper-cased, sorted
 
     def __bool__(self) -> bool:
-        return self != _NOTHING
+        return self is not _NOTHING and self != _NOTHING
 
 
 _NOTHING = Declared()

@@ -9,6 +9,9 @@ views read once) and returns its own findings; its id, documentation and fix are
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from moorage.policy.builtin.configured import IMAGES, NETWORK, PLACEMENT, QUOTAS, RESOURCES, Required, Section
 from moorage.policy.builtin.operations import (
     NETWORK_OPERATIONS,
@@ -17,6 +20,7 @@ from moorage.policy.builtin.operations import (
     Operations,
 )
 from moorage.policy.builtin.runtime import PACKS, AsRead, Packs, RuntimePack
+from moorage.policy.documents import Document
 from moorage.policy.rule import (
     RUNTIME_VIEWS,
     AllOf,
@@ -38,8 +42,10 @@ __all__ = [
     "RUNTIME_VIEWS",
     "AllOf",
     "Family",
+    "Plan",
     "Subject",
     "built_in_rules",
+    "plan",
 ]
 
 
@@ -101,6 +107,69 @@ BUILT_IN = AllOf(
     Family("rego", _rego),
 )
 """Every rule a document can turn on, in the order findings are reported."""
+
+
+_OPERATIONS = Operations()
+
+
+class _Enforced:
+    """:data:`ENFORCED` for one document: its packs resolved, then the operation
+    allow-list on the fields they did not report."""
+
+    def __init__(self, packs: tuple[RuntimePack, ...]) -> None:
+        self.packs = packs
+
+    def findings(self, subject: Subject) -> list[Finding]:
+        """The packs' runtime findings, then the operation rules' on fields not yet reported."""
+        reported: list[Finding] = []
+        if subject.runtime is not None:
+            for pack in self.packs:
+                reported += pack.findings(subject)
+        ops = _OPERATIONS.findings(subject)
+        if not reported:
+            return ops
+        seen = {f.path for f in reported}
+        return reported + [f for f in ops if f.path not in seen]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One document's part of :data:`BUILT_IN`, compiled once at load: only the checks
+    its sections turn on, flat and in the order :data:`BUILT_IN` reports them (a unit
+    test holds the two to the same findings). A decision runs every check of every
+    applicable document, twice when mutations apply, so nothing here is decided per
+    request that the document already decides."""
+
+    checks: tuple[Callable[[Subject], list[Finding]], ...]
+
+    def findings(self, subject: Subject) -> list[Finding]:
+        """The document's findings on ``subject``, in report order."""
+        out: list[Finding] = []
+        for check in self.checks:
+            out += check(subject)
+        return out
+
+
+def plan(doc: Document) -> Plan:
+    """The checks ``doc`` turns on, in report order (see :class:`Plan`)."""
+    spec = doc.spec
+    checks: list[Callable[[Subject], list[Finding]]] = []
+    if spec.packs:
+        unknown = [name for name in spec.packs if name not in PACKS]
+        if unknown:
+            raise ValueError(f"unknown pack {unknown[0]!r}: use baseline or restricted")
+        checks.append(_Enforced(tuple(PACKS[name] for name in spec.packs)).findings)
+    for name, section in (("resources", RESOURCES), ("quotas", QUOTAS), ("images", IMAGES),
+                          ("network", NETWORK)):  # fmt: skip
+        if getattr(spec, name):
+            checks += AllOf(section).checks
+    if spec.placement:
+        checks.append(PLACEMENT.check)
+    if doc.compiled.cel:
+        checks.append(_custom)
+    if doc.compiled.rego:
+        checks.append(_rego)
+    return Plan(tuple(checks))
 
 
 def _walk(check: Check) -> list[Documented | Family]:

@@ -80,18 +80,21 @@ class Subject(NamedTuple):
            mutating: bool) -> Subject:  # fmt: skip
         """The subject of one document's rules, with the body's limits read, and its
         runtime view when a pack will read it."""
-        limits = view_resources(req.kind, body) if body is not None else None
         spec, kind = doc.spec, req.kind
+        # the limits only for the sections that read them
+        limits = (view_resources(kind, body)
+                  if body is not None and (spec.resources is not None or spec.quotas is not None)
+                  else None)  # fmt: skip
         runtime = operation = None
         if spec.packs:
             make_view = RUNTIME_VIEWS.get(kind)
             runtime = (make_view(body) if make_view is not None and body is not None
                        else view_build(dict(req.query)) if kind == "image.build" else None)  # fmt: skip
-            allow = frozenset((spec.plugins.privileges if spec.plugins else None) or ())
-            pools = tuple((spec.network.subnets if spec.network else None) or ())
-            operation = Operation(kind, body, req.query, req.object_ref, allow, facts.operation(), pools)
-        network = view_network(kind, body, req.object_ref) if spec.network else None
-        images = view_images(kind, body, dict(req.query), req.object_ref) if spec.images else None
+            compiled = doc.compiled
+            operation = Operation(kind, body, req.query, req.object_ref, compiled.plugin_privileges,
+                                  facts.operation(), compiled.subnets)  # fmt: skip
+        network = view_network(kind, body, req.object_ref) if spec.network is not None else None
+        images = view_images(kind, body, dict(req.query), req.object_ref) if spec.images is not None else None
         return cls(doc, req, body, facts, labels, mutating, limits, runtime, operation, network, images)
 
 
@@ -200,7 +203,7 @@ class Family:
 
 def _flat(member: Check) -> tuple[Callable[[Subject], list[Finding]], ...]:
     if isinstance(member, AllOf):
-        return member._checks
+        return member.checks
     return (member.check,) if isinstance(member, Rule) else (member.findings,)
 
 
@@ -211,14 +214,15 @@ class AllOf:
         self.members = members
         # flattened once: a decision runs every rule of every document, twice when
         # mutations apply
-        self._checks: tuple[Callable[[Subject], list[Finding]], ...] = tuple(
+        self.checks: tuple[Callable[[Subject], list[Finding]], ...] = tuple(
             c for m in members for c in _flat(m)
         )
+        """Every member's check, flattened, in order."""
 
     def findings(self, subject: Subject) -> list[Finding]:
         """The findings of every member, in order."""
         out: list[Finding] = []
-        for check in self._checks:
+        for check in self.checks:
             out += check(subject)
         return out
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from moorage.policy.documents import Document
@@ -63,3 +65,32 @@ def test_the_built_in_composition_reports_the_runtime_view_before_the_operations
     assert rules.index("runtime.docker-socket") < rules.index("runtime.host-path")
     # NetworkMode=host is reported once, by the runtime view, not again by the operations
     assert [f.path for f in found].count("HostConfig.NetworkMode") == 1
+
+
+def test_a_documents_compiled_plan_reports_what_the_built_in_composition_does(tmp_path: Path) -> None:
+    from moorage.policy.loader import load_folder
+    from moorage.policy.pack import plan
+
+    (tmp_path / "all.yaml").write_text(
+        "apiVersion: moorage.dev/v1\nkind: Policy\nmetadata: {name: all}\nspec:\n  mode: enforce\n"
+        "  packs: [baseline, restricted]\n"
+        "  resources: {require: [memory, cpus, pids], max: {memory: 1g, cpus: 2, pids: 500}}\n"
+        "  quotas: {containers: 1}\n"
+        "  images: {registries: ['127.0.0.1:*'], forbidLatest: true}\n"
+        "  network: {hostNetwork: false, join: [team-*], publish: {hostIPs: [127.0.0.1], ports: ['8000']}}\n"
+        "  placement: {classes: {pci: ['node.labels.pci==true']}, teams: {alice: pci}}\n"
+        "  custom: [{id: no-busybox, expr: 'request.Image == \"busybox\"', message: m}]\n"
+    )
+    docs = [
+        *load_folder(tmp_path).documents,
+        *(builtin_set(p, None).documents[0] for p in ("baseline", "restricted")),
+    ]
+    compared = 0
+    for doc in docs:
+        for subject in subjects("baseline"):
+            s = Subject.of(doc, subject.req, subject.body, Facts(), {}, False)
+            assert plan(doc).findings(s) == BUILT_IN.findings(s), (doc.name, s.req.kind)
+            compared += len(BUILT_IN.findings(s))
+    assert compared > 50
+    # a section a document doesn't set costs nothing: the built-in baseline compiles to one check
+    assert len(plan(builtin_set("baseline", None).documents[0]).checks) == 1

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import msgspec
+
 from moorage.engine_api.gojson import Struct
 
 __all__ = [
@@ -29,9 +31,10 @@ class RuleDoc:
     fix: str
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One violation: the rule, where in the request, what was found, how to fix it."""
+class Finding(msgspec.Struct, frozen=True):
+    """One violation: the rule, where in the request, what was found, how to fix it.
+    (A frozen struct, not a dataclass: a decision makes one per violation, and a
+    struct is made in a tenth of the time.)"""
 
     rule: str
     path: str

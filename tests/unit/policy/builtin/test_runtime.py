@@ -22,7 +22,7 @@ def test_a_pack_reports_what_the_runtime_check_does(pack: str) -> None:
 
 @pytest.mark.parametrize("pack", ["baseline", "restricted"])
 def test_a_check_reports_nothing_while_its_view_field_is_empty(pack: str) -> None:
-    from dataclasses import replace
+    from msgspec.structs import replace
 
     from moorage.policy.rules.runtime import BASELINE_CHECKS, RESTRICTED_CHECKS, VIEW_FIELDS
     from moorage.policy.rules.runtime_allow import DEFAULT_ALLOW
