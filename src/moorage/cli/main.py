@@ -9,7 +9,7 @@ import traceback
 
 from moorage import __version__
 from moorage.audit import AuditError
-from moorage.cli import audit, exception, image, lab, login, node, policy, up
+from moorage.cli import audit, exception, image, lab, login, node, policy, store, up
 from moorage.cli._output import error
 from moorage.cli.exception import GatewayClientError
 from moorage.cluster.attestation import AttestationError
@@ -19,6 +19,7 @@ from moorage.identity.pki import PkiError
 from moorage.images.interface import ImageError
 from moorage.lab import ImageBuildError, LabError
 from moorage.policy.documents import PolicyError
+from moorage.store import StoreError
 
 # Errors whose message is written for a person; anything else is a bug and shows a
 # short note, with the traceback only under --debug.
@@ -33,6 +34,7 @@ USER_ERRORS = (
     GatewayClientError,
     AttestationError,
     ImageError,
+    StoreError,
     ValueError,
     OSError,
 )
@@ -53,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     node.register(sub)
     login.register(sub)
     login.register_sa(sub)
+    store.register(sub)
     return parser
 
 

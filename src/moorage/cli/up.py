@@ -24,6 +24,7 @@ from moorage.audit.trail import AuditTrail, KeyRing
 from moorage.cli import login
 from moorage.cli._output import paint, step
 from moorage.cli._paths import default_data_dir
+from moorage.cli.store import add_store_options, store_spec
 from moorage.cluster.attestation import key_id
 from moorage.cluster.reconciler import Reconciler
 from moorage.cluster.store import ClusterStore
@@ -41,6 +42,8 @@ from moorage.identity.users import UsersFileProvider
 from moorage.images.sign import parse_public_keys
 from moorage.lab import Lab, LabError
 from moorage.policy.loader import builtin_set
+from moorage.store import SchemaError, Store, open_store
+from moorage.store.schema import latest
 
 log = logging.getLogger("moorage.up")
 
@@ -55,6 +58,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--listen", help="unix socket to serve (default: DATA_DIR/docker.sock)")
     p.add_argument("--tls-listen", metavar="HOST:PORT", help="also serve TCP+TLS with client certificates")
     p.add_argument("--data-dir", type=Path, help="state folder (default /var/lib/moorage as root)")
+    add_store_options(p)
     p.add_argument(
         "--ignore-file",
         type=Path,
@@ -146,6 +150,24 @@ def _docker_context(name: str, host: str) -> str | None:
     return name
 
 
+def _open_store(args: argparse.Namespace, data: Path) -> Store:
+    """The store, checked: a new PostgreSQL database is migrated; one at another schema
+    version is refused (newer: upgrade Moorage; older: moorage store migrate)."""
+    store = open_store(store_spec(args), data)
+    if store.kind == "postgresql":
+        have = store.versions()
+        if not any(have.values()):
+            store.migrate()
+        elif any(v != latest(area) for area, v in have.items()):
+            wrong = ", ".join(f"{a} {v} (needs {latest(a)})" for a, v in have.items() if v != latest(a))
+            newer = any(v > latest(a) for a, v in have.items())
+            raise SchemaError(
+                f"the store {store.describe()} is at another schema version: {wrong}; "
+                + ("upgrade Moorage" if newer else "run moorage store migrate --store URL")
+            )
+    return store
+
+
 def _up(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     data = args.data_dir or default_data_dir()
@@ -171,6 +193,7 @@ def _up(args: argparse.Namespace) -> int:
     if args.workers > 1 and args.worker_index is None:
         return _supervise(args, listen)
     leader = not args.worker_index  # the only worker, or worker 0: runs the reconciler and the sync
+    store = _open_store(args, data)
     trail = AuditTrail(data / "audit.db", KeyRing(data / "audit-keys"))
     exceptions = ExceptionStore(data / "exceptions.db")
     from moorage.admission.images import ImageGate
@@ -227,6 +250,7 @@ def _up(args: argparse.Namespace) -> int:
             )
         banner = (f"  listening   unix://{listen}{tls_note}\n  upstream    {upstream.url}\n"
                   f"  users       {users_file if users_file.exists() else '(none: only root/admin)'}\n"
+                  f"  store       {store.describe()} ({store.kind})\n"
                   f"  audit       {data / 'audit.db'} (moorage audit log / verify)\n"
                   f"  policy      {policy_note}\n")  # fmt: skip
         if cluster is not None and leader:
