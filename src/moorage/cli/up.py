@@ -225,8 +225,8 @@ def _up(args: argparse.Namespace) -> int:
     config = GatewayConfig(data=data, admin_uids=tuple({0, os.geteuid()}), fast_path=args.fast_path == "on",
                            allow_unknown_fields=args.allow_unknown_fields)  # fmt: skip
     gateway = Gateway.from_config(config, upstream, users, admission, trail, exceptions, cluster, login)
-    if args.worker_index is not None:
-        gateway.key_locks = KeyLocks(data / "locks")  # quotas hold across workers
+    if args.worker_index is not None or store.kind == "postgresql":
+        gateway.key_locks = KeyLocks(store)  # quotas hold across workers and gateways
 
     async def main() -> None:
         inherited = socket.socket(fileno=args.worker_fd) if args.worker_fd is not None else None

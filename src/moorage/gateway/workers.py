@@ -9,8 +9,9 @@ connections over them).
 What must hold across workers is kept where every worker sees it:
 - the audit trail is one SQLite chain; each worker journals its reads and chains
   them under SQLite's write lock (audit/journal.py);
-- decisions that count live state (quotas) take a per-key lock file here as well
-  as the in-process lock, so two workers can't both admit the last unit;
+- decisions that count live state (quotas) take a per-key lock in the store as well
+  as the in-process lock, so two workers (or two gateways on one PostgreSQL store)
+  can't both admit the last unit;
 - image ownership, exceptions, certificates and attestations are files or SQLite
   stores read again when another process changed them;
 - the reconciler and the identity sync run in worker 0 only.
@@ -21,8 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import fcntl
-import hashlib
 import logging
 import os
 import signal
@@ -32,6 +31,8 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from moorage.store import Store
+
 __all__ = ["KeyLocks", "Supervisor", "bind_unix", "default_workers", "reserve_port"]
 
 log = logging.getLogger("moorage.gateway")
@@ -40,34 +41,29 @@ log = logging.getLogger("moorage.gateway")
 class KeyLocks:
     """A lock per key, held across the event loop's tasks and across processes."""
 
-    def __init__(self, folder: Path | None) -> None:
-        """``folder`` holds the lock files; None: this process is the only gateway."""
-        self.folder = folder
+    def __init__(self, store: Store | None) -> None:
+        """``store`` holds the locks every worker and gateway sees (a lock file under the
+        SQLite store's folder, an advisory lock in PostgreSQL); None: this process is
+        the only gateway."""
+        self.store = store
         self._local: dict[str, asyncio.Lock] = {}
 
     @contextlib.asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[None]:
-        """Hold ``key``'s lock for the ``async with`` block: first among this process's tasks,
-        then (with a folder) with ``flock`` on the key's lock file, polled so the loop never blocks."""
+        """Hold ``key``'s lock for the ``async with`` block: first among this process's
+        tasks, then (with a store) across processes, polled so the loop never blocks."""
         async with self._local.setdefault(key, asyncio.Lock()):
-            if self.folder is None:
+            if self.store is None:
                 yield
                 return
-            self.folder.mkdir(parents=True, exist_ok=True)
-            name = hashlib.sha256(key.encode()).hexdigest()[:32]
-            fd = os.open(self.folder / f"{name}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            delay = 0.0005
+            while (lease := self.store.try_lock(key)) is None:  # never block the event loop
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.01)
             try:
-                delay = 0.0005
-                while True:  # never block the event loop on flock
-                    try:
-                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                        break
-                    except BlockingIOError:
-                        await asyncio.sleep(delay)
-                        delay = min(delay * 2, 0.01)
                 yield
             finally:
-                os.close(fd)  # releases the flock
+                lease.release()
 
 
 def default_workers() -> int:

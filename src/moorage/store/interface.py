@@ -130,6 +130,11 @@ class Store(ABC):
         """Hold ``key`` exclusively across every gateway for the block (blocking)."""
 
     @abstractmethod
+    def try_lock(self, key: str) -> Lease | None:
+        """Hold ``key`` exclusively across every gateway if nobody does (never waits);
+        None when someone does. For a caller that polls (an event loop)."""
+
+    @abstractmethod
     def try_lease(self, name: str) -> Lease | None:
         """Take the lease ``name`` if nobody holds it; None when someone does."""
 

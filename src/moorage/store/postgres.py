@@ -208,6 +208,26 @@ class _AdvisoryLease(Lease):
                 self._conn = None
 
 
+class _PooledLock(Lease):
+    def __init__(self, store: PostgresStore, conn: psycopg.Connection[Any], key: str) -> None:
+        self._store, self._conn, self._key = store, conn, key
+        self._held = True
+
+    def held(self) -> bool:
+        return self._held and not self._conn.closed and not self._conn.broken
+
+    def release(self) -> None:
+        if not self._held:
+            return
+        self._held = False
+        try:
+            self._conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", _key(self._key))
+        except psycopg.Error:
+            self._conn.close()  # the session ends, and its locks with it
+            return
+        self._store._give_back(self._conn)
+
+
 def _key(name: str) -> tuple[str]:
     return (name,)
 
@@ -252,11 +272,7 @@ class PostgresStore(Store):
         except psycopg.OperationalError as exc:
             conn.close()
             raise StoreUnavailable(f"the store at {redact(self.url)} failed: {exc}") from exc
-        with self._pool_lock:
-            if len(self._pool) < 8 and not conn.closed:
-                self._pool.append(conn)
-            else:
-                conn.close()
+        self._give_back(conn)
 
     def database(self, area: str) -> PostgresDatabase:
         """``area``'s schema; refused unless it is at the version this Moorage knows."""
@@ -313,6 +329,29 @@ class PostgresStore(Store):
                 yield
             finally:
                 conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", _key(key))
+
+    def try_lock(self, key: str) -> Lease | None:
+        """``pg_try_advisory_lock`` on a pooled connection, handed back on release."""
+        with self._pool_lock:
+            conn = self._pool.pop() if self._pool else None
+        if conn is None or conn.closed or conn.broken:
+            conn = self.connect()
+        try:
+            row = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", _key(key)).fetchone()
+        except psycopg.Error as exc:
+            conn.close()
+            raise StoreUnavailable(f"the store at {redact(self.url)} failed: {exc}") from exc
+        if row and row[0]:
+            return _PooledLock(self, conn, key)
+        self._give_back(conn)
+        return None
+
+    def _give_back(self, conn: psycopg.Connection[Any]) -> None:
+        with self._pool_lock:
+            if len(self._pool) < 8 and not conn.closed and not conn.broken:
+                self._pool.append(conn)
+                return
+        conn.close()
 
     def try_lease(self, name: str) -> Lease | None:
         """``pg_try_advisory_lock`` on a connection kept for the lease."""

@@ -200,7 +200,7 @@ class SqliteStore(Store):
         folder = self.folder / "locks"
         folder.mkdir(exist_ok=True)
         name = hashlib.sha256(key.encode()).hexdigest()[:32]
-        return os.open(folder / name, os.O_RDWR | os.O_CREAT, 0o600)
+        return os.open(folder / name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
 
     @contextlib.contextmanager
     def lock(self, key: str) -> Iterator[None]:
@@ -211,6 +211,16 @@ class SqliteStore(Store):
             yield
         finally:
             os.close(fd)
+
+    def try_lock(self, key: str) -> Lease | None:
+        """The key's file, locked without waiting; None when another holder has it."""
+        fd = self._lock_fd(key)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        return _FileLease(fd)
 
     def try_lease(self, name: str) -> Lease | None:
         """The lease's file, locked without waiting; None when another process holds it."""

@@ -11,6 +11,7 @@ from pathlib import Path
 from moorage.admission.exceptions import ExceptionStore
 from moorage.admission.owners import ImageOwners
 from moorage.gateway.workers import KeyLocks
+from moorage.store.sqlite import SqliteStore
 
 ID_A = "sha256:" + "a" * 64
 ID_B = "sha256:" + "b" * 64
@@ -43,7 +44,7 @@ def test_an_exception_approved_through_one_worker_counts_in_another(tmp_path: Pa
 
 def _hold(folder: str, key: str, seconds: float, held: mp.Event) -> None:  # type: ignore[valid-type]
     async def go() -> None:
-        async with KeyLocks(Path(folder)).hold(key):
+        async with KeyLocks(SqliteStore(Path(folder))).hold(key):
             held.set()  # type: ignore[attr-defined]
             time.sleep(seconds)
 
@@ -68,9 +69,9 @@ def test_a_key_lock_held_by_another_process_is_waited_for_without_blocking_the_l
 
             ticker = asyncio.ensure_future(tick())
             start = time.monotonic()
-            async with KeyLocks(tmp_path).hold("quota:payments"):
+            async with KeyLocks(SqliteStore(tmp_path)).hold("quota:payments"):
                 waited = time.monotonic() - start
-            async with KeyLocks(tmp_path).hold("quota:search"):  # another key: no wait
+            async with KeyLocks(SqliteStore(tmp_path)).hold("quota:search"):  # another key: no wait
                 pass
             ticker.cancel()
             return waited, ticks
