@@ -189,3 +189,34 @@ def test_a_data_folder_from_before_the_store_is_migrated_in_place(tmp_path: Path
     store = open_store(None, legacy)
     assert store.database("exceptions").execute("SELECT id FROM exceptions") == [("EXC-0",)]
     assert store.versions()["exceptions"] == latest("exceptions")
+
+
+def test_the_leader_runs_the_job_and_another_takes_over_when_it_dies(opener: Opener) -> None:
+    import asyncio
+
+    from moorage.gateway.workers import lead
+
+    first, second = opener(), opener()
+    ran: list[str] = []
+
+    async def scenario() -> float:
+        async def job(who: str) -> None:
+            ran.append(who)
+            await asyncio.Event().wait()  # runs until cancelled
+
+        leading = asyncio.ensure_future(lead(first, "reconciler", lambda: job("first"), poll=0.2))
+        await asyncio.sleep(0.5)
+        waiting = asyncio.ensure_future(lead(second, "reconciler", lambda: job("second"), poll=0.2))
+        await asyncio.sleep(0.5)
+        assert ran == ["first"]
+        leading.cancel()  # the leader stops: its lease ends with it
+        start = time.monotonic()
+        while ran == ["first"]:
+            await asyncio.sleep(0.05)
+            assert time.monotonic() - start < 10
+        waiting.cancel()
+        return time.monotonic() - start
+
+    took = asyncio.run(scenario())
+    assert ran == ["first", "second"]
+    assert took < 10

@@ -33,7 +33,7 @@ from moorage.engine import EngineClient
 from moorage.gateway.config import GatewayConfig
 from moorage.gateway.server import Gateway
 from moorage.gateway.upstream import Upstream
-from moorage.gateway.workers import KeyLocks, Supervisor, bind_unix, default_workers, reserve_port
+from moorage.gateway.workers import KeyLocks, Supervisor, bind_unix, default_workers, lead, reserve_port
 from moorage.identity import IdentityError, UserDirectory
 from moorage.identity.certs import CertStore
 from moorage.identity.login import LoginService, load_identity
@@ -192,7 +192,7 @@ def _up(args: argparse.Namespace) -> int:
     listen = listen_path(args.listen) if args.listen else str(data / "docker.sock")
     if args.workers > 1 and args.worker_index is None:
         return _supervise(args, listen)
-    leader = not args.worker_index  # the only worker, or worker 0: runs the reconciler and the sync
+    first_worker = not args.worker_index  # the only worker, or worker 0: its banner is the one shown
     store = _open_store(args, data)
     trail = AuditTrail(data / "audit.db", KeyRing(data / "audit-keys"))
     exceptions = ExceptionStore(data / "exceptions.db")
@@ -253,7 +253,7 @@ def _up(args: argparse.Namespace) -> int:
                   f"  store       {store.describe()} ({store.kind})\n"
                   f"  audit       {data / 'audit.db'} (moorage audit log / verify)\n"
                   f"  policy      {policy_note}\n")  # fmt: skip
-        if cluster is not None and leader:
+        if cluster is not None and first_worker:
             banner += (f"  cluster     governed: enrolled and attested nodes, reconciled every "
                        f"{args.reconcile_interval:g} s and on node events (moorage node ls)\n")  # fmt: skip
         if args.worker_ready_fd is not None:  # the supervisor prints it once every worker serves
@@ -267,13 +267,17 @@ def _up(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         watcher = None
         reconciling = None
-        if cluster is not None and leader:
+        # One gateway of all that share the store (and one of its workers) reconciles and
+        # syncs identities: whichever holds the lease; another takes over when it dies.
+        if cluster is not None:
             reconciler = Reconciler(cluster, gateway.upstream, gateway.record_event, args.reconcile_interval,
                                     events=lambda: gateway.upstream.lines(_NODE_EVENTS))  # fmt: skip
-            reconciling = asyncio.ensure_future(reconciler.run())
+            reconciling = asyncio.ensure_future(lead(store, "reconciler", reconciler.run))
         syncing = None
-        if login is not None and leader:
-            syncing = asyncio.ensure_future(_identity_sync(login, gateway, args.identity_sync))
+        if login is not None:
+            syncing = asyncio.ensure_future(
+                lead(store, "identity-sync", lambda: _identity_sync(login, gateway, args.identity_sync))
+            )
         if args.policy is not None:
             loop.add_signal_handler(signal.SIGHUP, admission.reload)
             watcher = asyncio.ensure_future(admission.watch())

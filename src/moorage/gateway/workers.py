@@ -14,7 +14,8 @@ What must hold across workers is kept where every worker sees it:
   can't both admit the last unit;
 - image ownership, exceptions, certificates and attestations are files or SQLite
   stores read again when another process changed them;
-- the reconciler and the identity sync run in worker 0 only.
+- the reconciler and the identity sync run in one worker of one gateway: whichever
+  holds the store's lease (:func:`lead`); another takes over when it dies.
 """
 
 from __future__ import annotations
@@ -28,12 +29,12 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from moorage.store import Store
 
-__all__ = ["KeyLocks", "Supervisor", "bind_unix", "default_workers", "reserve_port"]
+__all__ = ["KeyLocks", "Supervisor", "bind_unix", "default_workers", "lead", "reserve_port"]
 
 log = logging.getLogger("moorage.gateway")
 
@@ -64,6 +65,32 @@ class KeyLocks:
                 yield
             finally:
                 lease.release()
+
+
+async def lead(store: Store, name: str, run: Callable[[], Awaitable[None]], poll: float = 1.0) -> None:
+    """Run ``run()`` while this process holds the store's lease ``name``, so one
+    gateway (and one worker) of all that share the store runs it. The others poll every
+    ``poll`` seconds; when the leader dies its lease ends with it (its lock file is
+    closed, its PostgreSQL session ends), and another takes over at its next poll."""
+    while True:
+        lease = await asyncio.to_thread(store.try_lease, name)
+        if lease is None:
+            await asyncio.sleep(poll)
+            continue
+        log.info("this gateway leads %s", name)
+        task = asyncio.ensure_future(run())
+        try:
+            while not task.done():
+                await asyncio.wait({task}, timeout=poll)
+                if not task.done() and not await asyncio.to_thread(lease.held):
+                    log.warning("lost the %s lease: another gateway leads it now", name)
+                    break
+        finally:
+            task.cancel()
+            lease.release()
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            log.error("%s stopped: %s", name, task.exception())
+            await asyncio.sleep(poll)
 
 
 def default_workers() -> int:
