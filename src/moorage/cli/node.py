@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from moorage.cli import deploy
 from moorage.cli._output import emit_json, paint, step, table
 from moorage.cli.exception import call
 from moorage.cluster.attestation import sign
@@ -63,6 +64,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     for q in (st, ca, tk, al):
         _host(q)
         q.set_defaults(func=_cluster)
+    deploy.register(cc)
 
 
 def _when(ts: Any) -> str:
