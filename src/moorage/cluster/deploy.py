@@ -25,7 +25,7 @@ __all__ = ["Deployment", "deploy", "secret_name"]
 DATA = "/var/lib/moorage"
 _SECRETS = {  # (file in the CA / key folder, where the task finds it)
     "ca.pem": f"{DATA}/pki/ca.pem",
-    "ca.key": f"{DATA}/pki/ca.key",
+    "ca-key.pem": f"{DATA}/pki/ca-key.pem",
 }
 
 
@@ -44,12 +44,14 @@ class Deployment:
     store_url: str
     name: str = "moorage"
     port: int = 2376
-    pki: Path | None = None  # a folder with ca.pem and ca.key, shared by every gateway
+    pki: Path | None = None  # a folder with ca.pem and ca-key.pem, shared by every gateway
     audit_keys: Path | None = None  # the checkpoint key folder every gateway signs with
     command: tuple[str, ...] = ("moorage",)
     args: tuple[str, ...] = ()  # more `moorage up` options (--policy ..., --identity ...)
     mounts: tuple[dict[str, Any], ...] = ()  # extra mounts (Engine API Mount objects)
     labels: dict[str, str] = field(default_factory=dict)
+    # the node's engine socket on the node; Swarm expands templates such as {{.Node.Hostname}}
+    engine_socket: str = "/var/run/docker.sock"
 
     def secrets(self) -> list[tuple[str, bytes, str]]:
         """(name, content, target path) of every secret the tasks read."""
@@ -78,7 +80,7 @@ class Deployment:
              "File": {"Name": target, "UID": "0", "GID": "0", "Mode": 0o400}}
             for name, _, target in self.secrets()
         ]  # fmt: skip
-        engine = {"Type": "bind", "Source": "/var/run/docker.sock", "Target": "/var/run/docker.sock"}
+        engine = {"Type": "bind", "Source": self.engine_socket, "Target": "/var/run/docker.sock"}
         data = {"Type": "volume", "Source": f"{self.name}-data", "Target": DATA}
         mounts = [engine, data, *self.mounts]
         return {
@@ -87,6 +89,7 @@ class Deployment:
             "TaskTemplate": {
                 "ContainerSpec": {
                     "Image": self.image,
+                    "Hostname": "{{.Node.Hostname}}",  # records and the store name the manager
                     "Command": up[:1],
                     "Args": up[1:],
                     "Mounts": mounts,

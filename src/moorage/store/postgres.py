@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -40,6 +41,8 @@ __all__ = ["PostgresDatabase", "PostgresStore"]
 log = logging.getLogger("moorage.store")
 
 _MIGRATE_LOCK = 0x6D6F6F7261676501  # "moorage" + 1: one migrator at a time
+# pg_stat_activity shows which gateway holds each connection
+_APP = f"moorage@{socket.gethostname()}"[:63]
 
 
 def _sql(sql: str) -> str:
@@ -99,7 +102,7 @@ class _Listener:
         while not self._stop.is_set():
             try:
                 if conn is None or conn.closed or conn.broken:
-                    conn = psycopg.connect(self.url, autocommit=True)
+                    conn = psycopg.connect(self.url, autocommit=True, application_name=_APP)
                     listening = set()
                     self._listening = frozenset()
                     self._bump_all()  # anything may have changed while nobody listened
@@ -253,7 +256,7 @@ class PostgresStore(Store):
         """A new connection in autocommit mode, in ``area``'s schema."""
         options = f"-c search_path={area}" if area else ""
         try:
-            return psycopg.connect(self.url, autocommit=True, options=options,
+            return psycopg.connect(self.url, autocommit=True, options=options, application_name=_APP,
                                    connect_timeout=max(1, int(self.connect_timeout)))  # fmt: skip
         except psycopg.Error as exc:
             raise StoreUnavailable(

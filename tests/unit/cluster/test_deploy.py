@@ -41,10 +41,10 @@ def test_a_new_value_is_a_new_secret_and_the_shared_ca_and_keys_are_secrets_too(
     assert secret_name("m", b"a") != secret_name("m", b"b")
     (tmp_path / "pki").mkdir()
     (tmp_path / "pki/ca.pem").write_text("cert")
-    (tmp_path / "pki/ca.key").write_text("key")
+    (tmp_path / "pki/ca-key.pem").write_text("key")
     (tmp_path / "keys").mkdir()
     (tmp_path / "keys/moorage-audit.key").write_text("audit")
     d = Deployment(image="x", store_url=URL, pki=tmp_path / "pki", audit_keys=tmp_path / "keys")
     targets = {target for _, _, target in d.secrets()}
-    assert targets == {"/run/secrets/moorage-store", "/var/lib/moorage/pki/ca.pem", "/var/lib/moorage/pki/ca.key",
+    assert targets == {"/run/secrets/moorage-store", "/var/lib/moorage/pki/ca.pem", "/var/lib/moorage/pki/ca-key.pem",
                        "/var/lib/moorage/audit-keys/moorage-audit.key"}  # fmt: skip
