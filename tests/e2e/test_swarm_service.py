@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,38 +20,13 @@ import pytest
 from moorage.audit.keys import KeyRing
 from moorage.identity.pki import Pki
 from moorage.lab import Lab
-from moorage.lab.images import BUSYBOX_REF, build_busybox, load_into
+from moorage.lab.images import BUSYBOX_REF
 from tests import pg_harness
-from tests.conftest import needs_root, unique_name
 
 pytestmark = pytest.mark.e2e
 
 MOORAGE = [sys.executable, "-m", "moorage.cli.main"]
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def managers() -> Iterator[Lab]:
-    needs_root()
-    lab = Lab(unique_name("sv"))
-    lab.up(nodes=3, owner_pid=os.getpid())
-    try:
-        load_into(build_busybox(), [lab.client(k) for k in range(1, 4)])
-        nodes = lab.client(1).call("GET", "/nodes")
-        for node in nodes:
-            if node["Spec"]["Role"] != "manager":
-                spec = {**node["Spec"], "Role": "manager"}
-                lab.client(1).call(
-                    "POST", f"/nodes/{node['ID']}/update?version={node['Version']['Index']}", spec
-                )
-        # each node's engine socket under the name Swarm gives the node ({{.Node.Hostname}})
-        by_host = lab.dir / "by-host"
-        by_host.mkdir(exist_ok=True)
-        for k in range(1, 4):
-            (by_host / f"{lab.name}-node{k}").symlink_to(lab.node_dir(k))
-        yield lab
-    finally:
-        lab.down()
 
 
 def _host_mounts(pg: pg_harness.Postgres) -> list[str]:
@@ -76,9 +50,9 @@ def _running(lab: Lab) -> dict[str, str]:
 
 
 def test_the_gateway_runs_once_per_manager_on_one_store_and_swarm_restarts_it(
-    managers: Lab, tmp_path: Path
+    manager_lab: Lab, tmp_path: Path
 ) -> None:
-    lab = managers
+    lab = manager_lab
     with pg_harness.running() as pg:
         data = tmp_path / "data"
         Pki(data / "pki").ensure_ca()
