@@ -67,24 +67,14 @@ def swarm_lab() -> Iterator[Lab]:
 
 @pytest.fixture(scope="session")
 def manager_lab() -> Iterator[Lab]:
-    """A 3-node Swarm whose nodes are all managers, each engine's socket also reachable
-    as ``by-host/<hostname>/docker.sock`` (for Swarm's ``{{.Node.Hostname}}``), for
-    the tests of several gateways (one per manager)."""
+    """A 3-node Swarm whose nodes are all managers (tests/fleet_harness.py), for the
+    tests of several gateways, one per manager."""
+    from tests.fleet_harness import managers_up
+
     needs_root()
     lab = Lab(unique_name("mg"))
-    lab.up(nodes=3, owner_pid=os.getpid())
     try:
-        load_into(build_busybox(), [lab.client(k) for k in range(1, 4)])
-        for node in lab.client(1).call("GET", "/nodes"):
-            if node["Spec"]["Role"] != "manager":
-                spec = {**node["Spec"], "Role": "manager"}
-                lab.client(1).call(
-                    "POST", f"/nodes/{node['ID']}/update?version={node['Version']['Index']}", spec
-                )
-        by_host = lab.dir / "by-host"
-        by_host.mkdir(exist_ok=True)
-        for k in range(1, 4):
-            (by_host / f"{lab.name}-node{k}").symlink_to(lab.node_dir(k))
+        managers_up(lab)
         yield lab
     finally:
         lab.down()

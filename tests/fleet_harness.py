@@ -23,7 +23,7 @@ import yaml
 
 from moorage.audit.keys import KeyRing
 from moorage.identity.pki import Pki
-from moorage.lab import Lab
+from moorage.lab import Lab, build_busybox, load_into
 from tests import pg_harness
 from tests.conftest import unique_name
 from tests.gateway_harness import UIDS, USERS
@@ -118,6 +118,24 @@ def start_gateway(lab: Lab, k: int, root: Path, url: str) -> Gateway:
     port = int(re.findall(r"tls\s+tcp://127\.0\.0\.1:(\d+)", logfile.read_text()[offset:])[-1])
     os.chmod(data / "docker.sock", 0o666)
     return Gateway(f"g{k}", data, proc, port)
+
+
+def managers_up(lab: Lab) -> None:
+    """Bring ``lab`` up as a 3-node Swarm of managers with the busybox image, each
+    engine's socket also reachable as ``by-host/<hostname>/docker.sock`` (for Swarm's
+    ``{{.Node.Hostname}}`` templates)."""
+    lab.up(nodes=3, owner_pid=os.getpid())
+    load_into(build_busybox(), [lab.client(k) for k in range(1, 4)])
+    for node in lab.client(1).call("GET", "/nodes"):
+        if node["Spec"]["Role"] != "manager":
+            spec = {**node["Spec"], "Role": "manager"}
+            lab.client(1).call("POST", f"/nodes/{node['ID']}/update?version={node['Version']['Index']}", spec)
+    by_host = lab.dir / "by-host"
+    by_host.mkdir(exist_ok=True)
+    for k in range(1, 4):
+        link = by_host / f"{lab.name}-node{k}"
+        if not link.exists():
+            link.symlink_to(lab.node_dir(k))
 
 
 @contextlib.contextmanager
