@@ -149,3 +149,17 @@ def test_a_gateway_killed_under_load_loses_no_answered_record_and_the_one_chain_
     recorded = {json.loads(line).get("request_id") for line in log.stdout.splitlines()}
     missing = [rid for rid in answered if rid not in recorded]
     assert missing == [], f"{len(missing)} of {len(answered)} answered requests have no record"
+
+
+def test_the_store_lists_every_gateway_and_the_policy_each_decides_with(fleet: Fleet) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        out = fleet.moorage("store", "status", "--store", fleet.url, "--json")
+        assert out.returncode == 0, out.stderr
+        status = json.loads(out.stdout)
+        if len(status["gateways"]) >= 3:
+            break
+        assert time.monotonic() < deadline, status
+        time.sleep(1)
+    assert len({g["policy_version"] for g in status["gateways"]}) == 1  # one policy for all
+    assert all(a["state"] == "current" for a in status["areas"])

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
 import os
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from moorage.cli._output import emit_json, paint, step, table
 from moorage.cli._paths import default_data_dir
-from moorage.store import Store, open_store
+from moorage.store import SchemaError, Store, StoreError, open_store
+from moorage.store.fleet import heartbeat, seen
 from moorage.store.schema import AREAS, latest
 
-__all__ = ["add_store_options", "register", "store_spec"]
+log = logging.getLogger("moorage.store")
+
+__all__ = ["add_store_options", "beat", "open_checked", "register", "store_spec"]
 
 
 def add_store_options(p: argparse.ArgumentParser) -> None:
@@ -29,6 +35,53 @@ def store_spec(args: argparse.Namespace) -> str | None:
     if getattr(args, "store_file", None) is not None:
         return str(args.store_file.read_text().strip())
     return getattr(args, "store", None) or os.environ.get("MOORAGE_STORE") or None
+
+
+def open_checked(args: argparse.Namespace, data: Path) -> Store:
+    """The store ``moorage up`` runs on, checked: a new PostgreSQL database is
+    migrated; one at another schema version is refused (newer: upgrade Moorage; older:
+    moorage store migrate). An embedded SQLite store migrates as each area opens."""
+    store = open_store(store_spec(args), data)
+    if store.kind == "postgresql":
+        have = store.versions()
+        if not any(have.values()):
+            store.migrate()
+        elif any(v != latest(area) for area, v in have.items()):
+            wrong = ", ".join(f"{a} {v} (needs {latest(a)})" for a, v in have.items() if v != latest(a))
+            newer = any(v > latest(a) for a, v in have.items())
+            raise SchemaError(
+                f"the store {store.describe()} is at another schema version: {wrong}; "
+                + ("upgrade Moorage" if newer else "run moorage store migrate --store URL")
+            )
+    return store
+
+
+class _Versioned(Protocol):
+    @property
+    def policies(self) -> Any: ...
+
+
+async def beat(store: Store, name: str, admission: _Versioned, every: float = 10.0) -> None:
+    """Tell the store, every ``every`` seconds, that this gateway runs its policy version,
+    and warn when another gateway sharing the store runs another."""
+    db = await asyncio.to_thread(store.database, "gateways")
+    started = time.time()
+    warned: set[str] = set()
+    while True:
+        version = str(getattr(admission.policies, "version", ""))
+        try:
+            await asyncio.to_thread(heartbeat, db, name, version, started)
+            others = await asyncio.to_thread(seen, db, 3 * every)
+        except StoreError as exc:
+            log.warning("could not tell the store this gateway is alive: %s", exc)
+            others = []
+        for g in others:
+            if g.policy_version != version and g.name not in warned:
+                warned.add(g.name)
+                log.warning("gateway %s decides with policy version %s, this one with %s: every "
+                            "gateway sharing a store must run the same policy",
+                            g.name, g.policy_version, version)  # fmt: skip
+        await asyncio.sleep(every)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -53,6 +106,7 @@ def _status(args: argparse.Namespace) -> int:
     store = _open(args)
     try:
         have = store.versions()
+        gateways = seen(store.database("gateways")) if have["gateways"] == latest("gateways") else []
     finally:
         store.close()
     rows: list[dict[str, Any]] = []
@@ -63,10 +117,17 @@ def _status(args: argparse.Namespace) -> int:
         rows.append({"area": area, "version": have[area], "latest": latest(area), "state": state,
                      "pending": [f"{m.version}: {m.description}" for m in pending]})  # fmt: skip
     if args.json:
-        emit_json({"store": store.describe(), "kind": store.kind, "areas": rows})
+        emit_json({"store": store.describe(), "kind": store.kind, "areas": rows,
+                   "gateways": [g.__dict__ for g in gateways]})  # fmt: skip
         return 0
     print(f"store  {store.describe()} ({store.kind})\n")
     colour = {"current": "green", "newer than this moorage": "red"}
+    if gateways:
+        versions = {g.policy_version for g in gateways}
+        print(table(["GATEWAY", "POLICY", "SEEN"],
+                    [[g.name, paint(g.policy_version, "red" if len(versions) > 1 else "green"),
+                      f"{time.time() - g.seen_at:.0f} s ago"] for g in gateways]))  # fmt: skip
+        print()
     print(table(["AREA", "VERSION", "LATEST", "STATE"],
                 [[r["area"], str(r["version"]), str(r["latest"]),
                   paint(str(r["state"]), colour.get(str(r["state"]), "yellow"))] for r in rows]))  # fmt: skip

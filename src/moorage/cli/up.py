@@ -24,7 +24,7 @@ from moorage.audit.trail import AuditTrail, KeyRing
 from moorage.cli import login
 from moorage.cli._output import paint, step
 from moorage.cli._paths import default_data_dir
-from moorage.cli.store import add_store_options, store_spec
+from moorage.cli.store import add_store_options, beat, open_checked
 from moorage.cluster.attestation import key_id
 from moorage.cluster.reconciler import Reconciler
 from moorage.cluster.store import ClusterStore
@@ -42,8 +42,6 @@ from moorage.identity.users import UsersFileProvider
 from moorage.images.sign import parse_public_keys
 from moorage.lab import Lab, LabError
 from moorage.policy.loader import builtin_set
-from moorage.store import SchemaError, Store, open_store
-from moorage.store.schema import latest
 
 log = logging.getLogger("moorage.up")
 
@@ -150,24 +148,6 @@ def _docker_context(name: str, host: str) -> str | None:
     return name
 
 
-def _open_store(args: argparse.Namespace, data: Path) -> Store:
-    """The store, checked: a new PostgreSQL database is migrated; one at another schema
-    version is refused (newer: upgrade Moorage; older: moorage store migrate)."""
-    store = open_store(store_spec(args), data)
-    if store.kind == "postgresql":
-        have = store.versions()
-        if not any(have.values()):
-            store.migrate()
-        elif any(v != latest(area) for area, v in have.items()):
-            wrong = ", ".join(f"{a} {v} (needs {latest(a)})" for a, v in have.items() if v != latest(a))
-            newer = any(v > latest(a) for a, v in have.items())
-            raise SchemaError(
-                f"the store {store.describe()} is at another schema version: {wrong}; "
-                + ("upgrade Moorage" if newer else "run moorage store migrate --store URL")
-            )
-    return store
-
-
 def _up(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     data = args.data_dir or default_data_dir()
@@ -193,7 +173,7 @@ def _up(args: argparse.Namespace) -> int:
     if args.workers > 1 and args.worker_index is None:
         return _supervise(args, listen)
     first_worker = not args.worker_index  # the only worker, or worker 0: its banner is the one shown
-    store = _open_store(args, data)
+    store = open_checked(args, data)
     trail = AuditTrail(data / "audit.db", KeyRing(data / "audit-keys"))
     exceptions = ExceptionStore(data / "exceptions.db")
     from moorage.admission.images import ImageGate
@@ -273,6 +253,7 @@ def _up(args: argparse.Namespace) -> int:
             reconciler = Reconciler(cluster, gateway.upstream, gateway.record_event, args.reconcile_interval,
                                     events=lambda: gateway.upstream.lines(_NODE_EVENTS))  # fmt: skip
             reconciling = asyncio.ensure_future(lead(store, "reconciler", reconciler.run))
+        beating = asyncio.ensure_future(beat(store, f"{socket.gethostname()}:{listen}", admission))
         syncing = None
         if login is not None:
             syncing = asyncio.ensure_future(
@@ -282,7 +263,7 @@ def _up(args: argparse.Namespace) -> int:
             loop.add_signal_handler(signal.SIGHUP, admission.reload)
             watcher = asyncio.ensure_future(admission.watch())
         await stop.wait()
-        for task in (watcher, reconciling, syncing):
+        for task in (watcher, reconciling, syncing, beating):
             if task is not None:
                 task.cancel()
         await gateway.close()

@@ -89,6 +89,12 @@ CREATE TABLE IF NOT EXISTS pins (node_id {text} NOT NULL, class {text} NOT NULL,
     reason {text} NOT NULL, PRIMARY KEY (node_id, class));
 """),
     ),
+    "gateways": (
+        Migration(1, "the gateways sharing the store: the policy each runs, when each was last seen", """
+CREATE TABLE IF NOT EXISTS gateways (name {text} PRIMARY KEY, policy_version {text} NOT NULL,
+    started_at {real} NOT NULL, seen_at {real} NOT NULL);
+"""),
+    ),
 }  # fmt: skip
 """Each area's migrations, in order."""
 
