@@ -33,7 +33,7 @@ from moorage.lab import Lab
 
 async def _bench(lab: Lab, folder: Path) -> dict[str, Any]:
     upstream = Upstream(lab.docker_host(1))
-    trust = ClusterTrust(ClusterStore(folder / "cluster.db"), dict)
+    trust = ClusterTrust(ClusterStore.in_folder(folder), dict)
     records: list[tuple[float, str, str]] = []
 
     async def record(kind: str, obj: str, reason: str, summary: dict[str, Any]) -> None:

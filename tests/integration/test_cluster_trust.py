@@ -122,7 +122,7 @@ def cluster() -> Iterator[Cluster]:
         for user, pem in directory.officer_keys():
             for pub_key in parse_public_keys(pem.encode(), user):
                 officer_keys[key_id(pub_key)] = (user, pub_key)
-        trust = ClusterTrust(ClusterStore(folder / "cluster.db"), lambda: officer_keys)
+        trust = ClusterTrust(ClusterStore.in_folder(folder), lambda: officer_keys)
         trail = AuditTrail(folder / "audit.db", KeyRing(folder / "audit-keys"))
         admission = PolicyAdmission(PolicySet(tuple(parse_document(POLICY, "pci.yaml")), "t1"), cluster=trust)
         gw = RunningGateway(lab.docker_host(1), folder / "docker.sock", audit=trail, admission=admission)

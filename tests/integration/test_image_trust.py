@@ -316,7 +316,7 @@ def gated(lab: Lab, work: Path, db: OsvDatabase) -> Iterator[tuple[RunningGatewa
     policies.mkdir()
     priv, _ = generate_key(policies / "trust")
     (policies / "trust.yaml").write_text(POLICY)
-    store = ExceptionStore(work / "exceptions.db")
+    store = ExceptionStore.in_folder(work)
     gate = ImageGate(Scanner(work / "gw-cache", db), lab.client(1, timeout=300))
     admission = PolicyAdmission(source=policies, exceptions=store, images=gate)
     gw = RunningGateway(lab.docker_host(1), work / "docker.sock", admission=admission, exceptions=store,

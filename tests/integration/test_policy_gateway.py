@@ -60,7 +60,7 @@ class PolicyGateway:
         (folder / "policies").mkdir(parents=True)
         (folder / "policies" / "org.yaml").write_text(POLICY)
         os.chmod(folder, 0o755)
-        self.store = ExceptionStore(folder / "exceptions.db")
+        self.store = ExceptionStore.in_folder(folder)
         self.admission = PolicyAdmission(source=folder / "policies", exceptions=self.store)
         self.audit = JsonLinesSink(folder / "audit.jsonl")
         self.gw = RunningGateway(lab.docker_host(1), folder / "docker.sock", audit=self.audit,

@@ -1,23 +1,26 @@
 """Exceptions to policy: requested by anyone who may create, approved by a
 security officer who is not the requester, applying until they expire.
 
-Stored in SQLite beside the audit trail. The gateway is the only writer (the CLI
-talks to it), so it keeps the active grants in memory and refreshes them on each
-change; an expired grant stops applying on the next decision, because the policy
-core compares the expiry with the clock it is given.
+Stored in the store's ``exceptions`` area (SQLite beside the audit trail, or the
+PostgreSQL every gateway shares). The CLI talks to a gateway; the gateways keep the
+active grants in memory and read them again when the store says another changed
+them (``Database.changed``: SQLite's data_version, PostgreSQL's NOTIFY); an expired
+grant stops applying on the next decision, because the policy core compares the
+expiry with the clock it is given.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
-import sqlite3
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from moorage.policy.decision import ExceptionGrant
+from moorage.store.interface import Database
+from moorage.store.sqlite import SqliteStore
 
 __all__ = ["ExceptionStore", "ExceptionsError", "parse_duration"]
 
@@ -51,24 +54,30 @@ def parse_duration(text: Any) -> int:
     return seconds
 
 
+_COLUMNS = ("id", "rule", "team", "image", "reason", "requester", "requested_at", "duration", "status",
+            "approver", "approved_at", "expires")  # fmt: skip
+
+
+def _opt(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
 class ExceptionStore:
     """Exceptions to policy rules: requested by a team, approved by someone else."""
 
-    def __init__(self, path: Path, clock: Any = time.time) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, db: Database, clock: Any = time.time) -> None:
+        """``db``: the store's ``exceptions`` area."""
         self.clock = clock
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS exceptions (id TEXT PRIMARY KEY, rule TEXT NOT NULL, team TEXT,"
-            " image TEXT, reason TEXT NOT NULL, requester TEXT NOT NULL, requested_at REAL NOT NULL,"
-            " duration INTEGER NOT NULL, status TEXT NOT NULL, approver TEXT, approved_at REAL,"
-            " expires REAL)"
-        )
+        self._db = db
         self._grants: tuple[ExceptionGrant, ...] = ()
-        self._version = -1
+        self._db.changed()  # what is there now is read next
         self._refresh()
+
+    @classmethod
+    def in_folder(cls, folder: Path, clock: Any = time.time) -> ExceptionStore:
+        """The embedded store's exceptions, ``folder/exceptions.db``."""
+        return cls(SqliteStore(folder).database("exceptions"), clock)
 
     def close(self) -> None:
         """Close the database."""
@@ -76,32 +85,30 @@ class ExceptionStore:
 
     # ----------------------------------------------------------------- read
     def active(self) -> tuple[ExceptionGrant, ...]:
-        """Approved grants (the policy core drops expired ones against its clock).
-        Read again when another connection (another gateway worker, the CLI) changed
-        the store: SQLite's data_version moves on every commit by someone else."""
+        """Approved grants (the policy core drops expired ones against its clock), read
+        again when someone else (another gateway, worker or the CLI) changed the store."""
         with self._lock:
-            version = int(self._db.execute("PRAGMA data_version").fetchone()[0])
-            if version != self._version:
-                self._version = version
+            if self._db.changed():
                 self._refresh()
         return self._grants
 
     def _refresh(self) -> None:
         rows = self._db.execute(
             "SELECT id, rule, expires, team, image, reason, approver FROM exceptions WHERE status='approved'"
-        ).fetchall()
-        self._grants = tuple(
-            ExceptionGrant(r[0], r[1], float(r[2]), r[3], r[4], r[5], r[6] or "") for r in rows
         )
+        self._grants = tuple(
+            ExceptionGrant(str(r[0]), str(r[1]), float(str(r[2])), _opt(r[3]), _opt(r[4]), str(r[5]),
+                           str(r[6] or ""))
+            for r in rows
+        )  # fmt: skip
 
     def list(self, teams: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
         """The exceptions of ``teams`` (every team's when None)."""
-        cur = self._db.execute("SELECT * FROM exceptions ORDER BY requested_at")
-        names = [d[0] for d in cur.description]
+        rows = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM exceptions ORDER BY requested_at, id")
         now = self.clock()
         out = []
-        for row in cur.fetchall():
-            item = dict(zip(names, row, strict=True))
+        for row in rows:
+            item = dict(zip(_COLUMNS, row, strict=True))
             if item["status"] == "approved" and item["expires"] is not None and item["expires"] <= now:
                 item["status"] = "expired"
             if teams is None or item["team"] in teams:
@@ -133,12 +140,13 @@ class ExceptionStore:
             raise ExceptionsError(400, "reason: say why (at least a few words); approvers read it")
         duration = parse_duration(body.get("expires", "7d"))
         item_id = "EXC-" + secrets.token_hex(4)
-        with self._lock:
-            self._db.execute(
+        with self._lock, self._db.transaction() as tx:
+            tx.execute(
                 "INSERT INTO exceptions (id, rule, team, image, reason, requester, requested_at, duration,"
                 " status) VALUES (?,?,?,?,?,?,?,?, 'pending')",
                 (item_id, rule, team, image, reason.strip(), requester, self.clock(), duration),
             )
+            self._db.announce(tx)
         return self.get(item_id)
 
     def get(self, item_id: str) -> dict[str, Any]:
@@ -161,10 +169,13 @@ class ExceptionStore:
             raise ExceptionsError(409, f"{item_id} is {item['status']}, not pending")
         now = self.clock()
         with self._lock:
-            self._db.execute(
-                "UPDATE exceptions SET status='approved', approver=?, approved_at=?, expires=? WHERE id=?",
-                (approver, now, now + item["duration"], item_id),
-            )
+            with self._db.transaction() as tx:
+                tx.execute(
+                    "UPDATE exceptions SET status='approved', approver=?, approved_at=?, expires=?"
+                    " WHERE id=?",
+                    (approver, now, now + item["duration"], item_id),
+                )
+                self._db.announce(tx)
             self._refresh()
         return self.get(item_id)
 
@@ -176,6 +187,8 @@ class ExceptionStore:
         if item["status"] not in ("pending", "approved"):
             raise ExceptionsError(409, f"{item_id} is {item['status']}")
         with self._lock:
-            self._db.execute("UPDATE exceptions SET status='revoked', approver=? WHERE id=?", (who, item_id))
+            with self._db.transaction() as tx:
+                tx.execute("UPDATE exceptions SET status='revoked', approver=? WHERE id=?", (who, item_id))
+                self._db.announce(tx)
             self._refresh()
         return self.get(item_id)

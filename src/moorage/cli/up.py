@@ -42,6 +42,7 @@ from moorage.identity.users import UsersFileProvider
 from moorage.images.sign import parse_public_keys
 from moorage.lab import Lab, LabError
 from moorage.policy.loader import builtin_set
+from moorage.store import Store
 
 log = logging.getLogger("moorage.up")
 
@@ -175,7 +176,7 @@ def _up(args: argparse.Namespace) -> int:
     first_worker = not args.worker_index  # the only worker, or worker 0: its banner is the one shown
     store = open_checked(args, data)
     trail = AuditTrail(data / "audit.db", KeyRing(data / "audit-keys"))
-    exceptions = ExceptionStore(data / "exceptions.db")
+    exceptions = ExceptionStore(store.database("exceptions"))
     from moorage.admission.images import ImageGate
     from moorage.images.scanner import Scanner
     from moorage.images.vulns.osv import OsvDatabase
@@ -183,7 +184,7 @@ def _up(args: argparse.Namespace) -> int:
     gate = ImageGate(Scanner(data / "image-cache", OsvDatabase(data / "vulndb.sqlite")),
                      engine_client(upstream, timeout=300),
                      ignore_file=args.ignore_file or data / "ignore.yaml")  # fmt: skip
-    cluster = _cluster_trust(args, upstream, users, data)
+    cluster = _cluster_trust(args, upstream, users, store)
     if args.policy is not None:
         admission = PolicyAdmission(source=args.policy, exceptions=exceptions, images=gate, cluster=cluster)
         policy_note = f"{args.policy} (version {admission.policies.version}; reload: SIGHUP or edit)"
@@ -200,7 +201,7 @@ def _up(args: argparse.Namespace) -> int:
             raise IdentityError(
                 "--identity needs --tls-listen HOST:PORT: moorage login uses the TLS listener"
             )
-        login = load_identity(args.identity, CertStore(data / "certs.db", Pki(data / "pki")))
+        login = load_identity(args.identity, CertStore(store.database("certs"), Pki(data / "pki")))
         login.providers["users"] = UsersFileProvider(users)
     config = GatewayConfig(data=data, admin_uids=tuple({0, os.geteuid()}), fast_path=args.fast_path == "on",
                            allow_unknown_fields=args.allow_unknown_fields)  # fmt: skip
@@ -325,7 +326,7 @@ _NODE_EVENTS = "/events?filters=" + quote(json.dumps({"type": ["node"]}))
 
 
 def _cluster_trust(args: argparse.Namespace, upstream: Upstream, users: UserDirectory,
-                   data: Path) -> ClusterTrust | None:  # fmt: skip
+                   store: Store) -> ClusterTrust | None:  # fmt: skip
     """The cluster's governance, when asked for or (auto) when the engine manages a swarm."""
     if args.cluster == "off":
         return None
@@ -341,7 +342,7 @@ def _cluster_trust(args: argparse.Namespace, upstream: Upstream, users: UserDire
         log.warning(
             "cluster: no security officer has a signing key (users.NAME.keys): nothing can be attested"
         )
-    return ClusterTrust(ClusterStore(data / "cluster.db"), lambda: keys)
+    return ClusterTrust(ClusterStore(store.database("cluster")), lambda: keys)
 
 
 def engine_client(upstream: Upstream, timeout: float = 60.0) -> EngineClient:

@@ -1,30 +1,21 @@
 """The cluster's truth: enrolments, attestation requests and their signed envelopes,
-revocations, accepted trust roots and pinned exclusions. SQLite beside the audit
-trail; the gateway process is its only writer."""
+revocations, accepted trust roots and pinned exclusions, in the store's ``cluster``
+area (SQLite beside the audit trail, or the PostgreSQL every gateway shares). Every
+read goes to the store, so a change through one gateway counts on every other; each
+change is announced to them."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ClusterStore", "Request"]
+from moorage.store.interface import Database
+from moorage.store.sqlite import SqliteStore
 
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS enrolments (node_id TEXT PRIMARY KEY, swarm_id TEXT NOT NULL,"
-    " by_user TEXT NOT NULL, at REAL NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS requests (id TEXT PRIMARY KEY, node_id TEXT NOT NULL, classes TEXT NOT NULL,"
-    " evidence TEXT NOT NULL, duration INTEGER NOT NULL, requester TEXT NOT NULL, requested_at REAL NOT NULL,"
-    " status TEXT NOT NULL, approver TEXT, approved_at REAL, expires_at REAL, envelope TEXT, signer TEXT,"
-    " revoked_by TEXT, revoked_at REAL)",
-    "CREATE TABLE IF NOT EXISTS roots (digest TEXT PRIMARY KEY, swarm_id TEXT NOT NULL, at REAL NOT NULL,"
-    " how TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS pins (node_id TEXT NOT NULL, class TEXT NOT NULL, at REAL NOT NULL,"
-    " reason TEXT NOT NULL, PRIMARY KEY (node_id, class))",
-)
+__all__ = ["ClusterStore", "Request"]
 
 
 @dataclass(frozen=True)
@@ -81,17 +72,17 @@ def _request(row: tuple[Any, ...]) -> Request:
 
 
 class ClusterStore:
-    """Thread-safe; every change is one transaction."""
+    """Thread-safe; every change is one transaction, announced to the other gateways."""
 
-    def __init__(self, path: Path | str) -> None:
-        if isinstance(path, Path):
-            path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, db: Database) -> None:
+        """``db``: the store's ``cluster`` area."""
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        if str(path) != ":memory:":
-            self._db.execute("PRAGMA journal_mode=WAL")
-        for stmt in _SCHEMA:
-            self._db.execute(stmt)
+        self._db = db
+
+    @classmethod
+    def in_folder(cls, folder: Path) -> ClusterStore:
+        """The embedded store's cluster state, ``folder/cluster.db``."""
+        return cls(SqliteStore(folder).database("cluster"))
 
     def close(self) -> None:
         """Close the database."""
@@ -99,21 +90,28 @@ class ClusterStore:
 
     def _q(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
-            return self._db.execute(sql, args).fetchall()
+            return self._db.execute(sql, args)
+
+    def _change(self, sql: str, args: tuple[Any, ...]) -> bool:
+        """Run one change (``... RETURNING`` a column); True when it touched a row."""
+        with self._lock, self._db.transaction() as tx:
+            touched = tx.execute(sql, args)
+            if touched:
+                self._db.announce(tx)
+            return bool(touched)
 
     # ----------------------------------------------------------- enrolment
     def enrol(self, node_id: str, swarm_id: str, user: str, at: float) -> bool:
         """True when the node was not enrolled before."""
-        with self._lock:
-            cur = self._db.execute(
-                "INSERT OR IGNORE INTO enrolments VALUES (?, ?, ?, ?)", (node_id, swarm_id, user, at)
-            )
-            return cur.rowcount == 1
+        return self._change(
+            "INSERT INTO enrolments (node_id, swarm_id, by_user, at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING RETURNING node_id",
+            (node_id, swarm_id, user, at),
+        )
 
     def unenrol(self, node_id: str) -> bool:
         """True when the node was enrolled."""
-        with self._lock:
-            return self._db.execute("DELETE FROM enrolments WHERE node_id=?", (node_id,)).rowcount == 1
+        return self._change("DELETE FROM enrolments WHERE node_id=? RETURNING node_id", (node_id,))
 
     def enrolled(self) -> dict[str, str]:
         """node id -> swarm id."""
@@ -122,20 +120,19 @@ class ClusterStore:
     # --------------------------------------------------------- attestation
     def add_request(self, r: Request) -> None:
         """Store a new request as pending."""
-        with self._lock:
-            self._db.execute(
-                f"INSERT INTO requests ({_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', NULL, NULL, NULL,"
-                " NULL, NULL, NULL, NULL)",
-                (
-                    r.id,
-                    r.node_id,
-                    json.dumps(list(r.classes)),
-                    r.evidence,
-                    r.duration,
-                    r.requester,
-                    r.requested_at,
-                ),
-            )
+        self._change(
+            f"INSERT INTO requests ({_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', NULL, NULL, NULL,"
+            " NULL, NULL, NULL, NULL) RETURNING id",
+            (
+                r.id,
+                r.node_id,
+                json.dumps(list(r.classes)),
+                r.evidence,
+                r.duration,
+                r.requester,
+                r.requested_at,
+            ),
+        )
 
     def request(self, rid: str) -> Request | None:
         """The request with id ``rid``, if any."""
@@ -155,32 +152,28 @@ class ClusterStore:
     ) -> bool:
         """Mark pending request ``rid`` approved with its signed envelope; False when it
         was not pending (approved once, even when two officers race)."""
-        with self._lock:
-            cur = self._db.execute(
-                "UPDATE requests SET status='approved', approver=?, approved_at=?, expires_at=?, envelope=?,"
-                " signer=? WHERE id=? AND status='pending'",
-                (approver, at, expires_at, json.dumps(envelope, sort_keys=True), signer, rid),
-            )
-            return cur.rowcount == 1
+        return self._change(
+            "UPDATE requests SET status='approved', approver=?, approved_at=?, expires_at=?, envelope=?,"
+            " signer=? WHERE id=? AND status='pending' RETURNING id",
+            (approver, at, expires_at, json.dumps(envelope, sort_keys=True), signer, rid),
+        )
 
     def revoke(self, rid: str, user: str, at: float) -> bool:
         """Revoke request ``rid`` if pending or approved; False otherwise."""
-        with self._lock:
-            cur = self._db.execute(
-                "UPDATE requests SET status='revoked', revoked_by=?, revoked_at=? WHERE id=?"
-                " AND status IN ('pending', 'approved')",
-                (user, at, rid),
-            )
-            return cur.rowcount == 1
+        return self._change(
+            "UPDATE requests SET status='revoked', revoked_by=?, revoked_at=? WHERE id=?"
+            " AND status IN ('pending', 'approved') RETURNING id",
+            (user, at, rid),
+        )
 
     # ---------------------------------------------------------- trust roots
     def accept_root(self, digest: str, swarm_id: str, at: float, how: str) -> bool:
         """Accept a trust-root digest for a swarm; True when it is new."""
-        with self._lock:
-            cur = self._db.execute(
-                "INSERT OR IGNORE INTO roots VALUES (?, ?, ?, ?)", (digest, swarm_id, at, how)
-            )
-            return cur.rowcount == 1
+        return self._change(
+            "INSERT INTO roots (digest, swarm_id, at, how) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
+            " RETURNING digest",
+            (digest, swarm_id, at, how),
+        )
 
     def roots(self) -> dict[str, str]:
         """Accepted trust-root digests -> how each was accepted."""
@@ -189,18 +182,15 @@ class ClusterStore:
     # ------------------------------------------------------------------ pins
     def pin(self, node_id: str, cls: str, at: float, reason: str) -> bool:
         """Keep node ``node_id`` off class ``cls``; True when it was not pinned already."""
-        with self._lock:
-            cur = self._db.execute(
-                "INSERT OR IGNORE INTO pins VALUES (?, ?, ?, ?)", (node_id, cls, at, reason)
-            )
-            return cur.rowcount == 1
+        return self._change(
+            "INSERT INTO pins (node_id, class, at, reason) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
+            " RETURNING node_id",
+            (node_id, cls, at, reason),
+        )
 
     def unpin(self, node_id: str, cls: str) -> bool:
         """Lift a pin; True when there was one."""
-        with self._lock:
-            return (
-                self._db.execute("DELETE FROM pins WHERE node_id=? AND class=?", (node_id, cls)).rowcount == 1
-            )
+        return self._change("DELETE FROM pins WHERE node_id=? AND class=? RETURNING node_id", (node_id, cls))
 
     def pins(self) -> dict[str, set[str]]:
         """class -> node ids kept off it."""

@@ -14,7 +14,6 @@ import datetime as dt
 import hashlib
 import json
 import secrets
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +29,8 @@ from moorage.identity.interface import Identity, LoginRefused
 from moorage.identity.mapping import Grant
 from moorage.identity.pki import Pki
 from moorage.identity.principal import IdentityError
+from moorage.store.interface import Conflict, Database, StoreError
+from moorage.store.sqlite import SqliteStore
 
 __all__ = ["CertRecord", "CertStore", "certificate_expired", "certificate_identity", "spki_digest"]
 
@@ -79,8 +80,8 @@ class CertRecord:
     reason: str = ""
 
 
-_COLS = (
-    "serial, user, provider, subject, groups, teams, roles, public_key, issued_at, expires_at, revoked_at,"
+_COLS = (  # "user" is quoted: PostgreSQL reserves the word
+    'serial, "user", provider, subject, groups, teams, roles, public_key, issued_at, expires_at, revoked_at,'
     " revoked_by, reason"
 )
 
@@ -104,34 +105,21 @@ def _record(row: tuple[object, ...]) -> CertRecord:
 
 
 class CertStore:
-    """Issued certificates (SQLite), signing with ``pki``'s CA."""
+    """Issued certificates (the store's ``certs`` area), signing with ``pki``'s CA.
+    Every check reads the store, so a revocation through any gateway counts on every
+    other at its next request."""
 
-    def __init__(self, path: Path | str, pki: Pki, clock: Callable[[], float] = time.time) -> None:
-        if isinstance(path, Path):
-            path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, db: Database, pki: Pki, clock: Callable[[], float] = time.time) -> None:
+        """``db``: the store's ``certs`` area."""
         self.pki = pki
         self.clock = clock
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS certs (serial TEXT PRIMARY KEY, user TEXT NOT NULL,"
-            " provider TEXT NOT NULL, subject TEXT NOT NULL, groups TEXT NOT NULL, teams TEXT NOT NULL,"
-            " roles TEXT NOT NULL,"
-            " public_key TEXT NOT NULL, issued_at REAL NOT NULL, expires_at REAL NOT NULL, revoked_at REAL,"
-            " revoked_by TEXT, reason TEXT)"
-        )
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS service_accounts (name TEXT PRIMARY KEY, team TEXT NOT NULL,"
-            " roles TEXT NOT NULL, lifetime INTEGER NOT NULL, created_by TEXT NOT NULL,"
-            " created_at REAL NOT NULL)"
-        )
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS spent_tokens (digest TEXT PRIMARY KEY, until REAL NOT NULL)"
-        )
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS enrolment_tokens (digest TEXT PRIMARY KEY, account TEXT NOT NULL,"
-            " expires_at REAL NOT NULL, used_at REAL)"
-        )
+        self._db = db
+
+    @classmethod
+    def in_folder(cls, folder: Path, pki: Pki, clock: Callable[[], float] = time.time) -> CertStore:
+        """The embedded store's certificates, ``folder/certs.db``."""
+        return cls(SqliteStore(folder).database("certs"), pki, clock)
 
     def close(self) -> None:
         """Close the database."""
@@ -144,7 +132,7 @@ class CertStore:
             self._db.execute("DELETE FROM spent_tokens WHERE until < ?", (self.clock(),))
             try:
                 self._db.execute("INSERT INTO spent_tokens (digest, until) VALUES (?, ?)", (digest, until))
-            except sqlite3.IntegrityError:
+            except Conflict:
                 return False
         return True
 
@@ -155,14 +143,15 @@ class CertStore:
         """Create (or renew the enrolment of) a service account; the one-time token."""
         token = secrets.token_urlsafe(32)
         now = self.clock()
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO service_accounts VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET"
+        with self._lock, self._db.transaction() as tx:
+            tx.execute(
+                "INSERT INTO service_accounts (name, team, roles, lifetime, created_by, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET"
                 " team=excluded.team, roles=excluded.roles, lifetime=excluded.lifetime",
                 (name, team, json.dumps(list(roles)), lifetime, by, now),
             )
-            self._db.execute(
-                "INSERT INTO enrolment_tokens VALUES (?, ?, ?, NULL)",
+            tx.execute(
+                "INSERT INTO enrolment_tokens (digest, account, expires_at, used_at) VALUES (?, ?, ?, NULL)",
                 (hashlib.sha256(token.encode()).hexdigest(), name, now + token_ttl),
             )
         return token
@@ -171,26 +160,32 @@ class CertStore:
         """The service account a one-time token enrols (the token is spent)."""
         digest = hashlib.sha256(token.encode()).hexdigest()
         now = self.clock()
-        with self._lock:
-            row = self._db.execute(
-                "SELECT account, expires_at, used_at FROM enrolment_tokens WHERE digest=?", (digest,)
-            ).fetchone()
-            if row is None:
-                raise LoginRefused("the enrolment token is not one this gateway issued")
-            if row[2] is not None:
-                raise LoginRefused(
-                    "the enrolment token was already used: ask for a new one (moorage sa create)"
+        with self._lock, self._db.transaction() as tx:
+            # spent in the same transaction that reads it: two gateways can't both redeem it
+            spent = tx.execute(
+                "UPDATE enrolment_tokens SET used_at=? WHERE digest=? AND used_at IS NULL AND expires_at > ?"
+                " RETURNING account",
+                (now, digest, now),
+            )
+            if not spent:
+                rows = tx.execute(
+                    "SELECT expires_at, used_at FROM enrolment_tokens WHERE digest=?", (digest,)
                 )
-            if now >= float(row[1]):
+                if not rows:
+                    raise LoginRefused("the enrolment token is not one this gateway issued")
+                if rows[0][1] is not None:
+                    raise LoginRefused(
+                        "the enrolment token was already used: ask for a new one (moorage sa create)"
+                    )
                 raise LoginRefused("the enrolment token has expired: ask for a new one (moorage sa create)")
-            self._db.execute("UPDATE enrolment_tokens SET used_at=? WHERE digest=?", (now, digest))
-            acct = self._db.execute(
-                "SELECT name, team, roles, lifetime FROM service_accounts WHERE name=?", (row[0],)
-            ).fetchone()
+            found = tx.execute(
+                "SELECT name, team, roles, lifetime FROM service_accounts WHERE name=?", (spent[0][0],)
+            )
+        acct = found[0] if found else None
         if acct is None:
             raise LoginRefused("the service account of this token no longer exists")
         who = Identity("service-account", f"sa:{acct[0]}", str(acct[0]))
-        return who, Grant((str(acct[1]),), tuple(json.loads(str(acct[2])))), int(acct[3])
+        return who, Grant((str(acct[1]),), tuple(json.loads(str(acct[2])))), int(str(acct[3]))
 
     def issue(self, csr_pem: bytes, who: Identity, grant: Grant, lifetime: int) -> tuple[bytes, CertRecord]:
         """Sign ``csr_pem`` for ``who``: CN is the user, the lifetime ``lifetime`` seconds."""
@@ -254,15 +249,15 @@ class CertStore:
     def get(self, serial: str) -> CertRecord | None:
         """The record of certificate ``serial`` (hex, any case), if Moorage issued it."""
         with self._lock:
-            row = self._db.execute(f"SELECT {_COLS} FROM certs WHERE serial=?", (serial.lower(),)).fetchone()
-        return _record(row) if row else None
+            rows = self._db.execute(f"SELECT {_COLS} FROM certs WHERE serial=?", (serial.lower(),))
+        return _record(rows[0]) if rows else None
 
     def live(self, serial: str, public_key: str) -> tuple[CertRecord | None, str]:
         """The record of a presented certificate if it counts now, else (None, why).
         A store that can't be read lets nobody in (fails closed)."""
         try:
             record = self.get(serial)
-        except sqlite3.Error as exc:
+        except StoreError as exc:
             return None, f"the certificate store can't be read ({exc}), so no login certificate counts"
         if record is None or record.public_key != public_key:
             return None, "this certificate was not issued by a Moorage login: run moorage login"
@@ -279,22 +274,23 @@ class CertStore:
     def revoke(self, serial: str | None, by: str, reason: str, user: str | None = None) -> list[str]:
         """Revoke one certificate, or every live one of ``user``; the serials revoked."""
         now = self.clock()
-        with self._lock:
+        with self._lock, self._db.transaction() as tx:
             if user is not None:
-                rows = self._db.execute(
-                    "SELECT serial FROM certs WHERE user=? AND revoked_at IS NULL AND expires_at > ?",
+                rows = tx.execute(
+                    'SELECT serial FROM certs WHERE "user"=? AND revoked_at IS NULL AND expires_at > ?',
                     (user, now),
-                ).fetchall()
+                )
             else:
-                rows = self._db.execute(
+                rows = tx.execute(
                     "SELECT serial FROM certs WHERE serial=? AND revoked_at IS NULL", (str(serial).lower(),)
-                ).fetchall()
+                )
             serials = [str(r[0]) for r in rows]
             for s in serials:
-                self._db.execute(
+                tx.execute(
                     "UPDATE certs SET revoked_at=?, revoked_by=?, reason=? WHERE serial=?",
                     (now, by, reason, s),
                 )
+            self._db.announce(tx)
         return serials
 
     def live_records(self) -> list[CertRecord]:
@@ -303,5 +299,5 @@ class CertStore:
         with self._lock:
             rows = self._db.execute(
                 f"SELECT {_COLS} FROM certs WHERE revoked_at IS NULL AND expires_at > ?", (now,)
-            ).fetchall()
+            )
         return [_record(r) for r in rows]

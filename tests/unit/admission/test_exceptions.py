@@ -26,11 +26,11 @@ def ask(store: ExceptionStore, who: str = "alice", **extra: str) -> str:
 
 @pytest.fixture
 def store(tmp_path: Path) -> ExceptionStore:
-    return ExceptionStore(tmp_path / "x.db", clock=Clock())
+    return ExceptionStore.in_folder(tmp_path, clock=Clock())
 
 
 def test_the_requester_can_never_approve_their_own_exception(tmp_path: Path) -> None:
-    store = ExceptionStore(tmp_path / "x.db", clock=Clock())
+    store = ExceptionStore.in_folder(tmp_path, clock=Clock())
     item = ask(store, who="sid")  # a developer who is also a security officer
     with pytest.raises(ExceptionsError) as refused:
         store.approve(item, "sid", ("security-officer", "developer"))
@@ -51,7 +51,7 @@ def test_only_a_security_officer_approves(store: ExceptionStore, roles: tuple[st
 
 def test_a_grant_expires_on_the_clock_and_cannot_be_approved_twice(tmp_path: Path) -> None:
     clock = Clock()
-    store = ExceptionStore(tmp_path / "x.db", clock=clock)
+    store = ExceptionStore.in_folder(tmp_path, clock=clock)
     item = ask(store)
     store.approve(item, "sofia", ("security-officer",))
     (grant,) = store.active()

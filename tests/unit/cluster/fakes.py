@@ -9,6 +9,7 @@ import datetime
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -20,6 +21,7 @@ from cryptography.x509.oid import NameOID
 from moorage.cluster.attestation import key_id, sign
 from moorage.cluster.store import ClusterStore
 from moorage.cluster.trust import ClusterTrust
+from moorage.store.sqlite import SqliteDatabase
 
 T0 = 1_700_000_000  # an integer clock: issuedAt is int(clock())
 
@@ -212,7 +214,8 @@ class World:
 
 
 def world(exclusive: frozenset[str] = frozenset()) -> World:
-    engine, store, clock, officers = FakeEngine(), ClusterStore(":memory:"), Clock(), Officers()
+    store = ClusterStore(SqliteDatabase(Path(":memory:"), "cluster"))
+    engine, clock, officers = FakeEngine(), Clock(), Officers()
     officers.add("sofia")
     officers.add("sid")
     trust = ClusterTrust(store, officers, exclusive=exclusive, clock=clock)

@@ -37,7 +37,7 @@ def test_unsafe_choices_warn_when_built(caplog: pytest.LogCaptureFixture) -> Non
 
 def test_from_config_builds_an_audited_gateway(tmp_path: Path) -> None:
     config = GatewayConfig(data=tmp_path, admin_uids=(0,), fast_path=False, allow_unknown_fields=False)
-    sink, store = Sink(), ExceptionStore(tmp_path / "exceptions.db")
+    sink, store = Sink(), ExceptionStore.in_folder(tmp_path)
     try:
         gw = Gateway.from_config(config, Upstream(f"unix://{tmp_path}/engine.sock"), UserDirectory(),
                                  UnsafeAllowAll(), sink, store, None, None)  # fmt: skip

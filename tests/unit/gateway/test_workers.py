@@ -27,7 +27,7 @@ def test_an_image_owner_recorded_by_one_worker_is_seen_and_kept_by_another(tmp_p
 
 
 def test_an_exception_approved_through_one_worker_counts_in_another(tmp_path: Path) -> None:
-    one, two = ExceptionStore(tmp_path / "x.db"), ExceptionStore(tmp_path / "x.db")
+    one, two = ExceptionStore.in_folder(tmp_path), ExceptionStore.in_folder(tmp_path)
     try:
         assert two.active() == ()
         item = one.request("alice", ("payments",), False,
@@ -87,8 +87,8 @@ def test_an_id_token_spent_through_one_worker_is_a_replay_in_another(tmp_path: P
     from moorage.identity.certs import CertStore
     from moorage.identity.pki import Pki
 
-    one = CertStore(tmp_path / "certs.db", Pki(tmp_path / "pki"))
-    two = CertStore(tmp_path / "certs.db", Pki(tmp_path / "pki"))
+    one = CertStore.in_folder(tmp_path, Pki(tmp_path / "pki"))
+    two = CertStore.in_folder(tmp_path, Pki(tmp_path / "pki"))
     until = time.time() + 60
     assert one.spend_token("d1", until) is True
     assert two.spend_token("d1", until) is False and one.spend_token("d1", until) is False

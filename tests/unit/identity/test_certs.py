@@ -34,7 +34,7 @@ def _csr(key: ec.EllipticCurvePrivateKey, cn: str = "anything") -> bytes:
 
 def test_a_certificate_counts_only_while_live(tmp_path: Path) -> None:
     now = [1_000_000.0]
-    store = CertStore(":memory:", Pki(tmp_path / "pki"), clock=lambda: now[0])
+    store = CertStore.in_folder(tmp_path / "store", Pki(tmp_path / "pki"), clock=lambda: now[0])
     key = ec.generate_private_key(ec.SECP256R1())
     pem, record = store.issue(
         _csr(key, "root"), who("payments-dev"), Grant(("payments",), ("developer",)), 3600
@@ -56,7 +56,7 @@ def test_a_certificate_counts_only_while_live(tmp_path: Path) -> None:
 
 
 def test_a_bad_csr_is_refused(tmp_path: Path) -> None:
-    store = CertStore(":memory:", Pki(tmp_path / "pki"))
+    store = CertStore.in_folder(tmp_path / "store", Pki(tmp_path / "pki"))
     with pytest.raises(IdentityError):
         store.issue(
             b"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
