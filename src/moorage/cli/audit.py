@@ -13,9 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from moorage.audit.admin import record_admin
+from moorage.audit.factory import open_trail
+from moorage.audit.shared import SharedTrail
 from moorage.audit.trail import AuditTrail, KeyRing, verify_file
 from moorage.audit.verify import VerifyResult
 from moorage.cli._output import emit_json, paint, table
+from moorage.cli.store import add_store_options, store_spec
+from moorage.store import open_store
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,6 +30,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     def cmd(name: str, help: str) -> argparse.ArgumentParser:
         p = cmds.add_parser(name, help=help)
         p.add_argument("--data-dir", type=Path, help="the gateway's data folder")
+        add_store_options(p)
         return p
 
     p = cmd("verify", "check the hash chain and the signed checkpoints")
@@ -62,9 +67,12 @@ def _paths(args: argparse.Namespace) -> tuple[Path, KeyRing]:
     return data / "audit.db", KeyRing(data / "audit-keys")
 
 
-def _open(args: argparse.Namespace) -> AuditTrail:
+def _open(args: argparse.Namespace) -> AuditTrail | SharedTrail:
+    """The trail to read: the data folder's, or the one a --store URL names."""
     db, keys = _paths(args)
-    return AuditTrail(db, keys, writer=False)
+    if store_spec(args) is None:
+        return AuditTrail(db, keys, writer=False)
+    return open_trail(open_store(store_spec(args), db.parent), keys, writer=False)
 
 
 def _when(text: str | None) -> float | None:
@@ -104,7 +112,11 @@ def _verify(args: argparse.Namespace) -> int:
         return _report(verify_file(args.file, _paths(args)[1]), args.json)
     trail = _open(args)
     try:
-        return _report(trail.verify(), args.json)
+        result = trail.verify()
+        if isinstance(trail, SharedTrail) and not args.json:
+            signed = ", ".join(f"{name} ({n})" for name, n in trail.signers().items()) or "none yet"
+            print(f"shared chain in {trail.store.describe()}; checkpoints signed by: {signed}")
+        return _report(result, args.json)
     finally:
         trail.close()
 
@@ -174,8 +186,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _archive(args: argparse.Namespace) -> int:
-    db, keys = _paths(args)
-    trail = AuditTrail(db, keys, writer=False)
+    trail = _open(args)
     try:
         moved = trail.archive(args.upto, args.out)
     finally:

@@ -20,7 +20,8 @@ from urllib.parse import quote
 from moorage.admission.exceptions import ExceptionStore
 from moorage.admission.pipeline import PolicyAdmission
 from moorage.audit.admin import record_admin
-from moorage.audit.trail import AuditTrail, KeyRing
+from moorage.audit.factory import open_trail
+from moorage.audit.keys import KeyRing
 from moorage.cli import login
 from moorage.cli._output import paint, step
 from moorage.cli._paths import default_data_dir
@@ -175,7 +176,7 @@ def _up(args: argparse.Namespace) -> int:
         return _supervise(args, listen)
     first_worker = not args.worker_index  # the only worker, or worker 0: its banner is the one shown
     store = open_checked(args, data)
-    trail = AuditTrail(data / "audit.db", KeyRing(data / "audit-keys"))
+    trail = open_trail(store, KeyRing(data / "audit-keys"))
     exceptions = ExceptionStore(store.database("exceptions"))
     from moorage.admission.images import ImageGate
     from moorage.images.scanner import Scanner
@@ -232,7 +233,8 @@ def _up(args: argparse.Namespace) -> int:
         banner = (f"  listening   unix://{listen}{tls_note}\n  upstream    {upstream.url}\n"
                   f"  users       {users_file if users_file.exists() else '(none: only root/admin)'}\n"
                   f"  store       {store.describe()} ({store.kind})\n"
-                  f"  audit       {data / 'audit.db'} (moorage audit log / verify)\n"
+                  f"  audit       {data / 'audit.db' if store.kind == 'sqlite' else 'the store'}"
+                  " (moorage audit log / verify)\n"
                   f"  policy      {policy_note}\n")  # fmt: skip
         if cluster is not None and first_worker:
             banner += (f"  cluster     governed: enrolled and attested nodes, reconciled every "
