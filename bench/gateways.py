@@ -173,7 +173,8 @@ def soak(fleet: Fleet, minutes: float, clients: int) -> dict[str, Any]:
     answered = [rid for t in threads for rid in t.answered]
     recorded = set(fleet.pg.psql("SELECT body::jsonb ->> 'request_id' FROM audit.records").split())
     missing = [rid for rid in answered if rid not in recorded]
-    verify = fleet.moorage("audit", "verify", "--store", fleet.url, "--json")
+    keys = str(fleet.root / "g1")  # its audit-keys: the checkpoint key every gateway shares
+    verify = fleet.moorage("audit", "verify", "--store", fleet.url, "--data-dir", keys, "--json")
     try:
         verified = bool(json.loads(verify.stdout)["ok"])
     except (ValueError, KeyError):

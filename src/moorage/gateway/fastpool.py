@@ -214,6 +214,11 @@ class FastUpstream(asyncio.Protocol):
         if self.mode == "close" and not self.in_head:
             self._complete()  # the end of an answer delimited by close
             return
+        if self.complete:
+            # the whole answer is here, held until its record is written (a shared
+            # trail's commit can take longer than the engine takes to close): it goes
+            # out then, and this connection is not reused
+            return
         self.client = None
         if not self.got and self.reused:
             client.retry()
