@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import threading
@@ -11,7 +12,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-__all__ = ["AuditError", "AuditRecord", "AuditSink", "JsonLinesSink"]
+__all__ = ["AuditError", "AuditRecord", "AuditSink", "JsonLinesSink", "await_soon"]
 
 
 class AuditError(Exception):
@@ -83,6 +84,24 @@ class AuditSink(ABC):
             done(exc)
             return
         done(None)
+
+
+async def await_soon(sink: AuditSink, record: AuditRecord, durable: bool) -> None:
+    """``sink.record_soon`` awaited: for sinks that batch off the event loop (their
+    ``record_async``); raises AuditError when the write failed."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[None] = loop.create_future()
+
+    def done(exc: BaseException | None) -> None:
+        if fut.done():
+            return
+        if exc is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(AuditError(str(exc)))
+
+    sink.record_soon(record, durable, done)
+    await fut
 
 
 class JsonLinesSink(AuditSink):

@@ -28,7 +28,7 @@ from typing import Any
 import psycopg
 
 from moorage.audit.chain import canonical, key_id, link, sign_checkpoint
-from moorage.audit.interface import AuditError, AuditRecord, AuditSink
+from moorage.audit.interface import AuditError, AuditRecord, AuditSink, await_soon
 from moorage.audit.keys import KeyRing
 from moorage.audit.shared_reads import SharedReads
 from moorage.store.postgres import PostgresStore
@@ -98,19 +98,7 @@ class SharedTrail(SharedReads, AuditSink):
 
     async def record_async(self, record: AuditRecord, durable: bool = True) -> None:
         """:meth:`record_soon`, awaited; raises AuditError when the write failed."""
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
-
-        def done(exc: BaseException | None) -> None:
-            if fut.done():
-                return
-            if exc is None:
-                fut.set_result(None)
-            else:
-                fut.set_exception(AuditError(str(exc)))
-
-        self.record_soon(record, durable, done)
-        await fut
+        await await_soon(self, record, durable)
 
     def _put(self, record: AuditRecord, done: Done, durable: bool) -> None:
         if self._writer is None:

@@ -28,7 +28,7 @@ from typing import Any
 
 from moorage.audit.chain import canonical, link, sign_checkpoint
 from moorage.audit.database import TrailDatabase, verify_file
-from moorage.audit.interface import AuditError, AuditRecord, AuditSink
+from moorage.audit.interface import AuditError, AuditRecord, AuditSink, await_soon
 from moorage.audit.journal import Journal, finished, read_lines, segments
 from moorage.audit.keys import KeyRing
 
@@ -311,19 +311,7 @@ class AuditTrail(TrailDatabase, AuditSink):
 
     async def record_async(self, record: AuditRecord, durable: bool = True) -> None:
         """:meth:`record_soon`, awaited; raises AuditError when the write failed."""
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
-
-        def done(exc: BaseException | None) -> None:
-            if fut.done():
-                return
-            if exc is None:
-                fut.set_result(None)
-            else:
-                fut.set_exception(AuditError(str(exc)))
-
-        self.record_soon(record, durable, done)
-        await fut
+        await await_soon(self, record, durable)
 
     def _write_checkpoint(self, size: int, head: str, db: sqlite3.Connection | None = None) -> None:
         if self._signer is None:
