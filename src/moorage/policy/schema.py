@@ -16,6 +16,7 @@ import msgspec
 
 __all__ = [
     "API_VERSION",
+    "Action",
     "NAME_PATTERN",
     "SCHEMA",
     "CelSpec",
@@ -33,6 +34,7 @@ __all__ = [
     "PolicySpec",
     "Publish",
     "Quotas",
+    "Running",
     "RegoSpec",
     "ResourcesSpec",
     "RuntimeSpec",
@@ -235,6 +237,19 @@ class Mutations(_Model, frozen=True, forbid_unknown_fields=True):
     read_only_rootfs: bool | None = msgspec.field(default=None, name="readOnlyRootfs")
 
 
+Action = Literal["report", "warn", "block-update", "require-at-restart"]
+"""What happens to a running workload that falls out of compliance with a rule."""
+
+
+class Running(_Model, frozen=True, forbid_unknown_fields=True):
+    """``spec.running``: what happens to running workloads this document's rules now
+    catch. ``action`` is the default (``report``); ``rules`` sets it per rule id or
+    ``family.*``. Nothing running is ever stopped."""
+
+    action: Action | None = None
+    rules: dict[Text, Action] | None = None
+
+
 class PolicySpec(_Model, frozen=True, forbid_unknown_fields=True):
     """``spec``: the mode, the scope and one section per rule family."""
 
@@ -252,6 +267,7 @@ class PolicySpec(_Model, frozen=True, forbid_unknown_fields=True):
     custom: list[CelSpec] | None = None
     rego: list[RegoSpec] | None = None
     mutations: Mutations | None = None
+    running: Running | None = None
 
 
 class PolicyDocument(_Model, frozen=True, forbid_unknown_fields=True):
