@@ -151,11 +151,45 @@ def _labels(doc: object) -> dict[str, str]:
     return {str(k): str(v) for k, v in doc.items()} if isinstance(doc, dict) else {}
 
 
-def container_body(inspect: Mapping[str, Any]) -> dict[str, Any]:
+# What the engine fills in when a create leaves it out (moby's oci defaults): inspect
+# shows them, a create that asked for nothing did not say them.
+_MASKED = frozenset(
+    {
+        "/proc/asound",
+        "/proc/acpi",
+        "/proc/kcore",
+        "/proc/keys",
+        "/proc/latency_stats",
+        "/proc/timer_list",
+        "/proc/timer_stats",
+        "/proc/sched_debug",
+        "/proc/scsi",
+        "/sys/firmware",
+    }
+)
+_READONLY = frozenset({"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"})
+
+
+def _as_created(host_config: Mapping[str, Any], cgroup_version: str) -> dict[str, Any]:
+    """A container's host config without the defaults the engine filled in: the
+    masked and read-only paths (when at least the defaults), and the cgroup namespace
+    mode that is the daemon's default for its cgroup version."""
+    hc = dict(host_config)
+    if set(hc.get("MaskedPaths") or ()) >= _MASKED:
+        hc.pop("MaskedPaths", None)
+    if set(hc.get("ReadonlyPaths") or ()) >= _READONLY:
+        hc.pop("ReadonlyPaths", None)
+    if hc.get("CgroupnsMode") == ("host" if cgroup_version == "1" else "private"):
+        hc.pop("CgroupnsMode", None)
+    return hc
+
+
+def container_body(inspect: Mapping[str, Any], cgroup_version: str = "2") -> dict[str, Any]:
     """The ``container.create`` body of a container, from its inspect document: its
-    ``Config``, its ``HostConfig`` and the endpoints it was attached with."""
+    ``Config``, its ``HostConfig`` (less the defaults the engine filled in) and the
+    endpoints it was attached with."""
     body = dict(inspect.get("Config") or {})
-    body["HostConfig"] = dict(inspect.get("HostConfig") or {})
+    body["HostConfig"] = _as_created(inspect.get("HostConfig") or {}, cgroup_version)
     nets = (inspect.get("NetworkSettings") or {}).get("Networks") or {}
     endpoints = {}
     for name, ep in nets.items():
@@ -301,7 +335,7 @@ def build_snapshot(
             continue
         config = c.get("Config") or {}
         labels = _labels(config.get("Labels"))
-        body = container_body(c)
+        body = container_body(c, str(info.get("CgroupVersion") or "2"))
         nets_of = tuple(((c.get("NetworkSettings") or {}).get("Networks") or {}).keys())
         out.append(
             Workload(

@@ -16,6 +16,7 @@ from typing import Any
 
 from moorage import __version__
 from moorage.cli._output import emit_json, error, paint, table
+from moorage.cli.compliance import add_against_running, against_running
 from moorage.images.formats.choice import OutputFormat
 from moorage.images.formats.interface import Level, Location, ReportRun, Result, Rule, Tool
 from moorage.policy.compose import compose_requests
@@ -57,6 +58,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     fmt = c.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="machine-readable report")
     fmt.add_argument("--sarif", action="store_true", help="SARIF 2.1.0 report (code scanning)")
+    add_against_running(c)
     c.set_defaults(func=_check)
 
     t = pc.add_parser("test", help="run policy unit tests (request -> expected decision), like kyverno test")
@@ -95,6 +97,8 @@ class _Checked:
 
 
 def _check(args: argparse.Namespace) -> int:
+    if args.against_running is not None:
+        return against_running(args)
     try:
         pset = _policies(args.policy)
         target = list(args.target)

@@ -95,6 +95,17 @@ CREATE TABLE IF NOT EXISTS gateways (name {text} PRIMARY KEY, policy_version {te
     started_at {real} NOT NULL, seen_at {real} NOT NULL);
 """),
     ),
+    "compliance": (
+        Migration(1, "continuous compliance: each running object's latest result, and the sweeps", """
+CREATE TABLE IF NOT EXISTS results (object_id {text} PRIMARY KEY, kind {text} NOT NULL,
+    name {text} NOT NULL, team {text} NOT NULL, owner {text} NOT NULL, image {text} NOT NULL,
+    result_key {text} NOT NULL, status {text} NOT NULL, violations {text} NOT NULL,
+    evaluated_at {real} NOT NULL, seen_at {real} NOT NULL);
+CREATE TABLE IF NOT EXISTS sweeps (id {int} PRIMARY KEY, at {real} NOT NULL, took {real} NOT NULL,
+    policy_version {text} NOT NULL, db_version {text} NOT NULL, objects {int} NOT NULL,
+    recomputed {int} NOT NULL, failing {int} NOT NULL, reason {text} NOT NULL);
+"""),
+    ),
 }  # fmt: skip
 """Each area's migrations, in order."""
 
