@@ -20,8 +20,10 @@ from urllib.parse import quote
 from moorage.admission.cluster import govern
 from moorage.admission.exceptions import ExceptionStore
 from moorage.admission.facts import gather_facts
+from moorage.admission.guard import GUARDED, refusal
 from moorage.admission.images import ImageGate, NotLocal, Resolved
 from moorage.admission.interface import Admission, AdmissionError, AdmissionRequest, Decision
+from moorage.admission.sweeper import ComplianceResults
 from moorage.cluster.trust import ClusterTrust
 from moorage.engine_api.reference import parse_image_ref
 from moorage.policy.decision import Facts, PolicyDecision, Request, evaluate
@@ -57,10 +59,14 @@ class PolicyAdmission(Admission):
         clock: Callable[[], float] = time.time,
         images: ImageGate | None = None,
         cluster: ClusterTrust | None = None,
+        compliance: ComplianceResults | None = None,
     ) -> None:
-        """``cluster`` governs Swarm placement (enrolled and attested nodes) when given."""
+        """``cluster`` governs Swarm placement (enrolled and attested nodes) when given;
+        ``compliance`` holds running objects' results, whose rule actions may refuse an
+        update or a restart."""
         self.images = images
         self.cluster = cluster
+        self.compliance = compliance
         if policies is None:
             policies = load_folder(source) if source is not None else builtin_set()
         self.policies = policies
@@ -115,6 +121,13 @@ class PolicyAdmission(Admission):
         """Ask the policy once what the decision needs, gather all of it with one
         driver, then decide once."""
         req = to_request(request)
+        if self.compliance is not None and req.kind in GUARDED and req.object_ref:
+            report = await asyncio.to_thread(self.compliance.get, req.object_ref)
+            refused = refusal(self.policies, req, report)
+            if refused is not None:
+                return Decision(
+                    False, reason=refused[0], rules=refused[1], policy_version=self.policies.version
+                )
         grants = self._grants()
         try:
             got = await gather_facts(needs(self.policies, req, grants), req, engine, self.images)

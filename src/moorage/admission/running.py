@@ -232,6 +232,7 @@ def _service_ports(svc: Mapping[str, Any]) -> tuple[Port, ...]:
     )
 
 
+# fmt: off
 def build_snapshot(
     containers: Iterable[Mapping[str, Any]],
     services: Iterable[Mapping[str, Any]] = (),
@@ -246,14 +247,8 @@ def build_snapshot(
     info = info or {}
     local = str(((info.get("Swarm") or {}).get("NodeID")) or "")
     nets = {
-        n["Id"]: NetworkInfo(
-            n["Id"],
-            n.get("Name", ""),
-            n.get("Driver", ""),
-            n.get("Scope", ""),
-            _labels(n.get("Labels")).get(TEAM, ""),
-            _labels(n.get("Labels")),
-        )
+        n["Id"]: NetworkInfo(n["Id"], n.get("Name", ""), n.get("Driver", ""), n.get("Scope", ""),
+                             _labels(n.get("Labels")).get(TEAM, ""), _labels(n.get("Labels")))
         for n in networks
         if isinstance(n, dict) and n.get("Id")
     }
@@ -263,29 +258,19 @@ def build_snapshot(
         if not isinstance(i, dict) or not i.get("Id"):
             continue
         imgs[i["Id"]] = ImageInfo(
-            i["Id"],
-            tuple(i.get("RepoTags") or ()),
-            tuple(i.get("RepoDigests") or ()),
-            int(i.get("Size") or 0),
-            tuple((i.get("RootFS") or {}).get("Layers") or ()),
-            _labels((i.get("Config") or {}).get("Labels")),
-        )
+            i["Id"], tuple(i.get("RepoTags") or ()), tuple(i.get("RepoDigests") or ()),
+            int(i.get("Size") or 0), tuple((i.get("RootFS") or {}).get("Layers") or ()),
+            _labels((i.get("Config") or {}).get("Labels")))
     node_map = {}
     for n in nodes:
         if not isinstance(n, dict) or not n.get("ID"):
             continue
         spec, desc, status = n.get("Spec") or {}, n.get("Description") or {}, n.get("Status") or {}
         node_map[n["ID"]] = NodeInfo(
-            n["ID"],
-            (desc.get("Hostname") or ""),
-            spec.get("Role", ""),
-            spec.get("Availability", ""),
-            status.get("State", ""),
-            status.get("Addr", ""),
+            n["ID"], (desc.get("Hostname") or ""), spec.get("Role", ""), spec.get("Availability", ""),
+            status.get("State", ""), status.get("Addr", ""),
             bool((n.get("ManagerStatus") or {}).get("Leader")),
-            _labels(spec.get("Labels")),
-            _labels((desc.get("Engine") or {}).get("Labels")),
-        )
+            _labels(spec.get("Labels")), _labels((desc.get("Engine") or {}).get("Labels")))
     if not node_map:
         name = str(info.get("Name") or "engine")
         node_map[name] = NodeInfo(name, name, "engine", "active", "ready")
@@ -311,25 +296,10 @@ def build_snapshot(
         img = None
         for candidate in (image, image.partition("@")[0]):
             img = img or _find_image(imgs, candidate)
-        out.append(
-            Workload(
-                "service",
-                svc["ID"],
-                str(spec.get("Name") or svc["ID"][:12]),
-                labels.get(TEAM, ""),
-                labels.get(OWNER, ""),
-                image,
-                img.id if img else "",
-                spec,
-                spec_hash(spec),
-                net_list,
-                _service_ports(svc),
-                tuple(sorted(running.get(svc["ID"], ()))),
-                "",
-                "running",
-                labels,
-            )
-        )
+        out.append(Workload(
+            "service", svc["ID"], str(spec.get("Name") or svc["ID"][:12]), labels.get(TEAM, ""),
+            labels.get(OWNER, ""), image, img.id if img else "", spec, spec_hash(spec), net_list,
+            _service_ports(svc), tuple(sorted(running.get(svc["ID"], ()))), "", "running", labels))
     for c in containers:
         if not isinstance(c, dict) or not c.get("Id"):
             continue
@@ -337,26 +307,13 @@ def build_snapshot(
         labels = _labels(config.get("Labels"))
         body = container_body(c, str(info.get("CgroupVersion") or "2"))
         nets_of = tuple(((c.get("NetworkSettings") or {}).get("Networks") or {}).keys())
-        out.append(
-            Workload(
-                "container",
-                c["Id"],
-                str(c.get("Name") or "").lstrip("/"),
-                labels.get(TEAM, ""),
-                labels.get(OWNER, ""),
-                str(config.get("Image") or ""),
-                str(c.get("Image") or ""),
-                body,
-                spec_hash(body),
-                nets_of,
-                _container_ports(c),
-                (local,) if local else (),
-                labels.get(SERVICE_LABEL, ""),
-                str((c.get("State") or {}).get("Status") or ""),
-                labels,
-            )
-        )
+        out.append(Workload(
+            "container", c["Id"], str(c.get("Name") or "").lstrip("/"), labels.get(TEAM, ""),
+            labels.get(OWNER, ""), str(config.get("Image") or ""), str(c.get("Image") or ""), body,
+            spec_hash(body), nets_of, _container_ports(c), (local,) if local else (),
+            labels.get(SERVICE_LABEL, ""), str((c.get("State") or {}).get("Status") or ""), labels))
     return Snapshot(tuple(out), imgs, nets, node_map, local)
+# fmt: on
 
 
 def _find_image(imgs: Mapping[str, ImageInfo], ref: str) -> ImageInfo | None:
