@@ -29,7 +29,9 @@ def oidc_dir() -> Path:
 
 
 class OidcServer:
-    def __init__(self, folder: Path, accounts: dict[str, list[str]], id_token_ttl: int = 3600) -> None:
+    def __init__(self, folder: Path, accounts: dict[str, list[str]], id_token_ttl: int = 3600,
+                 console_redirect: str = "") -> None:  # fmt: skip
+        self.console_redirect = console_redirect
         self.folder = folder
         self.accounts = accounts
         self.ttl = id_token_ttl
@@ -54,7 +56,7 @@ class OidcServer:
             cwd=home,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "ID_TOKEN_TTL": str(self.ttl)},
+            env={**os.environ, "ID_TOKEN_TTL": str(self.ttl), "CONSOLE_REDIRECT": self.console_redirect},
         )
         wait_for_ports(self.proc, [self.port], self.folder / "oidc.log", "oidc-provider")
 

@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from moorage.admission.exceptions import ExceptionStore
 from moorage.admission.pipeline import PolicyAdmission
+from moorage.admission.sweeper import ComplianceResults
 from moorage.audit.admin import record_admin
 from moorage.audit.factory import open_trail
 from moorage.audit.keys import KeyRing
@@ -30,6 +31,7 @@ from moorage.cluster.attestation import key_id
 from moorage.cluster.reconciler import Reconciler
 from moorage.cluster.store import ClusterStore
 from moorage.cluster.trust import ClusterTrust
+from moorage.console.serve import start as start_console
 from moorage.engine import EngineClient
 from moorage.gateway.config import GatewayConfig
 from moorage.gateway.server import Gateway
@@ -90,6 +92,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    "full path, for comparison)")  # fmt: skip
     for hidden in ("--worker-index", "--worker-ready-fd", "--worker-fd"):
         p.add_argument(hidden, type=int, help=argparse.SUPPRESS)
+    p.add_argument("--console", default="127.0.0.1:9780", metavar="HOST:PORT",
+                   help="serve the web console here (default 127.0.0.1:9780; port 0: any; off)")  # fmt: skip
+    p.add_argument("--compliance-interval", type=float, default=3600.0, metavar="SECONDS",
+                   help="judge running objects at least this often, and on changes (0: never)")  # fmt: skip
     p.add_argument("--context", default="moorage", help="docker context to create or update ('' to skip)")
     p.add_argument(
         "--policy",
@@ -186,13 +192,17 @@ def _up(args: argparse.Namespace) -> int:
                      engine_client(upstream, timeout=300),
                      ignore_file=args.ignore_file or data / "ignore.yaml")  # fmt: skip
     cluster = _cluster_trust(args, upstream, users, store)
+    compliance = ComplianceResults(store.database("compliance"))
     if args.policy is not None:
-        admission = PolicyAdmission(source=args.policy, exceptions=exceptions, images=gate, cluster=cluster)
+        admission = PolicyAdmission(source=args.policy, exceptions=exceptions, images=gate, cluster=cluster,
+                                    compliance=compliance)  # fmt: skip
         policy_note = f"{args.policy} (version {admission.policies.version}; reload: SIGHUP or edit)"
     else:
         packs = builtin_set(None if args.enforce == "off" else args.enforce,
                             None if args.audit_pack == "off" else args.audit_pack)  # fmt: skip
-        admission = PolicyAdmission(packs, exceptions=exceptions, images=gate, cluster=cluster)
+        admission = PolicyAdmission(
+            packs, exceptions=exceptions, images=gate, cluster=cluster, compliance=compliance
+        )
         policy_note = f"{args.enforce} enforced, {args.audit_pack} in audit"
     if args.allow_unknown_fields:
         log.warning("--allow-unknown-fields: body fields Moorage doesn't know pass unjudged (recorded)")
@@ -230,6 +240,12 @@ def _up(args: argparse.Namespace) -> int:
                 f"\n  tls         tcp://{host or '127.0.0.1'}:{bound}"
                 " (client certs: moorage cert issue NAME --out DIR)"
             )
+        extras, console_url = await start_console(args, data, store, trail, exceptions, admission,
+                                                  engine_client(upstream, timeout=300), gate, cluster, login,
+                                                  first_worker)  # fmt: skip
+        tls_note += (
+            f"\n  console     {console_url} (sign in with moorage login's providers)" if console_url else ""
+        )
         banner = (f"  listening   unix://{listen}{tls_note}\n  upstream    {upstream.url}\n"
                   f"  users       {users_file if users_file.exists() else '(none: only root/admin)'}\n"
                   f"  store       {store.describe()} ({store.kind})\n"
@@ -266,7 +282,7 @@ def _up(args: argparse.Namespace) -> int:
             loop.add_signal_handler(signal.SIGHUP, admission.reload)
             watcher = asyncio.ensure_future(admission.watch())
         await stop.wait()
-        for task in (watcher, reconciling, syncing, beating):
+        for task in (watcher, reconciling, syncing, beating, *extras):
             if task is not None:
                 task.cancel()
         await gateway.close()

@@ -1,0 +1,1 @@
+"""The web console, the supply-chain map and compliance views."""
