@@ -16,9 +16,9 @@ import msgspec
 
 __all__ = [
     "API_VERSION",
-    "Action",
     "NAME_PATTERN",
     "SCHEMA",
+    "Action",
     "CelSpec",
     "Database",
     "ImagesSpec",
@@ -34,9 +34,9 @@ __all__ = [
     "PolicySpec",
     "Publish",
     "Quotas",
-    "Running",
     "RegoSpec",
     "ResourcesSpec",
+    "Running",
     "RuntimeSpec",
     "Scope",
     "SharedSpec",
