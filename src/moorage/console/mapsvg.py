@@ -13,6 +13,7 @@ __all__ = ["COLUMNS", "draw"]
 COLUMNS = ("registry", "image", "base", "package", "workload", "network", "port", "node")
 """The kinds, left to right."""
 
+_PLURAL = {"registry": "registries", "base": "base images"}
 _W, _H, _GAP, _ROW = 170, 24, 40, 30
 _COLOURS = {
     "registry": "#6b7280",
@@ -65,7 +66,9 @@ def draw(graph: Mapping[str, Any], exposures: Iterable[Any] = ()) -> str:
         f'viewBox="0 0 {width} {height}" role="img" aria-label="supply-chain map">'
     ]
     for ci, col in enumerate(COLUMNS):
-        out.append(f'<text x="{20 + ci * (_W + _GAP)}" y="22" class="col">{col}s</text>')
+        out.append(
+            f'<text x="{20 + ci * (_W + _GAP)}" y="22" class="col">{_PLURAL.get(col, col + "s")}</text>'
+        )
     for e in graph.get("edges") or ():
         a, b = pos.get(_end(e, "from", "source", "ref")), pos.get(_end(e, "to", "target", "dependsOn"))
         if a and b:
