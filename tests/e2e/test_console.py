@@ -247,3 +247,53 @@ def test_the_map_finds_the_workload_with_a_vulnerable_package(console: Console, 
     bea = _login(browser, console, "bea")  # search's developer: none of payments' exposures
     bea.goto(console.url + "/map?package=requests")  # type: ignore[attr-defined]
     assert console.vulnerable not in bea.content()  # type: ignore[attr-defined]
+
+
+def _handoff_tls(c: Console, data: Path, user: str) -> str:
+    """A sign-in link asked for over the TLS listener with a client certificate."""
+    import http.client
+    import ssl
+
+    certs = data / f"certs-{user}"
+    ok_proc = subprocess.run([sys.executable, "-m", "moorage.cli.main", "cert", "issue", user, "--out", str(certs),
+                              "--data-dir", str(data)], capture_output=True, text=True)  # fmt: skip
+    assert ok_proc.returncode == 0, ok_proc.stderr
+    port = int(re.search(r"tls\s+tcp://127\.0\.0\.1:(\d+)", (data / "up.log").read_text()).group(1))  # type: ignore[union-attr]
+    ctx = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+    ctx.check_hostname = False
+    ctx.load_cert_chain(str(certs / "cert.pem"), str(certs / "key.pem"))
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=30)
+    conn.request(
+        "POST", "/moorage/v1/console/session", body=b"{}", headers={"Content-Type": "application/json"}
+    )
+    resp = conn.getresponse()
+    doc = json.loads(resp.read())
+    assert resp.status == 200, doc
+    return str(doc["url"])
+
+
+def test_a_client_certificate_or_a_uid_signs_in_once(console: Console, browser: object) -> None:
+    data = console.gw.sock.parent
+    url = _handoff_tls(console, data, "bob")
+    assert url.startswith(console.url + "/session/")
+    page = browser.new_context().new_page()  # type: ignore[attr-defined]
+    page.goto(url)
+    assert "/decisions" in page.url and "bob" in page.inner_text("header")
+    page.goto(console.url + "/compliance")
+    body = page.content()
+    assert all(s in body for s in console.services["search"])
+    assert not any(s in body for s in console.services["payments"] + console.services["security"])
+    replay = browser.new_context().new_page()  # type: ignore[attr-defined]
+    replay.goto(url)  # a link works once
+    assert "/login" in replay.url or "was used" in replay.content()
+    forged = browser.new_context().new_page()  # type: ignore[attr-defined]
+    forged.goto(url[:-3] + ("AAA" if not url.endswith("AAA") else "BBB"))
+    assert "bob" not in forged.inner_text("header")
+    # the unix socket: the person behind the uid (moorage console as alice)
+    cli = subprocess.run(["setpriv", "--reuid=52001", "--regid=52001", "--clear-groups", sys.executable, "-m",
+                          "moorage.cli.main", "console", "--host", f"unix://{console.gw.sock}", "--json"],
+                         capture_output=True, text=True, env={**os.environ, "HOME": "/tmp"})  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    alice = browser.new_context().new_page()  # type: ignore[attr-defined]
+    alice.goto(json.loads(cli.stdout)["url"])
+    assert "alice" in alice.inner_text("header") and "payments" in alice.inner_text("header")

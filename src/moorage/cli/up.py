@@ -242,7 +242,7 @@ def _up(args: argparse.Namespace) -> int:
             )
         extras, console_url = await start_console(args, data, store, trail, exceptions, admission,
                                                   engine_client(upstream, timeout=300), gate, cluster, login,
-                                                  first_worker)  # fmt: skip
+                                                  gateway, first_worker)  # fmt: skip
         tls_note += (
             f"\n  console     {console_url} (sign in with moorage login's providers)" if console_url else ""
         )

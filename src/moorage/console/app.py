@@ -22,9 +22,10 @@ from starlette.staticfiles import StaticFiles
 from moorage.admission.compliance_report import compliance_run, policy_reports, team_summary
 from moorage.admission.exceptions import ExceptionsError
 from moorage.console import pages
-from moorage.console.auth import COOKIE, Sessions, Viewer, grant_of
+from moorage.console.auth import COOKIE, LIFETIME, Sessions, Viewer, grant_of
 from moorage.console.views import ConsoleContext, decision_row, matches, record_visible
-from moorage.identity.interface import IdentityError
+from moorage.identity.handoff import digest, read_handoff
+from moorage.identity.interface import Identity, IdentityError
 from moorage.identity.oidc import CodeFlow, OidcProvider, finish_code_flow, start_code_flow
 from moorage.images.formats.sarif import sarif_log
 
@@ -42,6 +43,7 @@ def build_app(
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
     sessions = Sessions(ctx.data / "console-session.key")
     flows: dict[str, tuple[float, CodeFlow, str]] = {}
+    spent_here: set[str] = set()
 
     def render(
         request: Request, name: str, viewer: Viewer | None, status: int = 200, **values: Any
@@ -176,6 +178,54 @@ def build_app(
             return render(request, "error.html", None, 401, message=str(exc))
         return await _signed_in(who, kept[2])
 
+    async def handoff(request: Request) -> Response:
+        """Redeem a one-time link from ``moorage console`` (client certificate or uid)."""
+        token = request.path_params["token"]
+        doc = read_handoff(sessions.key, token, time.time())
+        spent = doc is not None and await asyncio.to_thread(_spend, digest(token), float(doc["e"]))
+        if doc is None or not spent:
+            await record(
+                "console.login",
+                "?",
+                "deny",
+                {"provider": "handoff", "error": "a used, expired or forged link"},
+            )
+            return render(
+                request,
+                "error.html",
+                None,
+                401,
+                message="this sign-in link was used, has expired or is not this console's: "
+                "run moorage console again",
+            )
+        who = Identity(str(doc["a"]), str(doc["u"]), str(doc["u"]))
+        teams, roles = tuple(map(str, doc["t"])), tuple(map(str, doc["r"]))
+        await record(
+            "console.login",
+            who.user,
+            "allow",
+            {"provider": f"handoff:{doc['a']}", "teams": list(teams), "_user": who.user, "_teams": teams},
+        )
+        response = RedirectResponse("/decisions", 303)
+        lifetime = min(LIFETIME, 3600.0)
+        response.set_cookie(
+            COOKIE,
+            sessions.issue(who, teams, roles, lifetime),
+            max_age=int(lifetime),
+            httponly=True,
+            samesite="lax",
+            path="/",
+        )
+        return response
+
+    def _spend(token_digest: str, until: float) -> bool:
+        if ctx.login is not None:
+            return bool(ctx.login.certs.spend_token(token_digest, until))
+        if token_digest in spent_here:
+            return False
+        spent_here.add(token_digest)
+        return True
+
     async def logout(request: Request) -> Response:
         response = RedirectResponse("/login", 303)
         response.delete_cookie(COOKIE, path="/")
@@ -246,6 +296,7 @@ def build_app(
         Route("/login", login_post, methods=["POST"]),
         Route("/login/oidc", oidc_start),
         Route("/callback", oidc_callback),
+        Route("/session/{token}", handoff),
         Route("/logout", logout, methods=["GET", "POST"]),
         Route("/", page(lambda r, v: _to("/decisions"))),
         Route("/decisions", page(p.decisions)),

@@ -14,12 +14,12 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from moorage.identity.handoff import console_key
 from moorage.identity.interface import Identity
 from moorage.identity.login import LoginService
 from moorage.identity.principal import GLOBAL_ROLES, Principal
@@ -63,14 +63,7 @@ class Sessions:
     """Signs and reads session cookies and CSRF tokens."""
 
     def __init__(self, key_file: Path, clock: object = time.time) -> None:
-        key_file.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.key = key_file.read_bytes()
-        except FileNotFoundError:
-            self.key = secrets.token_bytes(32)
-            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(self.key)
+        self.key = console_key(key_file)
         self.clock = clock
 
     def _mac(self, data: bytes) -> str:

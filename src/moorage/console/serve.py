@@ -10,6 +10,7 @@ import logging
 import secrets
 import socket
 import time
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -21,6 +22,8 @@ from moorage.audit.interface import AuditRecord
 from moorage.console.app import build_app
 from moorage.console.views import ConsoleContext
 from moorage.gateway.workers import lead
+from moorage.identity.handoff import HANDOFF_TTL, console_key, sign_handoff
+from moorage.identity.principal import Principal
 
 __all__ = ["Recorder", "attestation_digest", "serve", "start", "sweeper_for"]
 
@@ -139,10 +142,12 @@ async def serve(ctx: ConsoleContext, recorder: Recorder, listen: str) -> tuple[a
 Tasks = list[asyncio.Task[Any]]
 
 
-async def start(args: Any, data: Any, store: Any, trail: Any, exceptions: Any, admission: Any, engine: Any,
-                gate: Any, cluster: Any, login: Any, first: bool) -> tuple[Tasks, str]:  # fmt: skip
+async def start(args: Any, data: Path, store: Any, trail: Any, exceptions: Any, admission: Any,
+                engine: Any, gate: Any, cluster: Any, login: Any, gateway: Any, first: bool
+                ) -> tuple[Tasks, str]:  # fmt: skip
     """``moorage up``'s console and compliance sweeper: the sweeper runs on whichever
-    gateway holds the store's ``compliance`` lease; the console on the first worker."""
+    gateway holds the store's ``compliance`` lease; the console on the first worker;
+    every worker hands out one-time sign-in links (``moorage console``)."""
     ctx = ConsoleContext(data, trail, exceptions, admission.compliance, lambda: admission.policies, engine,
                          gate, cluster, login, console_client_id=_console_client(args.identity))  # fmt: skip
     recorder = Recorder(trail)
@@ -154,14 +159,34 @@ async def start(args: Any, data: Any, store: Any, trail: Any, exceptions: Any, a
             asyncio.ensure_future(lead(store, "compliance", lambda: sweeper.run(args.compliance_interval)))
         )
     url = ""
-    if first and args.console != "off":
+    if args.console == "off":
+        return tasks, url
+    key = console_key(data / "console-session.key")
+    gateway.console_handoff = lambda p: _handoff(data, key, p)
+    if first:
         try:
             task, url = await serve(ctx, recorder, args.console)
             tasks.append(task)
+            (data / "console.url").write_text(url + "\n")
         except OSError as exc:  # the gateway still serves; the console says why it doesn't
             log.error("the console could not listen on %s: %s", args.console, exc)
             url = f"(not served: {exc.strerror})"
     return tasks, url
+
+
+def _handoff(data: Path, key: bytes, p: Principal) -> dict[str, Any]:
+    """A one-time sign-in link to the console for ``p`` (``moorage console``)."""
+    try:
+        url = (data / "console.url").read_text().strip()
+    except OSError:
+        url = ""
+    token = sign_handoff(key, p, time.time())
+    return {
+        "url": f"{url}/session/{token}",
+        "path": f"/session/{token}",
+        "expires_in": HANDOFF_TTL,
+        "user": p.user,
+    }
 
 
 def _console_client(identity: Any) -> str:

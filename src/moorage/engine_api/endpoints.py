@@ -168,6 +168,7 @@ _TABLE: list[tuple[str, str, str, str, str | None, bool]] = [
     ("GET", r"/moorage/v1/login/oidc", "moorage.login.oidc", "login", None, False),
     ("POST", r"/moorage/v1/logout", "moorage.logout", "session", None, False),
     ("GET", r"/moorage/v1/whoami", "moorage.whoami", "system.read", None, False),
+    ("POST", r"/moorage/v1/console/session", "moorage.console.session", "session", None, False),
     ("POST", r"/moorage/v1/certs/revoke", "moorage.cert.revoke", "cert.revoke", None, False),
     ("POST", r"/moorage/v1/service-accounts", "moorage.sa.create", "sa.write", None, False),
     ("GET", r"/moorage/v1/cluster", "moorage.cluster.status", "cluster.read", None, False),

@@ -26,6 +26,9 @@ __all__ = []
 class _MoorageRoutes(_Forwarding):
     """The routes Moorage answers itself instead of the engine."""
 
+    # set by moorage up when it serves the console: a one-time sign-in link for a principal
+    console_handoff: Callable[[Principal], dict[str, Any]] | None = None
+
     async def _login_request(
         self,
         head: RequestHead,
@@ -136,6 +139,14 @@ class _MoorageRoutes(_Forwarding):
         outcome.summary = {k: answer[k] for k in ("revoked", "user") if k in answer}
         return 200, answer
 
+    async def _route_console(
+        self, op: Operation, p: Principal, body: Any, outcome: Outcome
+    ) -> tuple[int, Any]:
+        if self.console_handoff is None:
+            raise NotServed("moorage: this gateway serves no console (moorage up --console off)")
+        outcome.summary = {"user": p.user}
+        return 200, self.console_handoff(p)
+
     async def _route_policy_status(
         self, op: Operation, p: Principal, body: Any, outcome: Outcome
     ) -> tuple[int, Any]:
@@ -176,4 +187,5 @@ _ROUTES: dict[str, _Route] = {
     "moorage.whoami": _MoorageRoutes._route_session,
     "moorage.cert.revoke": _MoorageRoutes._route_session,
     "moorage.policy.status": _MoorageRoutes._route_policy_status,
+    "moorage.console.session": _MoorageRoutes._route_console,
 }
