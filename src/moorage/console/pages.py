@@ -133,6 +133,10 @@ class Pages:
         store = self.ctx.exceptions
         message = ""
         if request.method == "POST":
+            if not v.principal().may("exception.request"):
+                raise ExceptionsError(
+                    403, f"your roles ({', '.join(v.roles) or 'none'}) may not request exceptions"
+                )
             form = request.state.form
             body = {k: form[k] for k in ("rule", "team", "image", "reason", "expires") if form.get(k)}
             item = await asyncio.to_thread(store.request, v.user, v.teams, v.sees_all, body)
@@ -156,6 +160,10 @@ class Pages:
     async def exception_action(self, request: Request, v: Viewer) -> Response:
         """Approve or revoke one exception (the store refuses its requester's approval)."""
         item_id, action = request.path_params["item_id"], request.path_params["action"]
+        if not v.principal().may("exception.approve"):
+            raise ExceptionsError(
+                403, f"your roles ({', '.join(v.roles) or 'none'}) may not approve or expire exceptions"
+            )
         if action == "approve":
             await asyncio.to_thread(self.ctx.exceptions.approve, item_id, v.user, v.roles)
         elif action == "revoke":
