@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -213,3 +214,35 @@ def test_rule_actions_hold_at_the_gateway(env: Env, tmp_path: Path) -> None:
         gw.stop()
         shutil.rmtree(folder, ignore_errors=True)
         env.docker("rm", "-f", "guarded")
+
+
+def test_the_compliance_commands_sweep_and_report_in_each_format(env: Env, tmp_path: Path) -> None:
+    env.docker("create", "--name", "cli-priv", "--privileged", BUSYBOX_REF, "true")
+    env.docker("create", "--name", "cli-ok", "--label", "x=y", BUSYBOX_REF, "true")
+
+    def moorage(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "moorage.cli.main", *args, "--data-dir", str(tmp_path)],
+                              capture_output=True, text=True, timeout=120, env={**os.environ, "NO_COLOR": "1"})  # fmt: skip
+
+    sweep = moorage("compliance", "sweep", "--host", env.lab.docker_host(1), "--json")
+    assert sweep.returncode == 0, sweep.stderr
+    assert json.loads(sweep.stdout)["failing"] >= 1
+    table = moorage("compliance", "report")
+    assert (
+        table.returncode == 1
+        and "container/cli-priv" in table.stdout
+        and "runtime.privileged" in table.stdout
+    )
+    # the restricted pack is in audit mode by default: its findings warn
+    assert re.search(r"container/cli-ok\s+WARN", table.stdout) and re.search(
+        r"container/cli-priv\s+FAIL", table.stdout
+    )
+    reports = json.loads(moorage("compliance", "report", "--format", "policyreport").stdout)
+    priv = next(r for r in reports["items"] if r["scope"]["name"] == "cli-priv")
+    assert priv["kind"] == "PolicyReport" and priv["summary"]["fail"] >= 1
+    assert any(r["rule"] == "runtime.privileged" and r["properties"]["path"] == "HostConfig.Privileged"
+               for r in priv["results"])  # fmt: skip
+    sarif = json.loads(moorage("compliance", "report", "--format", "sarif").stdout)
+    assert any(r["ruleId"] == "runtime.privileged" for r in sarif["runs"][0]["results"])
+    assert "(unowned)" in moorage("compliance", "report", "--format", "summary").stdout
+    env.docker("rm", "-f", "cli-priv", "cli-ok")

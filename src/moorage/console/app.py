@@ -8,6 +8,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -149,8 +150,6 @@ def build_app(
         assert ctx.login is not None
         base = ctx.login.providers["oidc"]
         assert isinstance(base, OidcProvider)
-        from dataclasses import replace
-
         return OidcProvider(replace(base.config, client_id=ctx.console_client_id), spend=base.spend)
 
     async def oidc_start(request: Request) -> Response:

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 import moorage.console.map as supply
 from moorage.admission.compliance import Inputs, judge
+from moorage.admission.compliance_report import team_summary
 from moorage.admission.exceptions import ExceptionsError
 from moorage.console.auth import Viewer
 from moorage.console.mapsvg import draw
@@ -230,8 +231,6 @@ class Pages:
 
     async def compliance(self, request: Request, v: Viewer) -> Response:
         """Each running object's compliance, the per-team summary, the sweeps."""
-        from moorage.admission.compliance_report import team_summary
-
         reports = await asyncio.to_thread(self.ctx.compliance.all, v.visible_teams())
         sweeps = await asyncio.to_thread(self.ctx.compliance.sweeps, 5)
         return self.render(

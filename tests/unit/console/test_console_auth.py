@@ -100,3 +100,32 @@ def test_the_map_drawing_escapes_labels_and_links_each_node() -> None:
     svg = draw(graph, [{"workload": "service:s1"}])
     assert "<script>" not in svg and "&lt;script&gt;" in svg
     assert 'href="/workloads/service/s1"' in svg and svg.count("<line") == 1 and "exposed" in svg
+
+
+def test_a_compliance_warning_is_recorded_for_the_owners_team() -> None:
+    import asyncio
+
+    from moorage.admission.compliance import Item, ObjectReport
+    from moorage.console.serve import Recorder
+
+    class Trail:
+        def __init__(self) -> None:
+            self.records: list[object] = []
+
+        async def record_async(self, record: object, durable: bool) -> None:
+            assert durable
+            self.records.append(record)
+
+    trail = Trail()
+    item = Item("resources.memory-required", "HostConfig.Memory", "0", "a memory limit is required",
+                "add --memory 512m", "tight", "enforce", "warn", "fail")  # fmt: skip
+    report = ObjectReport("container", "c1", "web", "payments", "alice", "busybox:1", "k", (item,), 1.0)
+    asyncio.run(Recorder(trail).warn(report))
+    (record,) = trail.records
+    assert (record.kind, record.user, record.teams, record.decision) == (  # type: ignore[attr-defined]
+        "compliance.warn",
+        "alice",
+        ("payments",),
+        "warn",
+    )
+    assert "HostConfig.Memory" in record.reason and record.rules == ("resources.memory-required",)  # type: ignore[attr-defined]
