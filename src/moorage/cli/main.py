@@ -9,7 +9,7 @@ import traceback
 
 from moorage import __version__
 from moorage.audit import AuditError
-from moorage.cli import audit, compliance, console, exception, image, lab, login, node, policy, store, up
+from moorage.cli import audit, compliance, console, exception, image, lab, login, map, node, policy, store, up
 from moorage.cli._output import error
 from moorage.cli.exception import GatewayClientError
 from moorage.cluster.attestation import AttestationError
@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     login.register_sa(sub)
     store.register(sub)
     compliance.register(sub)
+    map.register(sub)
     console.register(sub)
     return parser
 
