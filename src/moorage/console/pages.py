@@ -64,7 +64,8 @@ class Pages:
         user, obj, outcome = q.get("user") or None, q.get("object") or None, q.get("outcome") or None
         found = await asyncio.to_thread(self.ctx.trail.query, user=user, obj=obj, decision=outcome)
         rows = [decision_row(s, r) for s, r in found if record_visible(v, r)][-200:][::-1]
-        verified = await asyncio.to_thread(self.ctx.trail.verify) if v.sees_all or q.get("verify") else None
+        # verifying reads the whole chain: on request only
+        verified = await asyncio.to_thread(self.ctx.trail.verify) if q.get("verify") else None
         checkpoints = await asyncio.to_thread(self.ctx.trail.checkpoints)
         last = max(checkpoints, default=None)
         return self.render(request, "audit.html", v, rows=rows, verified=verified, checkpoint=last, q=dict(q))
@@ -72,11 +73,11 @@ class Pages:
     async def images(self, request: Request, v: Viewer) -> Response:
         """Images in use: digest, signer, SBOM size, findings by severity, where each runs."""
         snap = await self.ctx.snapshot()
-        facts = await self.ctx.image_facts(snap)
+        visible = [w for w in snap.top_level() if v.sees(w.team)]
+        facts = await self.ctx.image_facts(visible)
         used: dict[str, list[Any]] = {}
-        for w in snap.top_level():
-            if v.sees(w.team):
-                used.setdefault(w.image_id or w.image, []).append(w)
+        for w in visible:
+            used.setdefault(w.image_id or w.image, []).append(w)
         reports = await self.ctx.reports(snap, [i for i in used if i.startswith("sha256:")])
         rows = []
         for image_id, ws in sorted(used.items()):

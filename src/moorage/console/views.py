@@ -11,7 +11,7 @@ from typing import Any
 
 from moorage.admission.exceptions import ExceptionStore
 from moorage.admission.images import ImageGate
-from moorage.admission.running import Snapshot, read_snapshot
+from moorage.admission.running import Snapshot, Workload, read_snapshot
 from moorage.admission.sweeper import ComplianceResults, Sweeper, gather_images
 from moorage.cluster.trust import ClusterTrust
 from moorage.console.auth import Viewer
@@ -48,10 +48,10 @@ class ConsoleContext:
             self._snap = (time.monotonic(), await asyncio.to_thread(read_snapshot, self.engine))
         return self._snap[1]
 
-    async def image_facts(self, snap: Snapshot) -> dict[str, ImageFacts]:
-        """What the policy's image rules know of each running image (signers, findings)."""
+    async def image_facts(self, workloads: Iterable[Workload]) -> dict[str, ImageFacts]:
+        """What the policy's image rules know of these workloads' images (signers, findings)."""
         try:
-            return await gather_images(self.gate, self.policies(), snap.top_level())
+            return await gather_images(self.gate, self.policies(), workloads)
         except Exception:  # the page still shows what the engine says
             return {}
 
