@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from playwright import sync_api as playwright_api
 
 from moorage.images.vulns.osv import OsvDatabase
 from moorage.lab import Lab
@@ -27,7 +28,6 @@ from tests.conftest import unique_name
 from tests.gateway_harness import USERS, RunningGateway, docker, ok
 from tests.oidc_harness import OidcServer
 
-playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 OSV = Path(__file__).parent.parent / "fixtures" / "osv" / "pypi"
 ARTIFACTS = Path(os.environ.get("MOORAGE_ARTIFACTS", "/tmp/moorage-artifacts")) / "console"
