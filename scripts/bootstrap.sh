@@ -18,7 +18,7 @@ die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 # directory (OpenLDAP slapd) the identity tests start privately.
 PACKAGES=(docker.io containerd runc docker-registry busybox-static debootstrap iproute2
           iptables util-linux hostname ca-certificates curl haproxy docker-compose
-          python3 python3-venv slapd postgresql chromium)
+          python3 python3-venv slapd postgresql chromium graphviz)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
