@@ -62,7 +62,8 @@ def draw(graph: Mapping[str, Any], exposures: Iterable[Any] = ()) -> str:
     height = 60 + max((len(v) for v in by_col.values()), default=0) * _ROW
     width = 40 + len(COLUMNS) * (_W + _GAP)
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="map" width="{width}" height="{height}" '
+        # scaled to the page's width (the viewBox keeps the proportions); zoom to read a wide map
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="map" width="100%" style="min-width:{width // 2}px" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="supply-chain map">'
     ]
     for ci, col in enumerate(COLUMNS):
