@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from moorage.policy.loader import PolicySet
 from moorage.policy.rules.images import ImageFacts
 from moorage.policy.units import parse_cpus, parse_size
 
-__all__ = ["ConsoleContext", "decision_row", "record_visible", "team_quotas"]
+__all__ = ["ConsoleContext", "decision_row", "matches", "record_visible", "team_quotas", "violations"]
 
 
 @dataclass
@@ -82,14 +83,21 @@ def record_visible(viewer: Viewer, record: Mapping[str, Any]) -> bool:
     return bool(set(teams) & set(viewer.teams)) or record.get("user") == viewer.user
 
 
+_VIOLATION = re.compile(
+    r"([\w.*-]+) at (\S+) \((.*?)\): (.*?)\. Fix: (.*?)(?=; [\w.*-]+ at \S+ \(|\. To ask| \| denied by|$)"
+)
+
+
+def violations(reason: str) -> list[dict[str, str]]:
+    """The rule, field, value, message and fix of each violation a decision's reason names."""
+    return [dict(zip(("rule", "path", "value", "message", "fix"), m.groups(), strict=True))
+            for m in _VIOLATION.finditer(reason)]  # fmt: skip
+
+
 def decision_row(seq: int, r: Mapping[str, Any]) -> dict[str, Any]:
-    """One decision as the feed shows it: who, what, outcome, rules, and the
-    rule/field/value/fix lines of its reason."""
+    """One decision as the feed shows it: who, what, outcome, rules, and the rule,
+    field, value and fix of each violation its reason names."""
     reason = str(r.get("reason") or "")
-    lines = []
-    for part in reason.split("; "):
-        if " at " in part and "Fix:" in part:
-            lines.append(part.split(": ", 1)[-1] if part.startswith("denied by policy") else part)
     return {
         "seq": seq,
         "time": time.strftime("%H:%M:%S", time.localtime(float(r.get("time") or 0))),
@@ -100,7 +108,7 @@ def decision_row(seq: int, r: Mapping[str, Any]) -> dict[str, Any]:
         "decision": r.get("decision", ""),
         "rules": ", ".join(r.get("rules") or ()),
         "reason": reason,
-        "lines": lines,
+        "violations": violations(reason),
         "status": r.get("status", ""),
     }
 

@@ -85,7 +85,8 @@ def test_a_decision_row_carries_rule_field_value_and_fix() -> None:
                         "privileged mode. Fix: drop --privileged. To ask for an exception: ..."}  # fmt: skip
     row = decision_row(7, record)
     assert row["seq"] == 7 and row["rules"] == "runtime.privileged"
-    assert row["lines"] and "HostConfig.Privileged" in row["lines"][0] and "Fix:" in row["lines"][0]
+    assert row["violations"] == [{"rule": "runtime.privileged", "path": "HostConfig.Privileged", "value": "True",
+                                  "message": "privileged mode", "fix": "drop --privileged"}]  # fmt: skip
     assert matches(row, record, "payments", "alice", "runtime.*", "deny")
     assert not matches(row, record, "search", "", "", "")
     assert not matches(row, record, "", "", "network.host", "")
