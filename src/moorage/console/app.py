@@ -129,21 +129,16 @@ def build_app(
     async def _signed_in(who: Any, nxt: str) -> Response:
         assert ctx.login is not None
         teams, roles, lifetime = grant_of(ctx.login, who)
-        await record(
-            "console.login",
-            who.user,
-            "allow",
-            {"provider": who.provider, "teams": list(teams), "_user": who.user, "_teams": teams},
-        )
+        return await _session(who, who.provider, teams, roles, lifetime, nxt)
+
+    async def _session(who: Identity, provider: str, teams: tuple[str, ...], roles: tuple[str, ...],
+                       lifetime: float, nxt: str) -> Response:  # fmt: skip
+        """Record the sign-in and hand over the session's cookie."""
+        details = {"provider": provider, "teams": list(teams), "_user": who.user, "_teams": teams}
+        await record("console.login", who.user, "allow", details)
         response = RedirectResponse(nxt, 303)
-        response.set_cookie(
-            COOKIE,
-            sessions.issue(who, teams, roles, lifetime),
-            max_age=int(lifetime),
-            httponly=True,
-            samesite="lax",
-            path="/",
-        )
+        response.set_cookie(COOKIE, sessions.issue(who, teams, roles, lifetime), max_age=int(lifetime),
+                            httponly=True, samesite="lax", path="/")  # fmt: skip
         return response
 
     def _console_oidc() -> OidcProvider:
@@ -199,23 +194,7 @@ def build_app(
             )
         who = Identity(str(doc["a"]), str(doc["u"]), str(doc["u"]))
         teams, roles = tuple(map(str, doc["t"])), tuple(map(str, doc["r"]))
-        await record(
-            "console.login",
-            who.user,
-            "allow",
-            {"provider": f"handoff:{doc['a']}", "teams": list(teams), "_user": who.user, "_teams": teams},
-        )
-        response = RedirectResponse("/decisions", 303)
-        lifetime = min(LIFETIME, 3600.0)
-        response.set_cookie(
-            COOKIE,
-            sessions.issue(who, teams, roles, lifetime),
-            max_age=int(lifetime),
-            httponly=True,
-            samesite="lax",
-            path="/",
-        )
-        return response
+        return await _session(who, f"handoff:{doc['a']}", teams, roles, min(LIFETIME, 3600.0), "/decisions")
 
     def _spend(token_digest: str, until: float) -> bool:
         if ctx.login is not None:
