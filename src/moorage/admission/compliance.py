@@ -64,11 +64,13 @@ def _digest(parts: object) -> str:
 
 
 def image_digest_of(facts: ImageFacts | None) -> str:
-    """What about an image a result depends on: its digest, signers and findings."""
+    """What about an image a result depends on: its digest, signers and findings, and
+    its base (found among the engine's images, which change under the same digest)."""
     if facts is None:
         return ""
+    base = [facts.base, facts.base_aliases] if facts.base or facts.base_aliases else []
     return _digest([facts.digest, facts.error, facts.signers, facts.signature_error, facts.findings,
-                    len(facts.packages), facts.db_age is None])  # fmt: skip
+                    len(facts.packages), facts.db_age is None, *base])  # fmt: skip
 
 
 def result_key(w: Workload, inputs: Inputs, image: ImageFacts | None) -> str:

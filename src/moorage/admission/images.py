@@ -1,5 +1,6 @@
 """Image facts for admission: resolve each image to a digest, verify its
-signatures, and scan it on first use (then from the cache, by digest).
+signatures, and scan it on first use (then from the cache, by digest); a scanned
+image's attack surface (shells, package managers, size, base) comes with it.
 
 Everything here is I/O (engine, registry, disk) and runs in a worker thread so the
 gateway's loop keeps serving. Anything that can't be learnt is reported in the
@@ -9,6 +10,7 @@ facts' ``error`` and the policy core fails closed on it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import functools
 import logging
@@ -18,13 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from moorage.admission.image_base import LocalImages, find_base
 from moorage.engine_api.reference import parse_image_ref
+from moorage.images.catalogers.interface import Inventory
 from moorage.images.ignore import IgnoreEntry, load_ignore
 from moorage.images.interface import ImageError, SignatureError
 from moorage.images.registry import Registry
 from moorage.images.scanner import Scanner
 from moorage.images.sign import parse_public_keys, verify_image
 from moorage.images.sources import EngineSource, RegistrySource, repo_digest_for
+from moorage.images.surface import package_managers, shells
 from moorage.policy.rules.images import ImageFacts
 
 __all__ = ["ImageGate", "NotLocal"]
@@ -72,6 +77,7 @@ class ImageGate:
         # signature for a digest never stops verifying; a revoked key leaves the
         # policy, which changes the cache key. Failures are never cached.
         self._verified: dict[tuple[str, str, tuple[str, ...]], tuple[float, tuple[str, ...]]] = {}
+        self._local = LocalImages(engine) if engine is not None else None
 
     def _ignore(self) -> list[IgnoreEntry]:
         """The ignore file, read again only when it changes."""
@@ -107,6 +113,7 @@ class ImageGate:
 
     def _one(self, kind: str, ref: str, keys: list[tuple[str, bytes]], scan: bool) -> Resolved:
         r = parse_image_ref(ref)
+        doc: dict[str, Any] | None = None
         try:
             if kind == "container.create":
                 if self.engine is None:
@@ -148,7 +155,7 @@ class ImageGate:
                         sig_error = str(exc)
             facts = ImageFacts(ref, digest, signers=signers, signature_error=sig_error)
             if scan:
-                facts = self._scan(source, ref, scan_ref, digest, signers, sig_error)
+                facts = self._surface(self._scan(source, ref, scan_ref, digest, signers, sig_error), doc)
             return Resolved(facts, name, digest)
         except NotLocal:
             raise
@@ -158,7 +165,7 @@ class ImageGate:
 
     def _scan(
         self, source: Any, ref: str, scan_ref: str, digest: str, signers: tuple[str, ...], sig_error: str
-    ) -> ImageFacts:
+    ) -> tuple[ImageFacts, Inventory]:
         started = time.monotonic()
         db = self.scanner.db
         if db is None or not db.exists():  # packages are still known; vulnerability rules fail closed
@@ -171,7 +178,7 @@ class ImageGate:
                 packages=tuple((p.name, p.version, p.purl, p.path) for p in inv.packages),
                 db_age=None,
                 scanned=True,
-            )
+            ), inv
         report = self.scanner.scan(source, scan_ref, self._ignore(), dt.date.today())
         if not report.cached:
             log.info(
@@ -192,4 +199,24 @@ class ImageGate:
             suppressed=len(report.findings) - len(report.active),
             db_age=time.time() - report.db_built_at,
             scanned=True,
+        ), report.inventory
+
+    def _surface(self, scanned: tuple[ImageFacts, Inventory], doc: dict[str, Any] | None) -> ImageFacts:
+        """The facts with the image's attack surface: the shells and package managers
+        the scan found, its size (the engine's inspect ``Size`` when ``doc`` is that
+        inspect, else its layers' content) and its base (:mod:`.image_base`)."""
+        facts, inv = scanned
+        size = doc.get("Size") if doc is not None else None
+        # a label without a digest is taken as it is: the engine's images aren't needed
+        wanted = self._local is not None and (not inv.base_name or inv.base_digest)
+        local = self._local.images() if self._local is not None and wanted else None
+        base = find_base(inv.image_id, inv.diff_ids, inv.base_name, inv.base_digest, local)
+        return dataclasses.replace(
+            facts,
+            size=size if isinstance(size, int) and not isinstance(size, bool) else inv.size,
+            base=base.name,
+            base_aliases=base.aliases,
+            base_via=base.via,
+            shells=shells(inv),
+            package_managers=package_managers(inv),
         )

@@ -5,7 +5,9 @@ path from the layers below; an opaque marker (``.wh..wh..opq``) empties a
 directory of everything below it. Only files the ``want`` predicate accepts are
 kept, each up to ``max_file`` bytes, so memory stays bounded whatever the image
 size. Symlinks among wanted paths (``etc/os-release -> ../usr/lib/os-release``)
-are resolved at the end.
+are resolved at the end. Paths a ``present`` predicate accepts are only recorded
+as there or not (a file, symlink or hard link, never read), and the content size of
+every layer is summed as the engine counts an image's size.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class Filesystem:
     files: dict[str, bytes] = field(default_factory=dict)
     links: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    present: set[str] = field(default_factory=set)  # paths ``present`` accepted, in the final image
+    size: int = 0  # bytes of regular-file content over every layer (overwritten files too)
 
     def glob_dir(self, prefix: str) -> list[str]:
         """The kept paths under ``prefix``, sorted."""
@@ -68,14 +72,26 @@ def _under(path: str, directory: str) -> bool:
     return directory == "" or path.startswith(directory + "/")
 
 
+def _below(path: str, paths: set[str]) -> bool:
+    """Whether a folder above ``path`` is one of ``paths``."""
+    parent = posixpath.dirname(path)
+    while parent:
+        if parent in paths:
+            return True
+        parent = posixpath.dirname(parent)
+    return False
+
+
 def apply_layers(
     layers: Iterable[Layer],
     want: Callable[[str], bool],
     max_file: int = 64 << 20,
     progress: Callable[[int, int], None] | None = None,
+    present: Callable[[str], bool] | None = None,
 ) -> Filesystem:
     """The final image's wanted files after applying ``layers`` in order (whiteouts and
     opaque folders included); ``progress(done, total)`` is called after each layer.
+    Paths ``present`` accepts that are anything but a folder land in ``fs.present``.
     """
     fs = Filesystem()
     layer_list = list(layers)
@@ -86,6 +102,8 @@ def apply_layers(
         gone: list[str] = []
         opaque: list[str] = []
         seen: set[str] = set()
+        here: set[str] = set()
+        replaced: set[str] = set()  # non-folders: they hide whatever lower layers had below them
         try:
             with layer.open() as raw, open_tar(raw, f"layer {layer.digest[:19]}") as tar:
                 for m in tar:
@@ -98,6 +116,12 @@ def apply_layers(
                         gone.append(posixpath.join(posixpath.dirname(path), base[len(WHITEOUT) :]))
                         continue
                     seen.add(path)
+                    if not m.isdir():
+                        replaced.add(path)
+                    if m.isfile():
+                        fs.size += m.size
+                    if present is not None and not m.isdir() and present(path):
+                        here.add(path)
                     if not want(path):
                         continue
                     if m.issym():
@@ -121,13 +145,21 @@ def apply_layers(
                 del fs.files[p]
             for p in [p for p in fs.links if _under(p, d)]:
                 del fs.links[p]
+            fs.present -= {p for p in fs.present if _under(p, d)}
         for g in gone:
             for store in (fs.files, fs.links):
                 for p in [p for p in store if p == g or _under(p, g)]:
                     del store[p]
+            fs.present -= {p for p in fs.present if p == g or _under(p, g)}
+        if replaced:
+            for store in (fs.files, fs.links):
+                for p in [p for p in store if _below(p, replaced)]:
+                    del store[p]
+            fs.present -= {p for p in fs.present if _below(p, replaced)}
         for p in seen:
             fs.files.pop(p, None)
             fs.links.pop(p, None)
+            fs.present.discard(p)
         for p, target in hard.items():
             if target in files:
                 files[p] = files[target]
@@ -135,6 +167,7 @@ def apply_layers(
                 files[p] = fs.files[target]
         fs.files.update(files)
         fs.links.update(links)
+        fs.present |= here
         if progress:
             progress(n + 1, len(layer_list))
     _resolve_links(fs)

@@ -19,12 +19,23 @@ from moorage.images.cvss import rank
 from moorage.images.ignore import IgnoreEntry, apply_ignore
 from moorage.images.interface import ImageSource
 from moorage.images.layers import apply_layers
+from moorage.images.surface import wants_executable
 from moorage.images.vulns.interface import Finding, VulnerabilitySource, VulnSourceError
 
 __all__ = ["Report", "Scanner"]
 
 Progress = Callable[[str, int, int], None]
 """Told ``(step, done, total)`` as a scan goes."""
+
+INVENTORY_CACHE = 2
+"""The inventory cache's format: a file written with another (older inventories have
+no executables, size or layers) is read as a miss and the image read again, so an
+old entry is never taken for "no shells"."""
+
+BASE_NAME = "org.opencontainers.image.base.name"
+"""The OCI label naming the image an image was built from."""
+BASE_DIGEST = "org.opencontainers.image.base.digest"
+"""The OCI label pinning that base image by digest."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +86,19 @@ def _write_atomic(path: Path, data: str) -> None:
     os.replace(tmp, path)
 
 
+def _config_facts(config: object) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The layers (``rootfs.diff_ids``) and the labels of an image config."""
+    doc = config if isinstance(config, dict) else {}
+    rootfs = doc.get("rootfs")
+    ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    inner = doc.get("config")
+    labels = inner.get("Labels") if isinstance(inner, dict) else None
+    return (
+        tuple(str(i) for i in ids) if isinstance(ids, list) else (),
+        {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {},
+    )
+
+
 class Scanner:
     """Scans images from any source, caching under ``cache_dir``."""
 
@@ -92,19 +116,30 @@ class Scanner:
         with source.resolve(reference) as image:
             path = self._inv_path(image.image_id)
             try:
-                inv = Inventory.from_dict(json.loads(path.read_text()))
+                doc = json.loads(path.read_text())
+                if doc.get("cache") != INVENTORY_CACHE:
+                    raise KeyError("cache")
+                inv = Inventory.from_dict(doc)
                 return replace(inv, digest=image.digest, reference=reference or inv.reference), True
-            except (OSError, ValueError, KeyError, TypeError):
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
                 pass
             layers = image.layers()
             if progress:
                 progress("reading layers", 0, len(layers))
             fs = apply_layers(
-                layers, wanted, progress=(lambda n, t: progress("reading layers", n, t)) if progress else None
+                layers,
+                wanted,
+                progress=(lambda n, t: progress("reading layers", n, t)) if progress else None,
+                present=wants_executable,
             )
             found = catalog(fs)
-            inv = Inventory(image.digest, image.image_id, found.os, found.packages, found.warnings, reference)
-            _write_atomic(path, json.dumps(inv.as_dict()))
+            diff_ids, labels = _config_facts(image.config)
+            inv = Inventory(
+                image.digest, image.image_id, found.os, found.packages, found.warnings, reference,
+                tuple(sorted("/" + p for p in fs.present)), fs.size, diff_ids,
+                labels.get(BASE_NAME, ""), labels.get(BASE_DIGEST, ""),
+            )  # fmt: skip
+            _write_atomic(path, json.dumps({**inv.as_dict(), "cache": INVENTORY_CACHE}))
             return inv, False
 
     def scan(

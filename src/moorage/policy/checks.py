@@ -123,7 +123,7 @@ def _value_checks(spec: PolicySpec) -> Iterator[tuple[Path, object, Callable[[ob
         (("resources", "max", "memory"), parse_size), (("resources", "max", "cpus"), parse_cpus),
         (("quotas", "memory"), parse_size), (("quotas", "cpus"), parse_cpus),
         (("mutations", "memory"), parse_size), (("mutations", "cpus"), parse_cpus),
-        (("images", "database", "maxAge"), parse_duration),
+        (("images", "database", "maxAge"), parse_duration), (("images", "surface", "maxSize"), parse_size),
     ]  # fmt: skip
     for path, check in scalars:
         if _at(spec, path) is not None:

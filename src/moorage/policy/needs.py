@@ -20,7 +20,8 @@ __all__ = ["Needs", "TrustNeeds", "fact_needs", "needs", "needs_usage", "trust_n
 @dataclass(frozen=True)
 class TrustNeeds:
     """Image facts to gather: the trusted keys (id, PEM) of every applicable document,
-    and whether the image must be scanned (vulnerabilities, packages, SBOM, database)."""
+    and whether the image must be scanned (vulnerabilities, packages, SBOM, database,
+    surface)."""
 
     keys: tuple[tuple[str, bytes], ...]
     scan: bool
@@ -73,7 +74,8 @@ def _trust(docs: list[Document], kind: str) -> tuple[list[tuple[str, bytes]], bo
             continue
         any_trust = True
         keys += list(d.compiled.trusted_keys)
-        scan = scan or bool(spec.vulnerabilities or spec.packages or spec.sbom or spec.database)
+        scan = scan or bool(spec.vulnerabilities or spec.packages or spec.sbom or spec.database
+                            or spec.surface)  # fmt: skip
     return (keys, scan) if any_trust else None
 
 

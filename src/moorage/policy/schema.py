@@ -41,6 +41,7 @@ __all__ = [
     "Scope",
     "SharedSpec",
     "Signatures",
+    "Surface",
     "Vulnerabilities",
 ]
 
@@ -138,6 +139,17 @@ class Database(_Model, frozen=True, forbid_unknown_fields=True):
     max_age: str | int | None = msgspec.field(default=None, name="maxAge")
 
 
+class Surface(_Model, frozen=True, forbid_unknown_fields=True):
+    """``spec.images.surface``: how much userland an image may carry (shells, package
+    managers, packages, size) and the bases it may be built from."""
+
+    shells: Literal["forbid", "allow"] | None = None
+    package_managers: Literal["forbid", "allow"] | None = msgspec.field(default=None, name="packageManagers")
+    max_packages: Annotated[int, msgspec.Meta(ge=0)] | None = msgspec.field(default=None, name="maxPackages")
+    max_size: Size | None = msgspec.field(default=None, name="maxSize")
+    bases: Annotated[Strings, msgspec.Meta(min_length=1)] | None = None
+
+
 class ImagesSpec(_Model, frozen=True, forbid_unknown_fields=True):
     """``spec.images``: where images come from, and what a scan must show."""
 
@@ -149,6 +161,7 @@ class ImagesSpec(_Model, frozen=True, forbid_unknown_fields=True):
     packages: Packages | None = None
     sbom: Literal["required", "optional"] | None = None
     database: Database | None = None
+    surface: Surface | None = None
 
 
 class Publish(_Model, frozen=True, forbid_unknown_fields=True):

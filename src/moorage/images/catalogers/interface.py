@@ -101,10 +101,17 @@ class Inventory:
     packages: tuple[Package, ...]
     warnings: tuple[str, ...] = ()
     reference: str = ""
+    # shells and package managers on well-known paths (/bin/sh, /usr/bin/apt), sorted:
+    # present as a file, symlink or hard link in the final image (images.surface)
+    executables: tuple[str, ...] = ()
+    size: int | None = None  # bytes of file content over every layer; None: not measured
+    diff_ids: tuple[str, ...] = ()  # the config's rootfs.diff_ids, base first
+    base_name: str = ""  # the config's org.opencontainers.image.base.name label, "" when none
+    base_digest: str = ""  # and its org.opencontainers.image.base.digest
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape of reports and of the inventory cache."""
-        return {
+        d: dict[str, Any] = {
             "digest": self.digest,
             "image_id": self.image_id,
             "reference": self.reference,
@@ -112,6 +119,16 @@ class Inventory:
             "packages": [p.as_dict() for p in self.packages],
             "warnings": list(self.warnings),
         }
+        # what the attack-surface rules read, only when known (reports stay as they were)
+        if self.executables:
+            d["executables"] = list(self.executables)
+        if self.size is not None:
+            d["size"] = self.size
+        if self.diff_ids:
+            d["diff_ids"] = list(self.diff_ids)
+        if self.base_name or self.base_digest:
+            d["base"] = {"name": self.base_name, "digest": self.base_digest}
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Inventory:
@@ -124,6 +141,11 @@ class Inventory:
             tuple(Package.from_dict(p) for p in d["packages"]),
             tuple(d.get("warnings") or ()),
             d.get("reference", ""),
+            tuple(d.get("executables") or ()),
+            d.get("size"),
+            tuple(d.get("diff_ids") or ()),
+            str((d.get("base") or {}).get("name") or ""),
+            str((d.get("base") or {}).get("digest") or ""),
         )
 
 

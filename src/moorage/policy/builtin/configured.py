@@ -8,6 +8,7 @@ from collections.abc import Callable
 from moorage.policy.rule import AllOf, Check, Each, ItemRule, Rule, Subject, When
 from moorage.policy.rules.base import Finding
 from moorage.policy.rules.catalog import RULES
+from moorage.policy.rules.image_surface import SURFACE_CHECKS
 from moorage.policy.rules.image_trust import TRUST_CHECKS, TRUST_KINDS, TrustItem, needs_trust, trust_items
 from moorage.policy.rules.images import NamedImage, image_digest, image_latest, image_registry, named_refs
 from moorage.policy.rules.network import (
@@ -156,10 +157,10 @@ IMAGES = AllOf(
         ItemRule(RULES["images.digest"], _pins, _digest),
     ),
     When(_judges_trust, Each(*(ItemRule(RULES[rule_id], _trust_items, _trust(check))
-                               for rule_id, check in TRUST_CHECKS))),
+                               for rule_id, check in (*TRUST_CHECKS, *SURFACE_CHECKS)))),
 )  # fmt: skip
 """Registries and pins image by image, then (where images are run or pulled) each
-image's signature, vulnerabilities, packages, SBOM and database."""
+image's signature, vulnerabilities, packages, SBOM, database and attack surface."""
 
 
 # -------------------------------------------------------------------- network

@@ -157,7 +157,7 @@ _R = [
             "Use name@sha256:... (docker inspect --format '{{.RepoDigests}}' NAME)."),
     RuleDoc("images.unscanned", "images", "",
             "When any image-trust setting is on (signatures, vulnerabilities, packages, sbom, "
-            "database), the image could be resolved and read.",
+            "database, surface), the image could be resolved and read.",
             "Fail closed: an image that can't be checked can't be trusted.",
             "Image; TaskTemplate.ContainerSpec.Image; pull fromImage",
             "Make the image reachable (pushed, or present on the engine) and retry."),
@@ -199,6 +199,42 @@ _R = [
             "A stale database misses recent vulnerabilities. Use an audit-mode document to only warn.",
             "as images.unscanned",
             "Run moorage db update."),
+    RuleDoc("images.surface.shell", "images", "",
+            "With images.surface.shells: forbid, the image carries no shell: no sh, bash, dash, ash, zsh, "
+            "ksh, mksh, csh, fish, busybox or toybox in /bin, /sbin, /usr/bin, /usr/sbin, /usr/local/bin or "
+            "/usr/local/sbin (a file, symlink or hard link), and no package that installs one.",
+            "A shell is what an attacker who gets code execution uses next; an image FROM scratch with a "
+            "static busybox has no package database but still has /bin/sh.",
+            "as images.unscanned",
+            "Build FROM scratch or a distroless base and copy only the binary (a multi-stage build)."),
+    RuleDoc("images.surface.package-manager", "images", "",
+            "With images.surface.packageManagers: forbid, the image carries no package manager: no apt, "
+            "dpkg, apk, rpm, yum, dnf, microdnf, zypper, pip, npm, yarn, gem... on those paths, and no "
+            "package that installs one (apt, dpkg, apk-tools, rpm, python3-pip, pip, npm...).",
+            "A package manager lets an intruder install the tools the image left out.",
+            "as images.unscanned",
+            "Install in a build stage and copy only what runs into the final stage."),
+    RuleDoc("images.surface.packages", "images", "",
+            "The image has at most images.surface.maxPackages installed packages (OS and language "
+            "packages, as the scan lists them).",
+            "Every package is code to patch and a way in; a class such as pci may want small images.",
+            "as images.unscanned",
+            "Start from a smaller base (distroless, scratch) and install with --no-install-recommends."),
+    RuleDoc("images.surface.size", "images", "",
+            "The image is no larger than images.surface.maxSize (the engine's inspect Size; for an image "
+            "the engine doesn't hold, the content of its layers). An unknown size fails closed.",
+            "A giant image usually carries a whole userland: more to patch, more to exploit.",
+            "as images.unscanned",
+            "Shrink the image: a multi-stage build that copies only the binary and its runtime files."),
+    RuleDoc("images.surface.base", "images", "",
+            "The image's base is on images.surface.bases (shell patterns, case-insensitive, matched "
+            "against the full and short forms: debian:bookworm*, registry.local/base/*). The base is "
+            "the org.opencontainers.image.base.name label (not taken when its base.digest names a local "
+            "image that is not below this one), else the tagged local image whose layers are the longest "
+            "prefix of this one's. A base that is not known fails closed.",
+            "Only reviewed, patched bases should reach a class's nodes.",
+            "as images.unscanned",
+            "Build from an allowed base, or label the image org.opencontainers.image.base.name=BASE."),
     RuleDoc("network.host", "network", "baseline, restricted",
             "The host network is not used: refused by the packs, and by network.hostNetwork: false. "
             "host counts in any case, and so does the id (or an id prefix) of a host-driver network "

@@ -33,7 +33,7 @@ __all__ = [
 
 # -------------------------------------------------------------- image trust
 TRUST_KINDS = ("container.create", "service.create", "service.update", "image.pull")
-TRUST_KEYS = ("signatures", "vulnerabilities", "packages", "sbom", "database")
+TRUST_KEYS = ("signatures", "vulnerabilities", "packages", "sbom", "database", "surface")
 _SEV = ("unknown", "none", "low", "medium", "high", "critical")
 
 
@@ -51,6 +51,13 @@ class ImageFacts:
     suppressed: int = 0
     db_age: float | None = None  # seconds; None = no vulnerability database
     scanned: bool = False
+    # the attack surface (images.surface), filled when the image was scanned
+    size: int | None = None  # bytes: the engine's inspect Size, else the layers' content; None: unknown
+    base: str = ""  # the base image's reference; "" when it is not known
+    base_aliases: tuple[str, ...] = ()  # the same base image's other names (its other tags)
+    base_via: str = ""  # how the base was found ("label", "layers"), or why it is not known
+    shells: tuple[str, ...] = ()  # paths (/bin/sh) and packages (bash 5.2 (deb)) found
+    package_managers: tuple[str, ...] = ()  # paths (/usr/bin/apt) and packages (pip 23.0 (pypi))
 
 
 def needs_trust(spec: ImagesSpec) -> bool:
