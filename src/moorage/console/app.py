@@ -36,11 +36,9 @@ HERE = Path(__file__).parent
 Handler = Callable[[Request, Viewer], Awaitable[Response]]
 
 
-def build_app(
-    ctx: ConsoleContext, record: Callable[[str, str, str, dict[str, Any]], Awaitable[None]]
-) -> Starlette:
-    """The console's ASGI app. ``record(kind, object, outcome, details)`` writes an
-    audit record for each change made through it (sign-ins included)."""
+def build_app(ctx: ConsoleContext, record: Callable[..., Awaitable[None]]) -> Starlette:
+    """The console's ASGI app. ``record(kind, object, outcome, details, user=, teams=)``
+    writes an audit record for each change made through it (sign-ins included)."""
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
     sessions = Sessions(ctx.data / "console-session.key")
     flows: dict[str, tuple[float, CodeFlow, str]] = {}
@@ -112,7 +110,8 @@ def build_app(
                 "console.login",
                 form.get("username", ""),
                 "deny",
-                {"provider": "ldap", "error": str(exc), "_user": form.get("username", "?")},
+                {"provider": "ldap", "error": str(exc)},
+                user=form.get("username", "?"),
             )
             return render(
                 request,
@@ -134,8 +133,8 @@ def build_app(
     async def _session(who: Identity, provider: str, teams: tuple[str, ...], roles: tuple[str, ...],
                        lifetime: float, nxt: str) -> Response:  # fmt: skip
         """Record the sign-in and hand over the session's cookie."""
-        details = {"provider": provider, "teams": list(teams), "_user": who.user, "_teams": teams}
-        await record("console.login", who.user, "allow", details)
+        details = {"provider": provider, "teams": list(teams)}
+        await record("console.login", who.user, "allow", details, user=who.user, teams=teams)
         response = RedirectResponse(nxt, 303)
         response.set_cookie(COOKIE, sessions.issue(who, teams, roles, lifetime), max_age=int(lifetime),
                             httponly=True, samesite="lax", path="/")  # fmt: skip
@@ -260,7 +259,9 @@ def build_app(
             "console.audit.export",
             "audit",
             "allow",
-            {"records": len(lines), "_user": viewer.user, "_teams": viewer.teams},
+            {"records": len(lines)},
+            user=viewer.user,
+            teams=viewer.teams,
         )
         return Response(
             "\n".join(lines) + "\n",

@@ -25,7 +25,7 @@ from moorage.policy.loader import PolicySet
 __all__ = ["Pages", "tail"]
 
 Render = Callable[..., Response]
-Record = Callable[[str, str, str, dict[str, Any]], Awaitable[None]]
+Record = Callable[..., Awaitable[None]]
 
 
 class Pages:
@@ -146,7 +146,9 @@ class Pages:
                 "exception.request",
                 item["id"],
                 "allow",
-                {"_user": v.user, "_teams": v.teams, "rule": item["rule"], "via": "console"},
+                {"rule": item["rule"], "via": "console"},
+                user=v.user,
+                teams=v.teams,
             )
             message = f"requested {item['id']}: a security officer (not you) approves it"
         items = await asyncio.to_thread(store.list, v.visible_teams())
@@ -173,7 +175,7 @@ class Pages:
         else:
             raise ExceptionsError(404, f"no such action: {action}")
         await self.record(
-            f"exception.{action}", item_id, "allow", {"_user": v.user, "_teams": v.teams, "via": "console"}
+            f"exception.{action}", item_id, "allow", {"via": "console"}, user=v.user, teams=v.teams
         )
         return RedirectResponse("/exceptions", 303)
 

@@ -117,17 +117,7 @@ async def serve(ctx: ConsoleContext, recorder: Recorder, listen: str) -> tuple[a
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host.strip("[]") or "127.0.0.1", int(port or 0)))
     sock.listen(128)
-    app = build_app(
-        ctx,
-        lambda kind, obj, outcome, details: recorder(
-            kind,
-            obj,
-            outcome,
-            details,
-            user=str(details.pop("_user", "?")),
-            teams=tuple(details.pop("_teams", ())),
-        ),
-    )
+    app = build_app(ctx, recorder)
     config = uvicorn.Config(
         app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=1
     )
