@@ -246,3 +246,41 @@ def test_the_compliance_commands_sweep_and_report_in_each_format(env: Env, tmp_p
     assert any(r["ruleId"] == "runtime.privileged" for r in sarif["runs"][0]["results"])
     assert "(unowned)" in moorage("compliance", "report", "--format", "summary").stdout
     env.docker("rm", "-f", "cli-priv", "cli-ok")
+
+
+SURFACE = """
+apiVersion: moorage.dev/v1
+kind: Policy
+metadata: {name: pci-surface}
+spec:
+  mode: enforce
+  scope: {labels: {moorage.class: pci}}
+  images:
+    surface: {shells: forbid, packageManagers: forbid, maxPackages: 10, maxSize: 1m, bases: ["cmp/approved-base:*"]}
+"""
+
+
+def test_attack_surface_rules_are_reported_for_running_workloads_and_refused_at_creation(env: Env) -> None:
+    """busybox has a shell and applets that pose as package managers; it is 2 MB and has no allowed base."""
+    env.policy = _policy(SURFACE, "surface-1")
+    env.docker("create", "--name", "pci-app", "--label", "moorage.class=pci", BUSYBOX_REF, "true")
+    env.docker("create", "--name", "other-app", BUSYBOX_REF, "true")  # not of the class: not judged by it
+    got = env.sweep()
+    rules = {i.rule: i for i in got["pci-app"].items}
+    assert {"images.surface.shell", "images.surface.package-manager", "images.surface.size",
+            "images.surface.base"} <= set(rules), rules  # fmt: skip
+    assert rules["images.surface.shell"].value.startswith("/bin/") and rules["images.surface.shell"].fix
+    assert not any(i.rule.startswith("images.surface") for i in got["other-app"].items)
+    admission = PolicyAdmission(env.policy, images=env.gate)
+    folder = Path(f"/tmp/moorage-{unique_name('cs')}")
+    folder.mkdir(mode=0o755)
+    gw = RunningGateway(env.lab.docker_host(1), folder / "docker.sock", admission=admission)
+    try:
+        refused = docker(gw, "create", "--label", "moorage.class=pci", BUSYBOX_REF, "true", user="alice")
+        assert refused.returncode != 0 and "images.surface.shell" in refused.stderr, refused.stderr
+        assert len(env.docker("ps", "-aq", "--filter", "label=moorage.class=pci").split()) == 1  # the engine agrees
+        ok(docker(gw, "create", "--name", "plain-class", BUSYBOX_REF, "true", user="alice"))
+    finally:
+        gw.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+        env.docker("rm", "-f", "pci-app", "other-app", "plain-class")
