@@ -16,6 +16,8 @@ import moorage.console.map as supply
 from moorage.admission.compliance import Inputs, judge
 from moorage.admission.compliance_report import team_summary
 from moorage.admission.exceptions import ExceptionsError
+from moorage.cluster.placement import moorage_labels, projected_labels
+from moorage.cluster.views import NodeView, SwarmView
 from moorage.console.auth import Viewer
 from moorage.console.mapsvg import draw
 from moorage.console.views import ConsoleContext, decision_row, matches, record_visible, team_quotas
@@ -107,28 +109,40 @@ class Pages:
     async def nodes(self, request: Request, v: Viewer) -> Response:
         """Nodes: role, availability, enrolment, attestations (class, expiry), drift, trust root."""
         snap = await self.ctx.snapshot()
-        trust = self.ctx.cluster
-        enrolled = await asyncio.to_thread(trust.store.enrolled) if trust else {}
-        requests = await asyncio.to_thread(trust.store.requests) if trust else []
-        roots = await asyncio.to_thread(trust.store.roots) if trust else {}
         mine = {n for w in snap.top_level() if v.sees(w.team) for n in w.nodes}
+        rows = await asyncio.to_thread(self._node_rows, snap, v, mine)
+        roots = await asyncio.to_thread(self.ctx.cluster.store.roots) if self.ctx.cluster else {}
+        selected = request.path_params.get("node_id", "")
+        return self.render(request, "nodes.html", v, rows=rows, roots=roots, selected=selected,
+                           now=time.time(), governed=self.ctx.cluster is not None)  # fmt: skip
+
+    def _node_rows(self, snap: Any, v: Viewer, mine: set[str]) -> list[dict[str, Any]]:
+        """Each node the viewer may see, with what the store says it should carry."""
+        trust = self.ctx.cluster
+        docs = {d["ID"]: d for d in self.ctx.engine.call("GET", "/nodes") or []} if snap.local_node else {}
+        swarm = SwarmView.from_engine(self.ctx.engine.call("GET", "/swarm")) if trust and docs else None
+        enrolled = trust.store.enrolled() if trust else {}
+        requests = trust.store.requests() if trust else []
+        roots = trust.store.roots() if trust else {}
         rows = []
         for n in sorted(snap.nodes.values(), key=lambda n: n.hostname):
             if not v.sees_all and n.id not in mine:
                 continue
-            atts = [
-                {"classes": ", ".join(r.classes), "status": r.status, "expires": r.expires_at}
-                for r in requests
-                if r.node_id == n.id
-            ]
-            drift = {
-                k: val for k, val in n.labels.items() if k.startswith("moorage.") and k.endswith(".attested")
-            }
-            rows.append({"node": n, "enrolled": n.id in enrolled, "attestations": atts, "drift": drift})
-        selected = request.path_params.get("node_id", "")
-        return self.render(
-            request, "nodes.html", v, rows=rows, roots=roots, selected=selected, now=time.time()
-        )
+            attestations = [{"classes": ", ".join(r.classes), "status": r.status, "expires": r.expires_at}
+                            for r in requests if r.node_id == n.id]  # fmt: skip
+            row: dict[str, Any] = {"node": n, "enrolled": n.id in enrolled, "drift": {}, "problems": {},
+                                   "attestations": attestations}  # fmt: skip
+            doc = docs.get(n.id)
+            if trust is not None and swarm is not None and doc is not None:
+                view = NodeView.from_engine(doc)
+                validity = trust.validity(view, swarm)
+                want, have = projected_labels(n.id in enrolled, validity.classes), moorage_labels(view.labels)
+                row["drift"] = {k: (have.get(k), want.get(k)) for k in sorted(set(have) | set(want))
+                                if have.get(k) != want.get(k)}  # fmt: skip
+                row["problems"] = validity.problems
+                row["root"] = (view.trust_root, view.trust_root in roots)
+            rows.append(row)
+        return rows
 
     async def exceptions(self, request: Request, v: Viewer) -> Response:
         """List, request (POST) and, for security officers, approve or revoke."""
