@@ -278,7 +278,9 @@ def test_attack_surface_rules_are_reported_for_running_workloads_and_refused_at_
     try:
         refused = docker(gw, "create", "--label", "moorage.class=pci", BUSYBOX_REF, "true", user="alice")
         assert refused.returncode != 0 and "images.surface.shell" in refused.stderr, refused.stderr
-        assert len(env.docker("ps", "-aq", "--filter", "label=moorage.class=pci").split()) == 1  # the engine agrees
+        assert (
+            len(env.docker("ps", "-aq", "--filter", "label=moorage.class=pci").split()) == 1
+        )  # the engine agrees
         ok(docker(gw, "create", "--name", "plain-class", BUSYBOX_REF, "true", user="alice"))
     finally:
         gw.stop()
