@@ -244,6 +244,12 @@ def test_the_map_finds_the_workload_with_a_vulnerable_package(console: Console, 
     _shot(page, "map")
     page.click(f"svg.map a[data-node^='service:'] >> text={console.vulnerable[:22]}")  # type: ignore[attr-defined]
     page.wait_for_url(re.compile(r".*/workloads/service/.*"))  # type: ignore[attr-defined]
+    page.goto(console.url + "/map")  # type: ignore[attr-defined]
+    links = page.eval_on_selector_all("svg.map a", "els => els.map(e => e.getAttribute('href'))")  # type: ignore[attr-defined]
+    assert any(h.startswith("/images/") for h in links) and any(h.startswith("/nodes/") for h in links), links
+    for href in set(links):  # every node's link opens its page
+        page.goto(console.url + href)  # type: ignore[attr-defined]
+        assert page.query_selector("#error") is None, (href, page.inner_text("main"))  # type: ignore[attr-defined]
     bea = _login(browser, console, "bea")  # search's developer: none of payments' exposures
     bea.goto(console.url + "/map?package=requests")  # type: ignore[attr-defined]
     assert console.vulnerable not in bea.content()  # type: ignore[attr-defined]

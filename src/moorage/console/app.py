@@ -283,6 +283,8 @@ def build_app(ctx: ConsoleContext, record: Callable[..., Awaitable[None]]) -> St
         Route("/audit", page(p.audit)),
         Route("/audit/export", page(audit_export)),
         Route("/images", page(p.images)),
+        Route("/images/{ref:path}", page(p.images)),
+        Route("/networks/{nid}", page(p.network)),
         Route("/nodes", page(p.nodes)),
         Route("/nodes/{node_id}", page(p.nodes)),
         Route("/exceptions", page(p.exceptions), methods=["GET", "POST"]),

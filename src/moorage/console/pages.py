@@ -104,7 +104,22 @@ class Pages:
                     "sbom": [p.as_dict() for p in rep.inventory.packages][:500] if rep else [],
                 }
             )
-        return self.render(request, "images.html", v, rows=rows, selected=request.query_params.get("id", ""))
+        ref = request.path_params.get("ref") or request.query_params.get("id", "")
+        selected = next((r["id"] for r in rows if ref and ref in (r["id"], r["digest"])), "")
+        if ref and not selected:  # not an image the viewer's workloads run
+            return self.render(request, "error.html", v, 404, message=f"no such image among yours: {ref}")
+        return self.render(request, "images.html", v, rows=rows, selected=selected)
+
+    async def network(self, request: Request, v: Viewer) -> Response:
+        """One network: its driver and scope, and the viewer's workloads on it."""
+        snap = await self.ctx.snapshot()
+        nid = request.path_params["nid"]
+        net = snap.networks.get(nid)
+        on = [w for w in snap.top_level() if v.sees(w.team) and net is not None and
+              (net.name in w.networks or net.id in w.networks)]  # fmt: skip
+        if net is None or (net.team and not v.sees(net.team)) or (not net.team and not on and not v.sees_all):
+            return self.render(request, "error.html", v, 404, message=f"no such network: {nid}")
+        return self.render(request, "network.html", v, net=net, workloads=on)
 
     async def nodes(self, request: Request, v: Viewer) -> Response:
         """Nodes: role, availability, enrolment, attestations (class, expiry), drift, trust root."""
