@@ -21,6 +21,7 @@ from typing import Any
 import msgspec
 
 from moorage.admission.running import Workload
+from moorage.engine_api.canonical import RequestError, read_body
 from moorage.policy.decision import Facts, PolicyDecision, Request, Violation, evaluate
 from moorage.policy.loader import PolicySet
 from moorage.policy.rules.images import ImageFacts
@@ -181,11 +182,23 @@ def action_for(pset: PolicySet, policy: str, rule: str) -> str:
     return running.action or "report"
 
 
+def decoded(kind: str, body: Mapping[str, Any]) -> object:
+    """The body as the gateway reads a request: the engine's own decoding (its field
+    names, Go's JSON rules), so a running object is judged by the same reading as a
+    create. A body the decoder can't read is judged as it is (the rules read any
+    spelling, only slower)."""
+    try:
+        return read_body(kind, json.dumps(body, default=str).encode()).value
+    except RequestError:
+        return dict(body)
+
+
 def request_of(w: Workload) -> Request:
     """The create request a running workload stands for, on behalf of its owner."""
     teams = (w.team,) if w.team else ()
-    return Request(kind=w.request_kind, body=dict(w.body), user=w.owner or "unknown", teams=teams,
-                   path=f"/{'containers' if w.kind == 'container' else 'services'}/create")  # fmt: skip
+    path = f"/{'containers' if w.kind == 'container' else 'services'}/create"
+    return Request(kind=w.request_kind, body=decoded(w.request_kind, w.body), user=w.owner or "unknown",
+                   teams=teams, path=path)  # fmt: skip
 
 
 def _items(pset: PolicySet, decision: PolicyDecision) -> tuple[Item, ...]:
