@@ -4,6 +4,7 @@ would hold) acts on. Each test opens the store twice."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,12 +15,19 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from moorage.admission.compliance import Inputs, judge
 from moorage.admission.exceptions import ExceptionsError, ExceptionStore
+from moorage.admission.guard import refusal
+from moorage.admission.running import build_snapshot
+from moorage.admission.sweeper import ComplianceResults, Sweeper, grants_digest
 from moorage.cluster.store import ClusterStore, Request
 from moorage.identity.certs import CertStore, spki_digest
 from moorage.identity.interface import Identity
 from moorage.identity.mapping import Grant
 from moorage.identity.pki import Pki
+from moorage.policy.decision import Request
+from moorage.policy.documents import parse_document
+from moorage.policy.loader import PolicySet
 from tests.integration.conftest import Opener
 
 pytestmark = pytest.mark.integration
@@ -115,3 +123,30 @@ def test_an_attestation_approved_or_revoked_through_a_is_seen_by_c(opener: Opene
     assert after is not None and after.status == "revoked"
     assert a.enrol("node-1", "swarm", "olga", 1.0) and not c.enrol("node-1", "swarm", "olga", 1.0)
     assert c.pin("node-1", "pci", 1.0, "drift") and a.pins() == {"pci": {"node-1"}}
+
+
+def test_compliance_results_one_gateway_keeps_are_what_another_reads_and_refuses_by(opener: Opener) -> None:
+    """The sweeper runs on one gateway; every gateway's guard and console read its results."""
+    first = opener()
+    first.migrate()
+    text = ("apiVersion: moorage.dev/v1\nkind: Policy\nmetadata: {name: tight}\nspec:\n  mode: enforce\n"
+            "  resources: {require: [memory]}\n  running: {action: block-update}\n")  # fmt: skip
+    pset = PolicySet(tuple(parse_document(text, "tight.yaml")), "tight-1")
+    container = {"Id": "c" * 64, "Name": "/web", "Image": "sha256:1", "State": {"Status": "running"},
+                 "Config": {"Image": "busybox:1", "Labels": {"io.moorage.team": "payments"}},
+                 "HostConfig": {"Memory": 0}}  # fmt: skip
+    snap = build_snapshot([container], info={"CgroupVersion": "2"})
+    a = ComplianceResults(first.database("compliance"))
+    summary = asyncio.run(Sweeper(a, lambda: pset, None, clock=lambda: 5.0).judge(snap, images={}))
+    assert (summary.objects, summary.failing) == (1, 1)
+    c = ComplianceResults(opener().database("compliance"))
+    for ref in ("web", "c" * 64, "c" * 12):
+        report = c.get(ref)
+        assert report is not None and report.status == "fail", ref
+    update = Request(
+        "container.update", {"CpuShares": 512}, user="alice", teams=("payments",), object_ref="web"
+    )
+    assert refusal(pset, update, c.get("web")) is not None
+    assert [s["objects"] for s in c.sweeps()] == [1]
+    inputs = Inputs("tight-1", "", "", grants_digest(()))  # what the sweeper keyed it by
+    assert judge(pset, snap.top_level()[0], inputs, now=5.0).key == c.get("web").key  # type: ignore[union-attr]
