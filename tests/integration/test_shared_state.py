@@ -25,7 +25,7 @@ from moorage.identity.certs import CertStore, spki_digest
 from moorage.identity.interface import Identity
 from moorage.identity.mapping import Grant
 from moorage.identity.pki import Pki
-from moorage.policy.decision import Request
+from moorage.policy.decision import Request as PolicyRequest
 from moorage.policy.documents import parse_document
 from moorage.policy.loader import PolicySet
 from tests.integration.conftest import Opener
