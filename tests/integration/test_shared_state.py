@@ -143,7 +143,7 @@ def test_compliance_results_one_gateway_keeps_are_what_another_reads_and_refuses
     for ref in ("web", "c" * 64, "c" * 12):
         report = c.get(ref)
         assert report is not None and report.status == "fail", ref
-    update = Request(
+    update = PolicyRequest(
         "container.update", {"CpuShares": 512}, user="alice", teams=("payments",), object_ref="web"
     )
     assert refusal(pset, update, c.get("web")) is not None
