@@ -324,3 +324,22 @@ def test_the_policy_dry_run_lists_who_a_change_would_catch(console: Console, bro
     broken.fill("textarea[name=document]", "apiVersion: moorage.dev/v1\nkind: Policy\nspec: {mode: block}\n")  # type: ignore[attr-defined]
     broken.click("#dry-run")  # type: ignore[attr-defined]
     assert broken.query_selector("#dry-error") is not None  # type: ignore[attr-defined]
+
+
+def test_the_gateway_judges_a_new_workload_by_itself(console: Console, browser: object) -> None:
+    """No sweep is asked for: the gateway's sweeper sees the new service within its poll."""
+    name = console.services["payments"][0].rsplit("-", 2)[0] + "-late"
+    ok(docker(console.gw, "service", "create", "--detach", "--name", name, "--limit-memory", "64m",
+              f"{console.registry}/lab/busybox:1", "sleep", "600", user="alice"))  # fmt: skip
+    page = _login(browser, console, "pat")
+    deadline = time.monotonic() + 60
+    objects: list[dict[str, object]] = []
+    while time.monotonic() < deadline:
+        page.goto(console.url + "/compliance.json")  # type: ignore[attr-defined]
+        objects = json.loads(page.inner_text("body"))["objects"]  # type: ignore[attr-defined]
+        if any(o["name"] == name for o in objects):
+            break
+        time.sleep(1)
+    mine = next(o for o in objects if o["name"] == name)
+    assert mine["team"] == "payments" and mine["status"] in ("pass", "warn", "fail")
+    assert all(o["team"] == "payments" for o in objects)  # a developer's export holds their team only
