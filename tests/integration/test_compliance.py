@@ -201,6 +201,11 @@ def test_rule_actions_hold_at_the_gateway(env: Env, tmp_path: Path) -> None:
         refused = docker(gw, "update", "--cpus", "0.25", "guarded", user="alice")
         assert refused.returncode != 0 and "may not be updated" in refused.stderr, refused.stderr
         assert "resources.memory-required" in refused.stderr
+        short = env.engine.call("GET", "/containers/guarded/json")["Id"][:5]
+        by_prefix = docker(
+            gw, "update", "--cpus", "0.25", short, user="alice"
+        )  # any spelling the engine takes
+        assert by_prefix.returncode != 0 and "may not be updated" in by_prefix.stderr, by_prefix.stderr
         ok(docker(gw, "stop", "-t", "0", "guarded", user="alice"))  # nothing is kept running either
         text = TIGHT.replace("resources.memory-required: block-update", "resources.*: require-at-restart")
         env.policy = _policy(text, "tight-3")

@@ -122,7 +122,7 @@ class PolicyAdmission(Admission):
         driver, then decide once."""
         req = to_request(request)
         if self.compliance is not None and req.kind in GUARDED and req.object_ref:
-            report = await asyncio.to_thread(self.compliance.get, req.object_ref)
+            report = await asyncio.to_thread(self.compliance.get, await _full_id(engine, req))
             refused = refusal(self.policies, req, report)
             if refused is not None:
                 return Decision(
@@ -164,6 +164,21 @@ class PolicyAdmission(Admission):
             mutations=tuple(d.mutations),
             policy_version=d.policy_version,
         )
+
+
+async def _full_id(engine: Any, req: Request) -> str:
+    """The full id of the object a request names, as the engine resolves it (a name, a
+    short prefix, any spelling the engine takes); the reference itself when the engine
+    can't say, so the stored report is looked up by it."""
+    ref = str(req.object_ref)
+    kind = "services" if req.kind.startswith("service.") else "containers"
+    try:
+        status, doc = await engine.call_json("GET", f"/{kind}/{quote(ref, safe='')}" +
+                                             ("/json" if kind == "containers" else ""))  # fmt: skip
+    except Exception:  # the engine's own answer to the request will say what is wrong
+        return ref
+    found = doc.get("Id") or doc.get("ID") if status == 200 and isinstance(doc, dict) else None
+    return str(found) if found else ref
 
 
 def _pin(r: AdmissionRequest, req: Request, d: Decision, resolved: dict[str, Resolved]) -> Decision:
