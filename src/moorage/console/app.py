@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
@@ -33,6 +35,7 @@ from moorage.images.formats.sarif import sarif_log
 __all__ = ["build_app"]
 
 HERE = Path(__file__).parent
+log = logging.getLogger("moorage.console")
 Handler = Callable[[Request, Viewer], Awaitable[Response]]
 
 
@@ -152,6 +155,8 @@ def build_app(ctx: ConsoleContext, record: Callable[..., Awaitable[None]]) -> St
         flow = await asyncio.to_thread(start_code_flow, _console_oidc(), _redirect_uri(request))
         for k in [k for k, v in flows.items() if time.time() - v[0] > 600]:
             flows.pop(k, None)
+        while len(flows) >= MAX_FLOWS:  # sign-ins begun and never finished: the oldest go first
+            flows.pop(next(iter(flows)))
         flows[flow.state] = (time.time(), flow, _safe_next(request.query_params.get("next", "/")))
         return RedirectResponse(flow.url, 303)
 
@@ -227,7 +232,7 @@ def build_app(ctx: ConsoleContext, record: Callable[..., Awaitable[None]]) -> St
                     last = seq
                     row = decision_row(seq, r)
                     if record_visible(viewer, r) and matches(row, r, *filters):
-                        html = template.render(d=row).replace("\n", " ")
+                        html = _one_line(template.render(d=row))
                         yield f"id: {seq}\nevent: decision\ndata: {html}\n\n"
                 await asyncio.sleep(0.2)
 
@@ -298,7 +303,14 @@ def build_app(ctx: ConsoleContext, record: Callable[..., Awaitable[None]]) -> St
         Route("/workloads/{kind}/{wid}", page(p.workload)),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    return Starlette(routes=routes)
+
+    async def failed(request: Request, exc: Exception) -> Response:
+        """A page that could not be made says why (no traceback), and the log has the rest."""
+        log.exception("console page %s failed", request.url.path, exc_info=exc)
+        why = f"the console could not read what this page shows: {type(exc).__name__}: {exc}"
+        return render(request, "error.html", None, 502, message=why)
+
+    return Starlette(routes=routes, exception_handlers={Exception: failed})
 
 
 async def _to(url: str) -> Response:
@@ -311,6 +323,16 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
 
 
+_NEXT = re.compile(r"/(?![/\\])[A-Za-z0-9/_.~%?=&+-]*")
+MAX_FLOWS = 1000
+
+
 def _safe_next(nxt: str) -> str:
-    """Only a path on this console (never another site) after sign-in."""
-    return nxt if nxt.startswith("/") and not nxt.startswith("//") and "\\" not in nxt else "/"
+    """Only a path on this console (never another site, whatever a browser strips or
+    folds: ``//``, backslashes, tabs, newlines) after sign-in."""
+    return nxt if _NEXT.fullmatch(nxt) else "/"
+
+
+def _one_line(html: str) -> str:
+    """An SSE ``data:`` field is one line: no CR or LF of a record may start another field."""
+    return html.replace("\r", " ").replace("\n", " ")

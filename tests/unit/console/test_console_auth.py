@@ -130,3 +130,16 @@ def test_a_compliance_warning_is_recorded_for_the_owners_team() -> None:
         "warn",
     )
     assert "HostConfig.Memory" in record.reason and record.rules == ("resources.memory-required",)  # type: ignore[attr-defined]
+
+
+def test_sign_in_returns_only_to_a_path_on_the_console_and_feed_events_stay_one_line() -> None:
+    from moorage.console.app import _one_line, _safe_next
+
+    assert (
+        _safe_next("/map?team=payments&package=requests%402.19.0")
+        == "/map?team=payments&package=requests%402.19.0"
+    )
+    for hostile in ("//evil.example", "/\\evil.example", "/\t/evil.example", "https://evil.example", "/x\nSet-Cookie: a",
+                    "", "javascript:alert(1)"):  # fmt: skip
+        assert _safe_next(hostile) == "/"
+    assert "\r" not in _one_line("<td>a\r\nevent: forged\rdata: x</td>") and "\n" not in _one_line("a\nb")
