@@ -60,8 +60,14 @@ class Journal:
     def _open_next(self) -> None:
         self._number += 1
         path = self.store.with_name(f"{self._stem}.{self._number:06d}")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        # Made under a name readers don't look for, locked, then renamed into view: a
+        # segment readers can see is always locked while its writer lives. (Created in
+        # place, a reader could find it unlocked and empty between open and flock, take
+        # it for finished, delete it, and every line written after would be lost.)
+        hidden = self.store.with_name(f"{self.store.name}.journal-new.{self._stem}.{self._number:06d}")
+        fd = os.open(hidden, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX)  # the segment is live while this is held
+        os.rename(hidden, path)
         if self._fd >= 0:
             os.close(self._fd)  # the previous segment is now finished
         self._fd, self._size = fd, 0

@@ -12,6 +12,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from moorage.audit import AuditRecord
 from moorage.audit import journal as journal_mod
 from moorage.audit.journal import Journal, finished, segments
@@ -145,3 +147,34 @@ def test_two_writers_journals_share_one_chain(tmp_path: Path) -> None:
     reader = AuditTrail(store, KeyRing(tmp_path / "keys"), writer=False)
     got = ids(reader)
     assert sorted(got) == sorted([f"r{i}" for i in range(100)] + ["r1000"]) and reader.verify().ok
+
+
+def test_a_segment_is_locked_before_any_reader_can_see_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader that looks between the writer's open and its flock must not find an
+    unlocked, empty segment (it would take it for finished and delete it)."""
+    import fcntl as real_fcntl
+
+    from moorage.audit import journal as journal_module
+
+    store = tmp_path / "audit.db"
+    seen: list[tuple[list[str], bool]] = []
+    real_flock = real_fcntl.flock
+
+    def flock_and_look(fd: int, op: int) -> None:
+        if op == real_fcntl.LOCK_EX:  # the writer's lock, just before it is taken
+            seen.append(([p.name for p in journal_module.segments(store)], True))
+        real_flock(fd, op)
+
+    monkeypatch.setattr(journal_module.fcntl, "flock", flock_and_look)
+    j = journal_module.Journal(store)
+    j.write(["a"])
+    assert seen and seen[0][0] == []  # not visible to readers before it is locked
+    monkeypatch.setattr(journal_module.fcntl, "flock", real_flock)
+    (seg,) = journal_module.segments(store)
+    assert not journal_module.finished(seg)
+    j.close()
+    assert journal_module.finished(seg) and sorted(p.name for p in tmp_path.iterdir()) == [
+        "audit.db.journal." + seg.name.split(".journal.")[1]
+    ]
