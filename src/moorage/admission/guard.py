@@ -14,13 +14,16 @@ __all__ = ["GUARDED", "refusal"]
 
 GUARDED = {
     "service.update": ("block-update",),
-    "container.update": ("block-update",),
+    # an update can add a restart policy, and the engine then restarts it by itself
+    "container.update": ("block-update", "require-at-restart"),
     "container.rename": ("block-update",),
     "container.start": ("require-at-restart",),
     "container.restart": ("require-at-restart",),
     "container.unpause": ("require-at-restart",),
 }
 """The operations each running action refuses."""
+
+_STARTS = frozenset({"container.start", "container.restart", "container.unpause"})
 
 
 def _image(body: object) -> object:
@@ -58,7 +61,7 @@ def refusal(pset: PolicySet, req: Request, report: ObjectReport | None) -> tuple
         items = _still(pset, req, items, report.image)
     if not items:
         return None
-    what = "updated" if actions == ("block-update",) else "started again"
+    what = "started again" if req.kind in _STARTS else "updated"
     lines = "; ".join(f"{i.policy}: {i.line()}" for i in items)
     return (
         f"{report.kind} {report.name} fell out of compliance and may not be {what} until it complies "

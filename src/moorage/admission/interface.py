@@ -29,6 +29,7 @@ class AdmissionRequest:
     path: str
     query: dict[str, list[str]]
     body: Any  # the parsed JSON body where the operation has one that matters, else None
+    object_id: str | None = None  # the full id the gateway resolved the object to (its ownership check)
 
 
 @dataclass(frozen=True)

@@ -122,7 +122,10 @@ class PolicyAdmission(Admission):
         driver, then decide once."""
         req = to_request(request)
         if self.compliance is not None and req.kind in GUARDED and req.object_ref:
-            report = await asyncio.to_thread(self.compliance.get, await _full_id(engine, req))
+            # by the id the gateway's ownership check resolved, the object the engine acts
+            # on: never by a name, which another object could be given to hide behind
+            oid = request.object_id or await _full_id(engine, req)
+            report = await asyncio.to_thread(self.compliance.by_id, oid)
             refused = refusal(self.policies, req, report)
             if refused is not None:
                 return Decision(

@@ -74,6 +74,11 @@ class ComplianceResults:
             rows = self.db.execute("SELECT violations FROM results WHERE object_id LIKE ?", (ref + "%",))
         return ObjectReport.from_dict(json.loads(str(rows[0][0]))) if len(rows) == 1 else None
 
+    def by_id(self, object_id: str) -> ObjectReport | None:
+        """One object's report by its full id, exactly (what the gateway's guard asks)."""
+        rows = self.db.execute("SELECT violations FROM results WHERE object_id = ?", (object_id,))
+        return ObjectReport.from_dict(json.loads(str(rows[0][0]))) if rows else None
+
     def keys(self) -> dict[str, str]:
         """Object id -> the key of its stored result."""
         return {str(r[0]): str(r[1]) for r in self.db.execute("SELECT object_id, result_key FROM results")}

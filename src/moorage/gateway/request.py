@@ -134,7 +134,8 @@ class _RequestFlow(_MoorageRoutes):
         if row.rollback and t.first("rollback") == "previous" and owned is not None:
             # The engine runs the service's previous spec and ignores the body: judge that.
             judged = await drive(bodies.previous_spec(owned.full_id), self.upstream)
-        request = AdmissionRequest(p, op, head.method, target, t.query, judged)
+        request = AdmissionRequest(p, op, head.method, target, t.query, judged,
+                                   owned.full_id if owned is not None else None)  # fmt: skip
         key = self.admission.serial_key(request)
         if key is None:
             return await self._carry_out(

@@ -216,3 +216,21 @@ def test_a_sweep_judges_only_what_changed_and_forgets_what_is_gone(tmp_path: Pat
     asyncio.run(sweeper.judge(snap))
     assert sorted(warned) == ["one", "two"]
     assert json.loads(json.dumps(results.all()[0].as_dict()))["status"] == "fail"
+
+
+def test_the_guard_finds_a_report_by_id_only_and_restart_rules_refuse_updates(tmp_path: Path) -> None:
+    """A container named with another's id must not hide that one's report; an update
+    could add a restart policy, so require-at-restart refuses it too."""
+    store = open_store(None, tmp_path)
+    results = ComplianceResults(store.database("compliance"))
+    pset = _policy(TIGHT)
+    bad_id = "b" * 64
+    snap = _snap(_container(bad_id, "priv", "pay", Privileged=True), _container("d" * 64, bad_id, "pay"))
+    asyncio.run(Sweeper(results, lambda: pset, None).judge(snap, images={}))
+    assert results.get(bad_id) is None  # ambiguous by id-or-name: not what the guard uses
+    report = results.by_id(bad_id)
+    assert report is not None and report.name == "priv"
+    update = Request("container.update", {"RestartPolicy": {"Name": "always"}}, user="pay-dev", teams=("pay",),
+                     object_ref=bad_id)  # fmt: skip
+    refused = refusal(pset, update, report)
+    assert refused is not None and "runtime.privileged" in refused[1] and "may not be updated" in refused[0]
