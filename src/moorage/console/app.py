@@ -108,6 +108,7 @@ def build_app(ctx: ConsoleContext, record: Callable[..., Awaitable[None]]) -> St
                 ctx.login.providers["ldap"].authenticate,
                 {"username": form.get("username", ""), "password": form.get("password", "")},
             )
+            return await _signed_in(who, nxt)  # the mapping may refuse them too
         except IdentityError as exc:
             await record(
                 "console.login",
@@ -126,7 +127,6 @@ def build_app(ctx: ConsoleContext, record: Callable[..., Awaitable[None]]) -> St
                 oidc="oidc" in ctx.login.providers,
                 message=str(exc),
             )
-        return await _signed_in(who, nxt)
 
     async def _signed_in(who: Any, nxt: str) -> Response:
         assert ctx.login is not None
@@ -171,10 +171,10 @@ def build_app(ctx: ConsoleContext, record: Callable[..., Awaitable[None]]) -> St
             who = await asyncio.to_thread(
                 finish_code_flow, _console_oidc(), kept[1], _redirect_uri(request), params
             )
+            return await _signed_in(who, kept[2])  # the mapping may refuse them too
         except IdentityError as exc:
             await record("console.login", "?", "deny", {"provider": "oidc", "error": str(exc)})
             return render(request, "error.html", None, 401, message=str(exc))
-        return await _signed_in(who, kept[2])
 
     async def handoff(request: Request) -> Response:
         """Redeem a one-time link from ``moorage console`` (client certificate or uid)."""
@@ -219,14 +219,15 @@ def build_app(ctx: ConsoleContext, record: Callable[..., Awaitable[None]]) -> St
         template = env.get_template("decision_row.html")
 
         async def events() -> AsyncIterator[str]:
-            last = int(q.get("after", "0") or 0)
+            after = q.get("after", "0")
+            last = int(after) if after.isdigit() else 0
             if not last:
                 rows = await asyncio.to_thread(pages.tail, ctx.trail, 1)
                 last = rows[-1][0] if rows else 0
             yield "retry: 1000\n\n"
             while True:
-                if await request.is_disconnected():
-                    return
+                if await request.is_disconnected() or time.time() > viewer.expires:
+                    return  # a session's stream ends with the session
                 found = await asyncio.to_thread(ctx.trail.query, after_seq=last, limit=500)
                 for seq, r in found:
                     last = seq

@@ -92,7 +92,9 @@ class Sessions:
         if not value or "." not in value:
             return None
         data, _, mac = value.rpartition(".")
-        if not hmac.compare_digest(mac, self._mac(data.encode())):
+        if not hmac.compare_digest(
+            mac.encode(errors="replace"), self._mac(data.encode(errors="replace")).encode()
+        ):
             return None
         try:
             doc = json.loads(base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)))
@@ -114,7 +116,7 @@ class Sessions:
 
     def check_csrf(self, viewer: Viewer, token: str) -> bool:
         """Whether ``token`` is this session's."""
-        return hmac.compare_digest(self.csrf(viewer), token or "")
+        return hmac.compare_digest(self.csrf(viewer).encode(), (token or "").encode(errors="replace"))
 
 
 def grant_of(login: LoginService, who: Identity) -> tuple[tuple[str, ...], tuple[str, ...], float]:

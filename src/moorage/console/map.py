@@ -144,8 +144,8 @@ def _fold(snap: Snapshot) -> list[Workload]:
 class _Graph:
     """Nodes and edges as they are found, with the teams gathered for each node."""
 
-    def __init__(self, snap: Snapshot, reports: Mapping[str, Report]) -> None:
-        self.snap, self.reports = snap, reports
+    def __init__(self, snap: Snapshot, reports: Mapping[str, Report], one_team: bool = False) -> None:
+        self.snap, self.reports, self.one_team = snap, reports, one_team  # one team: its names only
         self.nodes: dict[str, MapNode] = {}
         self.attrs: dict[str, dict[str, Any]] = {}  # each node's attrs, the very dict it holds
         self.teams: dict[str, set[str]] = {}
@@ -178,7 +178,7 @@ def build_map(snapshot: Snapshot, reports: Mapping[str, Report], team: str | Non
     """The map of what runs (only ``team``'s workloads and what they reach, when given).
     ``reports`` are scan reports by image id (or digest); an image without one has
     its packages unknown. Only packages with unsuppressed findings become nodes."""
-    g = _Graph(snapshot, reports)
+    g = _Graph(snapshot, reports, team is not None)
     nets = {**{n.name: n for n in snapshot.networks.values()}, **snapshot.networks}
     used: dict[str, tuple[ImageInfo | None, set[str], set[str]]] = {}  # image node: info, refs, teams
     for w in _fold(snapshot):
@@ -243,10 +243,11 @@ def _image(g: _Graph, iid: str, kind: str, info: ImageInfo | None, refs: set[str
     if iid in g.nodes:
         return g.add(iid, kind, "", teams=teams)
     names = {parse_image_ref(r).name for r in refs}
-    mine = [d for d in (info.repo_digests if info else ()) if not names or d.partition("@")[0] in names]
+    known = info.repo_digests if info and (refs or not g.one_team) else ()  # never another team's name
+    mine = [d for d in known if not names or d.partition("@")[0] in names]
     digests = [r.partition("@")[2] for r in sorted(refs) if "@" in r] + [d.partition("@")[2] for d in mine]
     digest = digests[0] if digests else ("" if info else iid.removeprefix("image:"))
-    tags = sorted(refs) or list(info.repo_tags[:1] if info else ())
+    tags = sorted(refs) or list(info.repo_tags[:1] if info and not g.one_team else ())
     report = (g.reports.get(info.id) if info else None) or (g.reports.get(digest) if digest else None)
     found: dict[str, list[Any]] = {}
     for f in report.active if report else ():
@@ -257,7 +258,7 @@ def _image(g: _Graph, iid: str, kind: str, info: ImageInfo | None, refs: set[str
           image_id=info.id if info else "", references=sorted(refs), size=info.size if info else 0,
           severity=max((f.severity for fs in found.values() for f in fs), key=rank, default="none"),
           packages=len(report.inventory.packages) if report else None, vulnerable_packages=len(found))
-    for reg in sorted(_registries([*refs, *mine] or (info.repo_tags if info else ()))):
+    for reg in sorted(_registries([*refs, *mine] or (info.repo_tags if info and not g.one_team else ()))):
         g.edges.add((g.add(f"registry:{reg}", "registry", reg), iid, "provides"))
     for pid, fs in found.items():
         fs.sort(key=lambda f: (-rank(f.severity), f.id))

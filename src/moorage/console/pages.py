@@ -8,6 +8,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -50,14 +51,16 @@ class Pages:
             if len(rows) >= 100:
                 break
         after = max((r["seq"] for r in rows), default=0)
-        stream = "/decisions/stream?" + "&".join(f"{k}={val}" for k, val in filters.items() if val)
+        stream = "/decisions/stream?" + urlencode(
+            {**{k: val for k, val in filters.items() if val}, "after": after}
+        )
         return self.render(
             request,
             "decisions.html",
             v,
             rows=rows,
             filters=filters,
-            stream=stream + ("&" if "?" in stream and stream[-1] != "?" else "") + f"after={after}",
+            stream=stream,
         )
 
     async def audit(self, request: Request, v: Viewer) -> Response:
@@ -90,7 +93,8 @@ class Pages:
             rows.append(
                 {
                     "id": image_id,
-                    "tags": ", ".join(img.repo_tags) if img else ws[0].image,
+                    # the names the viewer's workloads use: another team's tag for a shared image stays theirs
+                    "tags": ", ".join(img.repo_tags if img and v.sees_all else sorted({w.image for w in ws})),
                     "digest": (
                         img.repo_digests[0].partition("@")[2]
                         if img and img.repo_digests

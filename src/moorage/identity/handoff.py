@@ -61,7 +61,9 @@ def sign_handoff(key: bytes, p: Principal, now: float) -> str:
 def read_handoff(key: bytes, token: str, now: float) -> dict[str, Any] | None:
     """The signed statement of ``token``, or None when forged, malformed or expired."""
     data, _, mac = token.rpartition(".")
-    if not data or not hmac.compare_digest(mac, _mac(key, data.encode())):
+    if not data or not hmac.compare_digest(
+        mac.encode(errors="replace"), _mac(key, data.encode(errors="replace")).encode()
+    ):
         return None
     try:
         doc = json.loads(base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)))

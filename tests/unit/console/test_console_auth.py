@@ -143,3 +143,11 @@ def test_sign_in_returns_only_to_a_path_on_the_console_and_feed_events_stay_one_
                     "", "javascript:alert(1)"):  # fmt: skip
         assert _safe_next(hostile) == "/"
     assert "\r" not in _one_line("<td>a\r\nevent: forged\rdata: x</td>") and "\n" not in _one_line("a\nb")
+
+
+def test_non_ascii_cookies_and_tokens_are_refused_not_errors(tmp_path: Path) -> None:
+    s = Sessions(tmp_path / "key", Clock())
+    v = s.read(s.issue(Identity("ldap", "dn", "pat"), ("payments",), ("developer",)))
+    assert v is not None
+    assert s.read("eyJ1IjoicGF0In0.é") is None and not s.check_csrf(v, "ü")
+    assert read_handoff(b"k" * 32, "eyJ1IjoicGF0In0.ß", 0.0) is None

@@ -425,3 +425,22 @@ def test_cyclonedx_is_valid_and_its_dependencies_cover_every_workload() -> None:
         "ref": "deployment:search",
         "dependsOn": ["container:csweb", "service:svcidx"],
     }
+
+
+def test_a_team_map_names_a_shared_or_base_image_only_by_the_teams_own_references() -> None:
+    """Review finding: an image run by id, or a base image, took another team's tag or registry."""
+    from moorage.admission.running import build_snapshot as _build
+    from moorage.console.map import build_map as _map
+    from moorage.console.map import to_json as _json
+
+    base = {"Id": "sha256:" + "b" * 64, "RepoTags": ["registry.fraud.corp/fraud/internal-base:3"],
+            "RepoDigests": ["registry.fraud.corp/fraud/internal-base@sha256:" + "c" * 64],
+            "RootFS": {"Layers": ["l1"]}}  # fmt: skip
+    app = {"Id": "sha256:" + "a" * 64, "RepoTags": ["registry.fraud.corp/fraud/secret-model:v7"],
+           "RepoDigests": [], "RootFS": {"Layers": ["l1", "l2"]}}  # fmt: skip
+    pay = {"Id": "p" * 64, "Name": "/pay", "Image": app["Id"], "State": {"Status": "running"},
+           "Config": {"Image": app["Id"], "Labels": {"io.moorage.team": "payments"}}, "HostConfig": {}}  # fmt: skip
+    snap = _build([pay], images=[base, app], info={"Name": "engine"})
+    text = str(_json(_map(snap, {}, team="payments")))
+    assert "fraud" not in text, text
+    assert "fraud" in str(_json(_map(snap, {})))  # an officer's map of every team names them
