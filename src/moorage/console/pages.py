@@ -282,7 +282,7 @@ class Pages:
             return self.render(
                 request, "error.html", v, 404, message=f"no such {request.path_params['kind']}: {wid}"
             )
-        report = await asyncio.to_thread(self.ctx.compliance.get, w.id)
+        report = await asyncio.to_thread(self.ctx.compliance.by_id, w.id)
         return self.render(
             request,
             "workload.html",
